@@ -1,0 +1,222 @@
+"""`SSDConfig`: the one place anchors, thresholds and normalisation are written down.
+
+It is saved inside every checkpoint and read by everything downstream: the PyTorch heads, the PyTorch
+prior generator, the PriorBox/DetectionOutput params of the `.param`, the reference post-processing and
+the verifier. Prior semantics follow ncnn's `src/layer/priorbox.cpp`:
+
+- `step_rule="exact"`: step = image / feature (ncnn default); `"ceil"`: step = ceil(image / feature)
+  (PriorBox param 14, mmdetection's integer strides: 300 -> 16, 30, 60, 100, 150, 300; 320 -> 16, 32, 64,
+  107, 160, 320, which is exactly mmdetection v2 SSDLite's stride list).
+- `center_rule="standard"`: centre = (j + offset) * step; `"mmdet_v1"`: centre = offset * (step - 1) +
+  j * step (PriorBox param 15, mmdetection v1's `(base_size - 1) / 2`).
+
+Steps are never stored as numbers: they follow the input size, so one `.param` runs at any input size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .errors import InputError
+
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+    "tvmonitor",
+)
+
+STEP_RULES = ("exact", "ceil")
+CENTER_RULES = ("standard", "mmdet_v1")
+SCORE_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class SSDConfig:
+    """Everything that defines an SSD detector beyond its weights. `class_names[0]` is the background."""
+
+    preset: str
+    input_size: int
+    class_names: tuple[str, ...]
+    min_sizes: tuple[float, ...]
+    max_sizes: tuple[float, ...]
+    aspect_ratios: tuple[tuple[float, ...], ...]
+    # Input pre-processing, in 0..255 pixel units and in the channel order given by `rgb`.
+    mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    rgb: bool = True
+    width_mult: float = 1.0
+    # SSDLite extras: (1x1 mid channels, output channels) per extra level, at width 1.0.
+    extras: tuple[tuple[int, int], ...] = ((256, 512), (128, 256), (128, 256), (64, 128))
+    # Prior rules (see module docstring).
+    step_rule: str = "ceil"
+    center_rule: str = "mmdet_v1"
+    offset: float = 0.5
+    clip: bool = False
+    variances: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
+    # Post-processing, as ncnn DetectionOutput runs it.
+    score_activation: str = "softmax"
+    nms_threshold: float = 0.45
+    conf_threshold: float = 0.01
+    nms_top_k: int = 300
+    keep_top_k: int = 100
+    # The nominal strides the step rule reproduces at `input_size` (documentation; a test checks it).
+    strides: tuple[int, ...] = field(default=())
+
+    # ---- derived -------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Number of classes including the background (ncnn DetectionOutput's `num_class`)."""
+        return len(self.class_names)
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.min_sizes)
+
+    def priors_per_cell(self, level: int) -> int:
+        """min box, sqrt(min*max) box, then (r, 1/r) for each aspect ratio (PriorBox with flip=1)."""
+        return 1 + (1 if self.max_sizes else 0) + 2 * len(self.aspect_ratios[level])
+
+    @property
+    def mean_vals(self) -> tuple[float, float, float]:
+        return self.mean
+
+    @property
+    def norm_vals(self) -> tuple[float, float, float]:
+        """ncnn's `substract_mean_normalize` multiplies: norm = 1 / std."""
+        return tuple(1.0 / s for s in self.std)  # type: ignore[return-value]
+
+    def step_for(self, image_size: int, feature_size: int) -> float:
+        step = image_size / feature_size
+        return float(math.ceil(step)) if self.step_rule == "ceil" else step
+
+    # ---- checks and (de)serialisation ------------------------------------------------------------
+    def validate(self) -> SSDConfig:
+        def bad(msg: str) -> InputError:
+            return InputError(f"invalid SSD config ({self.preset}): {msg}")
+
+        if self.input_size < 32:
+            raise bad(f"input_size must be >= 32, got {self.input_size}")
+        if self.num_classes < 2:
+            raise bad(f"need the background and at least one class, got {self.num_classes} class names")
+        if len(self.min_sizes) != 6 or len(self.aspect_ratios) != 6:
+            raise bad(
+                f"the SSDLite model has 6 levels: expected 6 min sizes and 6 aspect-ratio lists, got "
+                f"{len(self.min_sizes)} and {len(self.aspect_ratios)}"
+            )
+        if self.max_sizes and len(self.max_sizes) != len(self.min_sizes):
+            raise bad(f"expected {len(self.min_sizes)} max sizes or none, got {len(self.max_sizes)}")
+        for lo, hi in zip(self.min_sizes, self.max_sizes):
+            if not 0 < lo <= hi:
+                raise bad(f"min size {lo} must be positive and <= max size {hi}")
+        for ratios in self.aspect_ratios:
+            if any(r <= 0 for r in ratios):
+                raise bad(f"aspect ratios must be positive, got {list(ratios)}")
+        if self.step_rule not in STEP_RULES:
+            raise bad(f"step_rule must be one of {STEP_RULES}, got {self.step_rule!r}")
+        if self.center_rule not in CENTER_RULES:
+            raise bad(f"center_rule must be one of {CENTER_RULES}, got {self.center_rule!r}")
+        if self.score_activation not in SCORE_ACTIVATIONS:
+            raise bad(f"score_activation must be one of {SCORE_ACTIVATIONS}, got {self.score_activation!r}")
+        if any(s <= 0 for s in self.std):
+            raise bad(f"std must be positive, got {list(self.std)}")
+        if not 0 < self.width_mult <= 4:
+            raise bad(f"width_mult must be in (0, 4], got {self.width_mult}")
+        if not 0 <= self.nms_threshold <= 1 or not 0 <= self.conf_threshold < 1:
+            raise bad("nms_threshold must be in [0, 1] and conf_threshold in [0, 1)")
+        if self.nms_top_k < 1 or self.keep_top_k < 1:
+            raise bad("nms_top_k and keep_top_k must be >= 1")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, so a checkpoint holding it loads with `torch.load(weights_only=True)`."""
+        d = asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()} | {
+            "aspect_ratios": [list(r) for r in self.aspect_ratios],
+            "extras": [list(e) for e in self.extras],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SSDConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"SSD config has unknown fields {unknown}; was it written by a newer ssd2ncnn?")
+        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is _MISSING)
+        if missing:
+            raise InputError(f"SSD config lacks required fields {missing}")
+        kw: dict[str, Any] = {}
+        for k, v in data.items():
+            if k == "aspect_ratios":
+                kw[k] = tuple(tuple(float(r) for r in rs) for rs in v)
+            elif k == "extras":
+                kw[k] = tuple(tuple(int(c) for c in e) for e in v)
+            elif isinstance(v, list):
+                kw[k] = tuple(v)
+            else:
+                kw[k] = v
+        return cls(**kw).validate()
+
+    def with_num_classes(self, num_classes: int, class_names: list[str] | None = None) -> SSDConfig:
+        """A copy for `num_classes` classes including the background; names default to class1..classN-1."""
+        if class_names is not None:
+            names = tuple(class_names)
+        elif num_classes == self.num_classes:
+            names = self.class_names
+        else:
+            names = ("background",) + tuple(f"class{i}" for i in range(1, num_classes))
+        if len(names) != num_classes:
+            raise InputError(f"expected {num_classes} class names (background first), got {len(names)}")
+        return replace(self, class_names=names).validate()
+
+
+_MISSING = fields(SSDConfig)[0].default  # dataclasses.MISSING, without importing a private name
+
+
+PRESETS: dict[str, SSDConfig] = {
+    # The seed model as deployed (shared/reference/mobilenetv3_ssdlite_voc.param).
+    "voc300": SSDConfig(
+        preset="voc300",
+        input_size=300,
+        class_names=VOC_CLASSES,
+        min_sizes=(60, 105, 150, 195, 240, 285),
+        max_sizes=(105, 150, 195, 240, 285, 300),
+        aspect_ratios=((2,), (2, 3), (2, 3), (2, 3), (2,), (2,)),
+        step_rule="ceil",
+        center_rule="mmdet_v1",
+        strides=(16, 30, 60, 100, 150, 300),
+    ),
+    # mmdetection v2 SSDLite: strides 16,32,64,107,160,320 with centres at stride / 2.
+    "ssdlite320": SSDConfig(
+        preset="ssdlite320",
+        input_size=320,
+        class_names=VOC_CLASSES,
+        min_sizes=(48, 100, 150, 202, 253, 304),
+        max_sizes=(100, 150, 202, 253, 304, 320),
+        aspect_ratios=((2, 3),) * 6,
+        step_rule="ceil",
+        center_rule="standard",
+        strides=(16, 32, 64, 107, 160, 320),
+    ),
+}
+
+
+def get_preset(
+    name: str,
+    num_classes: int | None = None,
+    width_mult: float | None = None,
+    class_names: list[str] | None = None,
+    input_size: int | None = None,
+) -> SSDConfig:
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
+    cfg = PRESETS[name]
+    if width_mult is not None:
+        cfg = replace(cfg, width_mult=float(width_mult))
+    if input_size is not None:
+        cfg = replace(cfg, input_size=int(input_size))
+    if num_classes is not None or class_names is not None:
+        n = num_classes if num_classes is not None else len(class_names or ())
+        cfg = cfg.with_num_classes(n, class_names)
+    return cfg.validate()
