@@ -1,0 +1,152 @@
+"""Checkpoints: `{"format": "ssd2ncnn", "version": 1, "config": SSDConfig dict, "state_dict": ...,
+"meta": {...}}`, loaded only with `torch.load(weights_only=True)` so a pickle cannot run code. A bare state
+dict (what most training code saves) is accepted when the caller supplies a preset."""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import SSDConfig, get_preset
+from .errors import CheckpointError
+from .model.ssdlite import SSDLite
+
+FORMAT = "ssd2ncnn"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, model: SSDLite, meta: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write atomically: a crash mid-write never leaves a truncated checkpoint at `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.cfg.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    payload.update(extra or {})
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw payload, or a `CheckpointError` naming what is wrong with the file and what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory; pass the .pth file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes); re-download or re-save it")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {path} was refused by safe loading (weights_only=True): it contains Python objects "
+            f"or code, not just tensors ({first[:160]}); re-save it as a plain state dict with "
+            f"torch.save(model.state_dict(), path)"
+        ) from exc
+    except (zipfile.BadZipFile, EOFError, RuntimeError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {str(exc)[:120]}); "
+            f"re-download or re-save it"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict of tensors")
+    return obj
+
+
+def _state_dict_of(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError("checkpoint holds no tensors; expected an ssd2ncnn checkpoint or a state dict")
+    # DataParallel / DDP prefix
+    if all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    return tensors
+
+
+def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {path} has NaN or inf values in {len(bad)} tensors ({', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}); the training run diverged: use an earlier checkpoint"
+        )
+
+
+def load_model(
+    path: str | os.PathLike,
+    preset: str | None = None,
+    num_classes: int | None = None,
+    width_mult: float | None = None,
+) -> SSDLite:
+    """An `SSDLite` in eval mode with the checkpoint's weights and config. For a bare state dict, `preset`
+    (with `num_classes`, `width_mult`) gives the config; for a full checkpoint they must not contradict it."""
+    path = Path(path)
+    obj = read_checkpoint(path)
+    if obj.get("format") == FORMAT:
+        if obj.get("version") != VERSION:
+            raise CheckpointError(f"checkpoint {path} has format version {obj.get('version')}, this ssd2ncnn reads {VERSION}")
+        cfg = SSDConfig.from_dict(obj["config"])
+        if num_classes is not None and num_classes != cfg.num_classes:
+            raise CheckpointError(
+                f"--num-classes {num_classes} contradicts the checkpoint's config ({cfg.num_classes} classes "
+                f"including background); drop the option"
+            )
+    else:
+        if preset is None:
+            raise CheckpointError(
+                f"checkpoint {path} is a bare state dict with no SSD config; pass --preset (and --num-classes "
+                f"including background, --width-mult) to say which model it is"
+            )
+        cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult)
+    sd = _state_dict_of(obj)
+    _check_finite(sd, path)
+    model = SSDLite(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    mismatched = [
+        f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in sd and sd[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        parts = []
+        if mismatched:
+            parts.append(f"{len(mismatched)} shape mismatches ({'; '.join(mismatched[:4])}{'; ...' if len(mismatched) > 4 else ''})")
+        if missing:
+            parts.append(f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})")
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the {cfg.preset} model with {cfg.num_classes} classes and width "
+            f"{cfg.width_mult}: " + "; ".join(parts) + "; check --preset, --num-classes and --width-mult"
+        )
+    model.load_state_dict(sd)
+    model.eval()
+    if not all(math.isfinite(float(p.abs().sum())) for p in model.parameters()):
+        raise CheckpointError(f"checkpoint {path} produced non-finite parameters")
+    return model

@@ -1,0 +1,41 @@
+"""Box coding shared by training (encode) and inference (decode), in ncnn DetectionOutput's CENTER_SIZE
+form with the config's variances (`src/layer/detectionoutput.cpp`). Boxes are (x1, y1, x2, y2)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def to_center_size(boxes: torch.Tensor) -> torch.Tensor:
+    """(..., 4) corners -> (..., 4) (cx, cy, w, h)."""
+    wh = boxes[..., 2:] - boxes[..., :2]
+    return torch.cat([(boxes[..., :2] + boxes[..., 2:]) * 0.5, wh], dim=-1)
+
+
+def encode(gt: torch.Tensor, priors: torch.Tensor, variances) -> torch.Tensor:
+    """Regression targets for matched ground-truth boxes `gt` (P, 4) against `priors` (P, 4)."""
+    g, p = to_center_size(gt), to_center_size(priors)
+    v = torch.as_tensor(variances, dtype=gt.dtype, device=gt.device)
+    dxy = (g[..., :2] - p[..., :2]) / (p[..., 2:] * v[:2])
+    dwh = torch.log(g[..., 2:].clamp(min=1e-8) / p[..., 2:]) / v[2:]
+    return torch.cat([dxy, dwh], dim=-1)
+
+
+def decode(loc: torch.Tensor, priors: torch.Tensor, variances) -> torch.Tensor:
+    """Boxes (..., P, 4) from regressions `loc` (..., P, 4), as DetectionOutput decodes them."""
+    p = to_center_size(priors)
+    v = torch.as_tensor(variances, dtype=loc.dtype, device=loc.device)
+    cxy = v[:2] * loc[..., :2] * p[..., 2:] + p[..., :2]
+    wh = torch.exp(v[2:] * loc[..., 2:]) * p[..., 2:]
+    return torch.cat([cxy - wh * 0.5, cxy + wh * 0.5], dim=-1)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise IoU (N, M) of corner boxes; zero-area pairs give 0."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    lt = torch.max(a[:, None, :2], b[None, :, :2])
+    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))

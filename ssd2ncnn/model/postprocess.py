@@ -1,0 +1,59 @@
+"""Reference post-processing that mirrors ncnn DetectionOutput (`src/layer/detectionoutput.cpp`):
+decode with the priors' variances, per class (background 0 skipped) keep scores > conf_threshold, sort
+descending, keep nms_top_k, greedy NMS suppressing IoU > nms_threshold, gather all classes, sort, keep
+keep_top_k. Output rows: (label, score, x1, y1, x2, y2) in [0, 1] input coordinates."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..config import SSDConfig
+from .boxes import decode
+
+
+def class_scores(conf_logits: torch.Tensor, cfg: SSDConfig) -> torch.Tensor:
+    """(..., P, C) logits -> scores, with the config's activation (Softmax over classes, or Sigmoid)."""
+    if cfg.score_activation == "sigmoid":
+        return torch.sigmoid(conf_logits)
+    return torch.softmax(conf_logits, dim=-1)
+
+
+def _nms(boxes: np.ndarray, threshold: float) -> list[int]:
+    """Greedy NMS on boxes sorted by score; ncnn's IoU (no +1, disjoint boxes give 0)."""
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    picked: list[int] = []
+    for i in range(len(boxes)):
+        if picked:
+            p = boxes[picked]
+            iw = np.minimum(boxes[i, 2], p[:, 2]) - np.maximum(boxes[i, 0], p[:, 0])
+            ih = np.minimum(boxes[i, 3], p[:, 3]) - np.maximum(boxes[i, 1], p[:, 1])
+            disjoint = (iw < 0) | (ih < 0)
+            inter = np.where(disjoint, 0.0, iw * ih)
+            union = areas[i] + areas[picked] - inter
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if np.any(inter / union > threshold):
+                    continue
+        picked.append(i)
+    return picked
+
+
+def detect(loc: torch.Tensor, scores: torch.Tensor, priors: torch.Tensor, cfg: SSDConfig) -> np.ndarray:
+    """One image: loc (P, 4), scores (P, C) after activation, priors (P, 4) -> detections (D, 6)."""
+    boxes = decode(loc.float(), priors.float(), cfg.variances).numpy()
+    scores_np = scores.float().numpy()
+    rows = []
+    for c in range(1, scores_np.shape[1]):
+        s = scores_np[:, c]
+        keep = np.nonzero(s > cfg.conf_threshold)[0]
+        if keep.size == 0:
+            continue
+        order = keep[np.argsort(-s[keep], kind="stable")][: cfg.nms_top_k]
+        for i in _nms(boxes[order], cfg.nms_threshold):
+            j = order[i]
+            rows.append((float(c), float(s[j]), *boxes[j].tolist()))
+    if not rows:
+        return np.zeros((0, 6), dtype=np.float32)
+    out = np.asarray(rows, dtype=np.float32)
+    out = out[np.argsort(-out[:, 1], kind="stable")][: cfg.keep_top_k]
+    return out
