@@ -214,8 +214,16 @@ def get_preset(
     cfg = PRESETS[name]
     if width_mult is not None:
         cfg = replace(cfg, width_mult=float(width_mult))
-    if input_size is not None:
-        cfg = replace(cfg, input_size=int(input_size))
+    if input_size is not None and input_size != cfg.input_size:
+        # A different nominal size scales the anchor sizes with it, so priors cover the same image fraction.
+        k = input_size / cfg.input_size
+        cfg = replace(
+            cfg,
+            input_size=int(input_size),
+            min_sizes=tuple(round(s * k, 3) for s in cfg.min_sizes),
+            max_sizes=tuple(round(s * k, 3) for s in cfg.max_sizes),
+            strides=(),
+        )
     if num_classes is not None or class_names is not None:
         n = num_classes if num_classes is not None else len(class_names or ())
         cfg = cfg.with_num_classes(n, class_names)
