@@ -1,0 +1,51 @@
+"""`ssd2ncnn param`: read, rewrite and check ncnn .param files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..converter.param import lint_param, parse_param, read_param_text, write_param
+from ..errors import CheckFailed
+
+
+@click.group("param")
+def command() -> None:
+    """Read, rewrite and check ncnn .param files."""
+
+
+@command.command("fmt")
+@click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the canonical text (may be IN itself; the write is atomic).",
+)
+@click.option(
+    "--allow-duplicate-names",
+    is_flag=True,
+    help="Accept layers that share a name (ncnn loads them; lint reports them as duplicate-name).",
+)
+def fmt(src: Path, out: Path, allow_duplicate_names: bool) -> None:
+    """Rewrite IN in canonical form: fixed columns, recomputed header counts, shortest float32 text."""
+    graph = parse_param(read_param_text(src), str(src), allow_duplicate_names=allow_duplicate_names)
+    write_param(graph, out)
+    click.echo(f"wrote {out} ({len(graph.layers)} layers, {len(graph.blobs())} blobs)", err=True)
+
+
+@command.command("lint")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def lint(file: Path) -> None:
+    """Check FILE; print `FILE:LINE: code: message` per finding. Exit 1 when there are findings."""
+    findings = lint_param(read_param_text(file), str(file))
+    for f in findings:
+        line = "" if f.line is None else str(f.line)
+        click.echo(f"{file}:{line}: {f.code}: {f.message}")
+    if findings:
+        codes = sorted({f.code for f in findings})
+        raise CheckFailed(f"{file}: {len(findings)} finding(s) ({', '.join(codes)})")
+    click.echo(f"{file}: no findings")
