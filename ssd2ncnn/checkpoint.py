@@ -147,6 +147,6 @@ def load_model(
         )
     model.load_state_dict(sd)
     model.eval()
-    if not all(math.isfinite(float(p.abs().sum())) for p in model.parameters()):
+    if not all(math.isfinite(float(p.detach().abs().sum())) for p in model.parameters()):
         raise CheckpointError(f"checkpoint {path} produced non-finite parameters")
     return model

@@ -1,0 +1,43 @@
+"""`ssd2ncnn convert`: checkpoint -> OUT/ (model.param, model.bin, model.onnx, model.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import PRESETS
+from ..converter.convert import convert_checkpoint
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@click.command("convert")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--input-size", type=click.IntRange(min=32), default=None, help="Export size (default: the config's).")
+@click.option("--fp16/--fp32", default=False, show_default=True, help="Store weights as fp16 (half the .bin) or fp32.")
+@click.option("--no-simplify", is_flag=True, help="Skip onnx-simplifier (use when it fails on your model).")
+@click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="For a bare state dict: its preset.")
+@click.option("--num-classes", type=click.IntRange(min=2), default=None, help="For a bare state dict: classes incl. background.")
+@click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")
+def command(checkpoint, output, input_size, fp16, no_simplify, force, preset, num_classes, width_mult):
+    """Convert CHECKPOINT to an ncnn SSD detector in OUTPUT."""
+
+    def log(stage):
+        click.echo(f"  {stage.name:<9} {stage.seconds:6.2f} s  {stage.output} ({_human(stage.size_bytes)})")
+
+    click.echo(f"converting {checkpoint} -> {output}/")
+    res = convert_checkpoint(
+        checkpoint, output, preset=preset, num_classes=num_classes, width_mult=width_mult,
+        input_size=input_size, fp16=fp16, simplify=not no_simplify, force=force, log=log,
+    )
+    total = sum(s.seconds for s in res.stages)
+    click.echo(f"done in {total:.2f} s: {res.layer_count} layers, {res.blob_count} blobs -> {output}/model.param")

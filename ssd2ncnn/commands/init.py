@@ -1,0 +1,29 @@
+"""`ssd2ncnn init`: write an untrained checkpoint for a preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from ..checkpoint import save_checkpoint
+from ..config import PRESETS, get_preset
+from ..model.ssdlite import SSDLite
+
+
+@click.command("init")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Model preset.")
+@click.option("--num-classes", type=click.IntRange(min=2), default=None, help="Classes including background.")
+@click.option("--width-mult", type=float, default=None, help="Backbone/extras width multiplier (default 1.0).")
+@click.option("--input-size", type=click.IntRange(min=32), default=None, help="Nominal input size (scales anchors).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the random initialisation.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def command(preset, num_classes, width_mult, input_size, seed, output):
+    """Write an untrained checkpoint (config saved inside) to OUTPUT."""
+    cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult, input_size=input_size)
+    torch.manual_seed(seed)
+    model = SSDLite(cfg).eval()
+    save_checkpoint(output, model, meta={"trained": False, "seed": seed})
+    n = sum(p.numel() for p in model.parameters())
+    click.echo(f"wrote {output}: {cfg.preset}, {cfg.num_classes} classes, width {cfg.width_mult}, {n / 1e6:.2f}M parameters")

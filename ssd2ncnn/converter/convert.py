@@ -1,0 +1,181 @@
+"""`convert`: checkpoint -> ONNX -> onnx-simplifier -> pnnx -> SSD patch -> OUT/{model.param, model.bin,
+model.onnx, model.json}. Each stage is a function from files to files; this module only sequences them,
+times them, and writes the folder atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..checkpoint import load_model
+from ..model.ssdlite import SSDLite
+from ..patches.ssd_postprocess import INPUT_BLOB, DETECTION_BLOB, apply_ssd_patch
+from .export import export_onnx
+from .outdir import atomic_dir
+from .param import format_param, parse_param
+from .pnnx_backend import onnx_to_ncnn
+from .simplify import check_simplified, simplify_onnx
+
+MODEL_JSON_FORMAT = "ssd2ncnn-model"
+MODEL_JSON_VERSION = 1
+# ncnn options that verify and the runtime use unless told otherwise: fp32 everywhere, so the parity
+# tolerances hold; faster choices are measured in docs/tuning.md and carry their own tolerances.
+DEFAULT_NCNN_OPTIONS = {
+    "use_packing_layout": True,
+    "use_fp16_storage": False,
+    "use_fp16_arithmetic": False,
+    "use_bf16_storage": False,
+    "use_winograd_convolution": True,
+    "use_sgemm_convolution": True,
+    "lightmode": True,
+}
+
+
+@dataclass
+class StageReport:
+    name: str
+    seconds: float
+    output: str
+    size_bytes: int
+
+
+@dataclass
+class ConvertResult:
+    out_dir: Path
+    stages: list[StageReport] = field(default_factory=list)
+    layer_count: int = 0
+    blob_count: int = 0
+    simplify_max_diff: float | None = None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tool_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"ssd2ncnn": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "onnx", "onnxsim", "onnxruntime", "pnnx", "ncnn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def model_json(model: SSDLite, input_size: int, fp16: bool, files: dict[str, Path], simplified: bool) -> dict:
+    cfg = model.cfg
+    return {
+        "format": MODEL_JSON_FORMAT,
+        "version": MODEL_JSON_VERSION,
+        "input_blob": INPUT_BLOB,
+        "output_blob": DETECTION_BLOB,
+        "input_size": input_size,
+        "class_names": list(cfg.class_names),
+        "rgb": cfg.rgb,
+        "mean_vals": list(cfg.mean_vals),
+        "norm_vals": list(cfg.norm_vals),
+        "fp16_weights": fp16,
+        "simplified": simplified,
+        "ncnn_options": dict(DEFAULT_NCNN_OPTIONS),
+        "config": cfg.to_dict(),
+        "tools": tool_versions(),
+        "sha256": {name: _sha256(p) for name, p in files.items()},
+    }
+
+
+def convert_model(
+    model: SSDLite,
+    out_dir: Path,
+    input_size: int | None = None,
+    fp16: bool = False,
+    simplify: bool = True,
+    force: bool = False,
+    log: Callable[[StageReport], None] | None = None,
+) -> ConvertResult:
+    cfg = model.cfg
+    size = int(input_size or cfg.input_size)
+    result = ConvertResult(out_dir=Path(out_dir))
+
+    def stage(name: str, fn: Callable[[], Path]) -> Path:
+        t0 = time.perf_counter()
+        path = fn()
+        report = StageReport(name, time.perf_counter() - t0, path.name, path.stat().st_size)
+        result.stages.append(report)
+        if log:
+            log(report)
+        return path
+
+    with atomic_dir(Path(out_dir), force) as out, tempfile.TemporaryDirectory(prefix="ssd2ncnn-") as tmp:
+        work = Path(tmp)
+        raw = stage("export", lambda: export_onnx(model, work / "exported.onnx", size))
+        if simplify:
+            onnx_path = stage("simplify", lambda: simplify_onnx(raw, work / "model.onnx", size))
+            diffs = check_simplified(raw, onnx_path, size)
+            result.simplify_max_diff = max(diffs.values())
+        else:
+            onnx_path = work / "model.onnx"
+            os.replace(raw, onnx_path)
+
+        backend: dict = {}
+
+        def run_backend() -> Path:
+            res = onnx_to_ncnn(onnx_path, size, fp16)
+            backend["res"] = res
+            (work / "backend.param").write_text(res.param_text)
+            return work / "backend.param"
+
+        stage("pnnx", run_backend)
+
+        def run_patch() -> Path:
+            graph = parse_param(backend["res"].param_text, path="pnnx output")
+            heads = [f"out{i}" for i in range(2 * cfg.num_levels)]
+            apply_ssd_patch(graph, cfg, heads, input_blob="in0")
+            (out / "model.param").write_text(format_param(graph))
+            (out / "model.bin").write_bytes(backend["res"].bin_bytes)
+            result.layer_count, result.blob_count = len(graph.layers), len(graph.blobs())
+            return out / "model.param"
+
+        stage("patch", run_patch)
+        shutil.copy(onnx_path, out / "model.onnx")
+        files = {n: out / n for n in ("model.param", "model.bin", "model.onnx")}
+        meta = model_json(model, size, fp16, files, simplify)
+        (out / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return result
+
+
+def convert_checkpoint(checkpoint: Path, out_dir: Path, preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None, **kw) -> ConvertResult:
+    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult)
+    return convert_model(model, out_dir, **kw)
+
+
+def read_model_json(out_dir: Path) -> dict:
+    """model.json of a converted folder, checked for the files it names."""
+    from ..errors import InputError
+
+    out_dir = Path(out_dir)
+    meta_path = out_dir / "model.json"
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir} is not a folder; pass the -o folder written by `ssd2ncnn convert`")
+    if not meta_path.exists():
+        raise InputError(f"{out_dir} has no model.json; pass a folder written by `ssd2ncnn convert`")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{meta_path} is not valid JSON ({exc}); re-run `ssd2ncnn convert`") from exc
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_JSON_FORMAT:
+        raise InputError(f"{meta_path} is not an ssd2ncnn model description; re-run `ssd2ncnn convert`")
+    for name in ("model.param", "model.bin"):
+        if not (out_dir / name).exists():
+            raise InputError(f"{out_dir} lacks {name}; re-run `ssd2ncnn convert`")
+    return meta

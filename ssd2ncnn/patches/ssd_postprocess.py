@@ -1,0 +1,133 @@
+"""The SSD patch: a graph rewrite on the `.param` model that turns pnnx's raw head outputs into the
+ncnn model zoo's SSD tail, every parameter taken from `SSDConfig`:
+
+    loc_k  -> Permute(HWC) -> Flatten --\\
+                                        Concat -> mbox_loc ---------------------------------\\
+    conf_k -> Permute(HWC) -> Flatten --/ Concat -> Reshape(C, -1) -> Softmax -> Flatten      DetectionOutput
+    (loc_k, input) -> PriorBox ---------- Concat -> mbox_priorbox ---------------------------/  -> detection_out
+
+The permute/flatten lives here and not in the ONNX graph because pnnx bakes static shapes into Reshape
+layers, which then corrupt memory at any other input size. PriorBox takes its image size from the
+`input` blob (`9=-233 10=-233`), so one `.param` runs at any input size. Param ids and defaults are
+those of ncnn's `src/layer/{permute,priorbox,softmax,detectionoutput}.cpp`; every PriorBox and
+DetectionOutput param is written explicitly because ncnn's defaults differ from Caffe's."""
+
+from __future__ import annotations
+
+from ..config import SSDConfig
+from ..converter.param import Graph, Layer
+from ..errors import InputError
+
+INPUT_BLOB = "input"
+LOC_BLOB, CONF_BLOB, PRIOR_BLOB, DETECTION_BLOB = "mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out"
+
+PERMUTE_ORDER = 0
+PERMUTE_CHW_TO_HWC = 3  # ncnn order_type 3: (c, h, w) -> (h, w, c)
+CONCAT_AXIS = 0
+RESHAPE_W, RESHAPE_H = 0, 1
+SOFTMAX_AXIS, SOFTMAX_FIXBUG0 = 0, 1  # axis != 0 needs fixbug0=1 or ncnn refuses the param
+
+PRIORBOX_MIN_SIZES, PRIORBOX_MAX_SIZES, PRIORBOX_ASPECT_RATIOS = 0, 1, 2
+PRIORBOX_VARIANCE = (3, 4, 5, 6)
+PRIORBOX_FLIP, PRIORBOX_CLIP = 7, 8
+PRIORBOX_IMAGE_W, PRIORBOX_IMAGE_H = 9, 10
+PRIORBOX_STEP_W, PRIORBOX_STEP_H = 11, 12
+PRIORBOX_OFFSET = 13
+PRIORBOX_STEP_MMDET, PRIORBOX_CENTER_MMDET = 14, 15
+FROM_INPUT = -233  # PriorBox: take image size / step from the input blob
+
+DETOUT_NUM_CLASS, DETOUT_NMS_THRESHOLD, DETOUT_NMS_TOP_K = 0, 1, 2
+DETOUT_KEEP_TOP_K, DETOUT_CONF_THRESHOLD = 3, 4
+DETOUT_VARIANCE = (5, 6, 7, 8)
+
+
+def priorbox_params(cfg: SSDConfig, level: int) -> dict:
+    params: dict = {PRIORBOX_MIN_SIZES: [float(cfg.min_sizes[level])]}
+    if cfg.max_sizes:
+        params[PRIORBOX_MAX_SIZES] = [float(cfg.max_sizes[level])]
+    params[PRIORBOX_ASPECT_RATIOS] = [float(r) for r in cfg.aspect_ratios[level]]
+    for pid, v in zip(PRIORBOX_VARIANCE, cfg.variances):
+        params[pid] = float(v)
+    params |= {
+        PRIORBOX_FLIP: 1,
+        PRIORBOX_CLIP: int(cfg.clip),
+        PRIORBOX_IMAGE_W: FROM_INPUT,
+        PRIORBOX_IMAGE_H: FROM_INPUT,
+        PRIORBOX_STEP_W: float(FROM_INPUT),
+        PRIORBOX_STEP_H: float(FROM_INPUT),
+        PRIORBOX_OFFSET: float(cfg.offset),
+        PRIORBOX_STEP_MMDET: int(cfg.step_rule == "ceil"),
+        PRIORBOX_CENTER_MMDET: int(cfg.center_rule == "mmdet_v1"),
+    }
+    return params
+
+
+def detection_output_params(cfg: SSDConfig) -> dict:
+    params = {
+        DETOUT_NUM_CLASS: cfg.num_classes,
+        DETOUT_NMS_THRESHOLD: float(cfg.nms_threshold),
+        DETOUT_NMS_TOP_K: int(cfg.nms_top_k),
+        DETOUT_KEEP_TOP_K: int(cfg.keep_top_k),
+        DETOUT_CONF_THRESHOLD: float(cfg.conf_threshold),
+    }
+    for pid, v in zip(DETOUT_VARIANCE, cfg.variances):
+        params[pid] = float(v)
+    return params
+
+
+def _flatten_branch(kind: str, k: int, blob: str) -> tuple[list[Layer], str]:
+    perm, flat = f"{kind}{k}_perm", f"{kind}{k}_flat"
+    return [
+        Layer("Permute", perm, [blob], [perm], {PERMUTE_ORDER: PERMUTE_CHW_TO_HWC}),
+        Layer("Flatten", flat, [perm], [flat]),
+    ], flat
+
+
+def apply_ssd_patch(graph: Graph, cfg: SSDConfig, head_blobs: list[str], input_blob: str) -> Graph:
+    """Rewrite `graph` in place. `head_blobs` are the backend's output blobs in ONNX output order
+    (loc0..loc{K-1}, conf0..conf{K-1}); `input_blob` is its input. Blobs are renamed to the contract names
+    (`input`, `loc0`.., `conf0`..) and the SSD tail is appended."""
+    k_levels = cfg.num_levels
+    if len(head_blobs) != 2 * k_levels:
+        raise InputError(f"expected {2 * k_levels} head outputs (loc and conf per level), got {len(head_blobs)}")
+    if graph.producer(input_blob) is None:
+        raise InputError(f"the backend graph has no input blob {input_blob!r}")
+    graph.rename_blob(input_blob, INPUT_BLOB)
+    graph.producer(INPUT_BLOB).name = INPUT_BLOB
+    names = [f"loc{k}" for k in range(k_levels)] + [f"conf{k}" for k in range(k_levels)]
+    for old, new in zip(head_blobs, names):
+        if graph.producer(old) is None:
+            raise InputError(f"the backend graph has no head output blob {old!r}")
+        graph.rename_blob(old, new)
+
+    tail: list[Layer] = []
+    loc_flats, conf_flats, priors = [], [], []
+    for k in range(k_levels):
+        layers, flat = _flatten_branch("loc", k, f"loc{k}")
+        tail += layers
+        loc_flats.append(flat)
+        layers, flat = _flatten_branch("conf", k, f"conf{k}")
+        tail += layers
+        conf_flats.append(flat)
+        # PriorBox reads only the width/height of its first input: the head map has the level's size.
+        prior = f"priorbox{k}"
+        tail.append(Layer("PriorBox", prior, [f"loc{k}", INPUT_BLOB], [prior], priorbox_params(cfg, k)))
+        priors.append(prior)
+
+    activation = (
+        Layer("Softmax", "mbox_conf_softmax", ["mbox_conf_reshape"], ["mbox_conf_act"], {SOFTMAX_AXIS: 1, SOFTMAX_FIXBUG0: 1})
+        if cfg.score_activation == "softmax"
+        else Layer("Sigmoid", "mbox_conf_sigmoid", ["mbox_conf_reshape"], ["mbox_conf_act"])
+    )
+    tail += [
+        Layer("Concat", LOC_BLOB, loc_flats, [LOC_BLOB], {CONCAT_AXIS: 0}),
+        Layer("Concat", "mbox_conf", conf_flats, ["mbox_conf"], {CONCAT_AXIS: 0}),
+        Layer("Concat", PRIOR_BLOB, priors, [PRIOR_BLOB], {CONCAT_AXIS: 1}),
+        Layer("Reshape", "mbox_conf_reshape", ["mbox_conf"], ["mbox_conf_reshape"], {RESHAPE_W: cfg.num_classes, RESHAPE_H: -1}),
+        activation,
+        Layer("Flatten", CONF_BLOB, ["mbox_conf_act"], [CONF_BLOB]),
+        Layer("DetectionOutput", DETECTION_BLOB, [LOC_BLOB, CONF_BLOB, PRIOR_BLOB], [DETECTION_BLOB], detection_output_params(cfg)),
+    ]
+    graph.append(*tail)
+    graph.insert_splits()
+    return graph

@@ -1,0 +1,77 @@
+"""Loading and running an ncnn model from Python: one place that knows the ncnn binding's quirks.
+
+- `ncnn.Mat(array)` does not keep the numpy array alive, so the input array is held in a local for the
+  whole extraction and outputs are copied out with `np.array(mat)` before the extractor goes away.
+- DetectionOutput with no detections returns an empty Mat: it becomes a (0, 6) array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, ToolError
+
+OPTION_NAMES = (
+    "use_packing_layout",
+    "use_fp16_storage",
+    "use_fp16_arithmetic",
+    "use_fp16_packed",
+    "use_bf16_storage",
+    "use_winograd_convolution",
+    "use_sgemm_convolution",
+    "lightmode",
+    "use_vulkan_compute",
+)
+
+
+def load_net(param: Path, weights: Path | None, options: dict | None = None, num_threads: int = 1):
+    """An `ncnn.Net` with `options` (names of `ncnn.Option` attributes) applied before loading.
+    `weights=None` loads empty weights (ncnn's DataReaderFromEmpty), for structure-only benchmarks."""
+    import ncnn
+
+    net = ncnn.Net()
+    opt = net.opt
+    opt.num_threads = int(num_threads)
+    opt.use_vulkan_compute = False
+    for key, value in (options or {}).items():
+        if key not in OPTION_NAMES:
+            raise InputError(f"unknown ncnn option {key!r}; known: {', '.join(OPTION_NAMES)}")
+        setattr(opt, key, bool(value))
+    if not Path(param).exists():
+        raise InputError(f"{param} does not exist")
+    if net.load_param(str(param)) != 0:
+        raise ToolError(f"ncnn could not load {param}; run `ssd2ncnn param lint {param}` to find the broken line")
+    if weights is None:
+        ret = net.load_model(ncnn.DataReaderFromEmpty()) if hasattr(ncnn, "DataReaderFromEmpty") else -1
+        if ret != 0:
+            raise ToolError("ncnn could not load empty weights (DataReaderFromEmpty missing from this ncnn build)")
+    elif net.load_model(str(weights)) != 0:
+        raise ToolError(f"ncnn could not load weights {weights}; the .bin does not match the .param")
+    return net
+
+
+def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "input", num_threads: int | None = None) -> dict[str, np.ndarray]:
+    """Run one (3, H, W) float32 input; returns each requested blob as a float32 array (ncnn's shape,
+    with `detection_out` always 2-D (D, 6))."""
+    import ncnn
+
+    data = np.ascontiguousarray(chw, dtype=np.float32)  # held for the whole extraction
+    mat_in = ncnn.Mat(data)
+    ex = net.create_extractor()
+    if num_threads is not None:
+        ex.set_num_threads(int(num_threads))
+    ex.input(input_blob, mat_in)
+    result = {}
+    for name in outputs:
+        ret, mat = ex.extract(name)
+        if ret != 0:
+            raise ToolError(f"ncnn failed to compute blob {name!r} (code {ret})")
+        arr = np.array(mat, dtype=np.float32, copy=True)
+        if name == "detection_out":
+            arr = arr.reshape(-1, 6) if arr.size else np.zeros((0, 6), dtype=np.float32)
+        result[name] = arr
+    del ex, mat_in, data
+    return result
