@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -76,5 +76,5 @@ class TorchDetectionDataset(Dataset):
 
 def collate(batch):
     """Images stack; boxes and labels stay per-image lists (their counts differ)."""
-    images, boxes, labels, index = zip(*batch)
+    images, boxes, labels, index = zip(*batch, strict=True)
     return torch.stack(images), list(boxes), list(labels), torch.tensor(index)

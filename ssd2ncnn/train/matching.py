@@ -30,7 +30,7 @@ def match_priors(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, priors: torch.
 def build_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], priors: torch.Tensor, variances, threshold: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """Per batch: regression targets (N, P, 4) encoded with `variances`, class targets (N, P)."""
     locs, confs = [], []
-    for b, lab in zip(boxes, labels):
+    for b, lab in zip(boxes, labels, strict=True):
         b, lab = b.to(priors.device), lab.to(priors.device)
         idx, conf = match_priors(b, lab, priors, threshold)
         matched = b[idx] if b.numel() else priors  # background priors' loc targets are never used

@@ -1,16 +1,18 @@
 """Pascal VOC detection metric in pure numpy (no torch), for training, `ssd2ncnn eval` and the verifier.
 
-Per class, detections of all images are sorted by score and greedily matched to the not-yet-taken
-ground truth of highest IoU in their image: IoU >= `iou` with a non-difficult GT is a true positive,
-with an already-taken GT a false positive, with a difficult GT neither (it is skipped). AP is the VOC07
+Per class, detections of all images are sorted by score; each is compared with the ground truth of
+highest IoU in its image (VOC devkit rule): IoU >= `iou` with an untaken non-difficult GT is a true
+positive, with an already-taken one a false positive, with a difficult GT neither (it is skipped); a
+lower IoU is a false positive. AP is the VOC07
 11-point interpolated precision (`use_07=True`) or the area under the monotone precision envelope
 ("all-point", VOC2010+). IoU is continuous (no VOC "+1" pixel convention) so pixel and normalised
 coordinates give identical results."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -192,7 +192,7 @@ def write_synthetic_coco(
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     cat_ids = category_ids or tuple(3 * k + 2 for k in range(len(shapes)))
-    cats = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name in zip(cat_ids, shapes)]
+    cats = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name in zip(cat_ids, shapes, strict=True)]
     samples = list(_generate(num_images, seed, shapes, size_range))
     ids = [image_id for image_id, _ in samples]
     by_id = dict(samples)

@@ -1,0 +1,110 @@
+"""Benchmark: generate the synthetic shapes data set, train a small SSDLite on the CPU, report the VOC07
+mAP on the held-out test split and the wall-clock training time, and draw docs/loss_curve.png.
+
+    python benchmarks/train_synthetic.py --work /tmp/shapes_bench [--epochs 30] [--fixture fixtures/model/x.pth]
+
+Not a test: it takes minutes. Prints one JSON line with the results at the end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from ssd2ncnn.checkpoint import load_model
+from ssd2ncnn.train.data import open_dataset
+from ssd2ncnn.train.evaluate import evaluate_model
+from ssd2ncnn.train.loop import TrainOptions, train
+from ssd2ncnn.train.synthetic import write_synthetic_voc
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def draw_curve(history: list[dict], path: Path, width: int = 720, height: int = 400) -> None:
+    """Training loss (and val mAP where measured) per epoch, drawn with Pillow."""
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    left, right, top, bottom = 60, width - 60, 30, height - 40
+    d.rectangle((left, top, right, bottom), outline="black")
+    epochs = [r["epoch"] for r in history]
+    losses = [r["loss"] for r in history]
+    hi = max(losses) * 1.05
+    n = max(epochs)
+
+    def xy(e: float, v: float, vmax: float) -> tuple[float, float]:
+        return left + (right - left) * (e - 1) / max(1, n - 1), bottom - (bottom - top) * v / vmax
+
+    d.line([xy(e, v, hi) for e, v in zip(epochs, losses, strict=True)], fill=(200, 40, 40), width=2)
+    maps = [(r["epoch"], r["map07"]) for r in history if r.get("map07") is not None]
+    if maps:
+        d.line([xy(e, v, 1.0) for e, v in maps], fill=(40, 80, 200), width=2)
+        for e, v in maps:
+            x, y = xy(e, v, 1.0)
+            d.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(40, 80, 200))
+    for k in range(5):
+        v = hi * k / 4
+        d.text((8, xy(1, v, hi)[1] - 6), f"{v:.1f}", fill=(200, 40, 40))
+        d.text((right + 8, xy(1, k / 4, 1.0)[1] - 6), f"{k / 4:.2f}", fill=(40, 80, 200))
+    for e in sorted({1, n, *range(5, n, 5)}):
+        d.text((xy(e, 0, 1)[0] - 6, bottom + 6), str(e), fill="black")
+    d.text((left, 8), "training loss (red, left axis) and val mAP VOC07 (blue, right axis) per epoch", fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/ssd2ncnn_shapes_bench"))
+    ap.add_argument("--images", type=int, default=1400, help="total images: 1200 train, 100 val, 100 test at the default")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--input-size", type=int, default=160)
+    ap.add_argument("--width-mult", type=float, default=0.5)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--curve", type=Path, default=REPO / "docs" / "loss_curve.png")
+    ap.add_argument("--fixture", type=Path, default=None, help="copy best.pth here when done")
+    args = ap.parse_args()
+
+    data = args.work / "data"
+    if data.exists():
+        shutil.rmtree(data)
+    t0 = time.perf_counter()
+    n_eval = round(args.images * 100 / 1400)
+    write_synthetic_voc(data, args.images, seed=args.seed,
+                        splits={"train": 1 - 2 * n_eval / args.images, "val": n_eval / args.images, "test": n_eval / args.images})
+    t_data = time.perf_counter() - t0
+
+    opts = TrainOptions(data=data, out=args.work / "run", preset="ssdlite320", input_size=args.input_size,
+                        width_mult=args.width_mult, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        workers=args.workers, seed=args.seed, eval_interval=5)
+    t1 = time.perf_counter()
+    result = train(opts)
+    t_train = time.perf_counter() - t1
+
+    model = load_model(opts.out / "best.pth")
+    test = open_dataset(data, "test", model.cfg.class_names)
+    m07 = evaluate_model(model, test, use_07=True)
+    mall = evaluate_model(model, test, use_07=False)
+    draw_curve(result["history"], args.curve)
+    if args.fixture is not None:
+        args.fixture.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(opts.out / "best.pth", args.fixture)
+    report = {
+        "test_map07": round(m07.map, 4), "test_map_all": round(mall.map, 4),
+        "per_class_ap07": {model.cfg.class_names[c]: round(float(m07.ap[c]), 4) for c in range(1, model.cfg.num_classes)},
+        "train_time_s": round(t_train, 1), "data_time_s": round(t_data, 1), "epochs": args.epochs,
+        "train_images": len(open_dataset(data, "train", model.cfg.class_names)), "test_images": len(test),
+        "input_size": args.input_size, "width_mult": args.width_mult, "batch_size": args.batch_size, "lr": args.lr,
+    }
+    (args.work / "report.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

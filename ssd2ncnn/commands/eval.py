@@ -1,0 +1,52 @@
+"""`ssd2ncnn eval`: VOC mAP of a checkpoint on a data set split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="VOC or COCO data set folder.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--preset", default=None, help="For a bare state dict: its preset.")
+@click.option("--num-classes", type=int, default=None, help="For a bare state dict: classes including background.")
+@click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")
+def command(checkpoint, data, split, batch_size, preset, num_classes, width_mult, json_out) -> None:
+    """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..checkpoint import load_model
+    from ..train.data import open_dataset
+    from ..train.evaluate import ground_truth, predict
+    from ..train.metrics import evaluate_detections
+
+    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult)
+    source = open_dataset(data, split, model.cfg.class_names)
+    dets = predict(model, source, batch_size=batch_size)
+    gts = ground_truth(source)
+    m07 = evaluate_detections(dets, gts, source.num_classes, use_07=True)
+    mall = evaluate_detections(dets, gts, source.num_classes, use_07=False)
+    table = Table(title=f"{checkpoint.name} on {data} [{split}], {len(source)} images, IoU 0.5")
+    for col in ("class", "GT", "AP (VOC07)", "AP (all-point)"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    def fmt(v: float) -> str:
+        return "-" if v != v else f"{v:.4f}"  # NaN: no ground truth
+
+    per_class = {}
+    for c in range(1, source.num_classes):
+        name = source.class_names[c]
+        per_class[name] = {"gt": int(m07.num_gt[c]), "ap07": float(m07.ap[c]), "ap_all": float(mall.ap[c])}
+        table.add_row(name, str(m07.num_gt[c]), fmt(m07.ap[c]), fmt(mall.ap[c]))
+    table.add_section()
+    table.add_row("mAP", str(int(m07.num_gt.sum())), f"{m07.map:.4f}", f"{mall.map:.4f}")
+    Console().print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"map07": m07.map, "map_all": mall.map, "per_class": per_class}, indent=1))

@@ -1,0 +1,55 @@
+"""Running a model over a data set split and scoring it with the VOC metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..model.postprocess import class_scores, detect
+from ..model.priors import generate_priors
+from ..model.ssdlite import SSDLite, flatten_heads
+from .data import TorchDetectionDataset, collate
+from .metrics import DetectionMetrics, evaluate_detections
+from .records import DetectionSource
+from .transforms import EvalTransform
+
+
+def model_priors(model: SSDLite, size: int | None = None) -> torch.Tensor:
+    size = size or model.cfg.input_size
+    return generate_priors(model.cfg, model.feature_sizes(size, size), (size, size))
+
+
+@torch.no_grad()
+def predict(model: SSDLite, source: DetectionSource, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> list[np.ndarray]:
+    """Detections per image, (D, 6) rows (label, score, x1, y1, x2, y2) in the image's pixels."""
+    was_training = model.training
+    model.eval()
+    cfg = model.cfg
+    priors = model_priors(model)
+    loader = DataLoader(TorchDetectionDataset(source, EvalTransform(cfg), drop_difficult=False),
+                        batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
+    out: list[np.ndarray] = [np.zeros((0, 6), np.float32)] * len(source)
+    try:
+        for images, _, _, index in loader:
+            locs, confs = model(images.to(device))
+            loc, conf = flatten_heads(locs, confs, cfg.num_classes)
+            scores = class_scores(conf.float(), cfg).cpu()
+            loc = loc.float().cpu()
+            for k, i in enumerate(index.tolist()):
+                dets = detect(loc[k], scores[k], priors, cfg)
+                rec = source.records[i]
+                dets[:, 2:6] *= np.array([rec.width, rec.height, rec.width, rec.height], dtype=np.float32)
+                out[i] = dets
+    finally:
+        model.train(was_training)
+    return out
+
+
+def ground_truth(source: DetectionSource) -> list[dict[str, np.ndarray]]:
+    return [{"boxes": r.boxes, "labels": r.labels, "difficult": r.difficult} for r in source.records]
+
+
+def evaluate_model(model: SSDLite, source: DetectionSource, use_07: bool = True, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> DetectionMetrics:
+    dets = predict(model, source, batch_size, workers, device)
+    return evaluate_detections(dets, ground_truth(source), source.num_classes, iou=0.5, use_07=use_07)
