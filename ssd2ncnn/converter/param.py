@@ -30,6 +30,7 @@ limits above, otherwise in scientific notation (``1e-10``, ``1.2345679e+08``). B
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 import re
@@ -104,7 +105,12 @@ def _is_f32_finite(x: float) -> bool:
 def _format_float(x: float) -> str:
     if not isinstance(x, float) or not _is_f32_finite(x):
         raise ParamError(f"cannot write float {x!r}: ncnn params must be finite float32 values")
-    f = np.float32(x)
+    return _format_f32_bits(struct.pack("<f", x))
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_f32_bits(bits: bytes) -> str:
+    f = np.frombuffer(bits, dtype="<f4")[0]
     pos = np.format_float_positional(f, unique=True, trim="0")
     int_part, _, frac_part = pos.lstrip("-").partition(".")
     if len(pos) <= MAX_VALUE_CHARS and len(int_part) <= 9 and len(frac_part) <= 9:
@@ -141,18 +147,36 @@ def format_value(v: ParamValue) -> str:
     return _format_int(v)
 
 
-def _parse_scalar(text: str, what: str, line: int | None, path: str | None) -> int | float:
+@functools.lru_cache(maxsize=4096)
+def _scalar(text: str) -> tuple[int | float | None, str | None]:
+    """``(value, None)`` or ``(None, reason)``; cached because real files repeat their values a lot."""
     if _INT_RE.fullmatch(text):
         v = int(text)
         if not INT32_MIN <= v <= INT32_MAX:
-            raise ParamError(f"{what}: int {text!r} is outside the int32 range", line, path)
-        return v
+            return None, f"int {text!r} is outside the int32 range"
+        return v, None
     if _FLOAT_RE.fullmatch(text):
         x = float(text)
         if not _is_f32_finite(x):
-            raise ParamError(f"{what}: float {text!r} is outside the float32 range", line, path)
-        return x
-    raise ParamError(f"{what}: expected an int or a float (e.g. 3, 0.5, 1e-05), found {text!r}", line, path)
+            return None, f"float {text!r} is outside the float32 range"
+        return x, None
+    return None, f"expected an int or a float (e.g. 3, 0.5, 1e-05), found {text!r}"
+
+
+def _parse_scalar(text: str, what: str, line: int | None, path: str | None) -> int | float:
+    value, reason = _scalar(text)
+    if reason is not None:
+        raise ParamError(f"{what}: {reason}", line, path)
+    return value  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(key_text: str) -> tuple[int, int, bool] | None:
+    """``(key, param_id, is_array)`` for key text, or None when it is not an integer."""
+    if not _INT_RE.fullmatch(key_text):
+        return None
+    key = int(key_text)
+    return (key, *decode_key(key))
 
 
 def _parse_param(
@@ -161,10 +185,10 @@ def _parse_param(
     key_text, eq, val_text = tok.partition("=")
     if not eq:
         raise ParamError(f"expected a param 'key=value', found {tok!r}", line, path)
-    if not _INT_RE.fullmatch(key_text):
+    decoded = _key(key_text)
+    if decoded is None:
         raise ParamError(f"param {tok!r}: expected an integer key, found {key_text!r}", line, path)
-    key = int(key_text)
-    pid, is_array = decode_key(key)
+    key, pid, is_array = decoded
     if not 0 <= pid < MAX_PARAM_COUNT:
         raise ParamError(
             f"param {tok!r}: key {key} is out of range (ids 0..{MAX_PARAM_COUNT - 1}, arrays "
@@ -178,7 +202,10 @@ def _parse_param(
         )
     seen[pid] = tok
     if not is_array:
-        return pid, _parse_scalar(val_text, f"param {key}", line, path)
+        value, reason = _scalar(val_text)
+        if reason is not None:
+            raise ParamError(f"param {key}: {reason}", line, path)
+        return pid, value  # type: ignore[return-value]
     parts = val_text.split(",")
     if not _COUNT_RE.fullmatch(parts[0]):
         raise ParamError(
@@ -190,7 +217,12 @@ def _parse_param(
     items = parts[1:]
     if len(items) != n:
         raise ParamError(f"array param {key}: declares {n} values, found {len(items)}", line, path)
-    values = [_parse_scalar(e, f"array param {key} element {i}", line, path) for i, e in enumerate(items)]
+    values = []
+    for i, e in enumerate(items):
+        value, reason = _scalar(e)
+        if reason is not None:
+            raise ParamError(f"array param {key} element {i}: {reason}", line, path)
+        values.append(value)
     if values and len({type(e) for e in values}) > 1:
         raise ParamError(
             f"array param {key}: mixes int and float elements ({val_text!r}); ncnn needs one type",
@@ -499,8 +531,11 @@ def read_param(path: str | os.PathLike, *, allow_duplicate_names: bool = False) 
 # --------------------------------------------------------------------------------------------- writing
 
 
+_BAD_TOKEN = re.compile(r"[ \t\r\f\v\n]")
+
+
 def _check_token(text: str, what: str) -> str:
-    if not isinstance(text, str) or not text or any(c in text for c in _WS_CHARS + "\n"):
+    if not isinstance(text, str) or not text or _BAD_TOKEN.search(text):
         raise ParamError(f"cannot write {what} {text!r}: it must be a non-empty string without whitespace")
     return text
 
