@@ -1,0 +1,43 @@
+"""`ssd2ncnn bench`: time the converted detector in ncnn against onnxruntime (and PyTorch), plus the
+structure-only comparison with the seed's hand-edited graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..bench.report import render
+from ..bench.suite import parse_int_list, run_bench
+from ..errors import InputError
+
+
+@click.command("bench")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
+@click.option("--sizes", default=None, help="Comma-separated square input sizes (default: model.json's).")
+@click.option("--runs", type=int, default=30, show_default=True, help="Timed runs per engine and configuration.")
+@click.option("--block", type=click.IntRange(min=1), default=5, show_default=True, help="Consecutive runs per block.")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs per engine first.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Also time PyTorch with this checkpoint.")
+@click.option("--also", "also", multiple=True, type=click.Path(path_type=Path), help="Another model folder to time in ncnn (e.g. the int8 one).")
+@click.option("--seed-param", type=click.Path(path_type=Path), default=None, help="Seed graph for the structure comparison.")
+@click.option("--no-structure", is_flag=True, help="Skip the empty-weights comparison with the seed graph.")
+@click.option("--no-memory", is_flag=True, help="Skip the peak-memory subprocess probes.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result as JSON.")
+def command(model_dir, threads, sizes, runs, block, warmup, checkpoint, also, seed_param, no_structure, no_memory, json_path):
+    """Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ numpy post-processing)."""
+    thread_list = parse_int_list(threads, "--threads")
+    size_list = parse_int_list(sizes, "--sizes", minimum=32) if sizes else None
+    if runs < 1:
+        raise InputError(f"--runs must be >= 1, got {runs}")
+    if seed_param is not None and not Path(seed_param).is_file():
+        raise InputError(f"--seed-param {seed_param} does not exist")
+    res = run_bench(model_dir, thread_list, size_list, runs, checkpoint=checkpoint, also=list(also),
+                    seed_param=False if no_structure else seed_param, memory=not no_memory, block=block,
+                    warmup=warmup, log=lambda m: click.echo(m, err=True))
+    render(res)
+    if json_path:
+        json_path.write_text(json.dumps(res, indent=2) + "\n")
+        click.echo(f"wrote {json_path}")
