@@ -9,6 +9,7 @@ import torch
 
 from ..checkpoint import save_checkpoint
 from ..config import PRESETS, get_preset
+from ..model.spread import spread_init
 from ..model.ssdlite import SSDLite
 
 
@@ -18,12 +19,15 @@ from ..model.ssdlite import SSDLite
 @click.option("--width-mult", type=float, default=None, help="Backbone/extras width multiplier (default 1.0).")
 @click.option("--input-size", type=click.IntRange(min=32), default=None, help="Nominal input size (scales anchors).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the random initialisation.")
+@click.option("--spread", is_flag=True, help="Calibrate BN on noise and spread head biases (parity fixtures; not trained).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def command(preset, num_classes, width_mult, input_size, seed, output):
+def command(preset, num_classes, width_mult, input_size, seed, spread, output):
     """Write an untrained checkpoint (config saved inside) to OUTPUT."""
     cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult, input_size=input_size)
     torch.manual_seed(seed)
     model = SSDLite(cfg).eval()
-    save_checkpoint(output, model, meta={"trained": False, "seed": seed})
+    if spread:
+        spread_init(model, seed)
+    save_checkpoint(output, model, meta={"trained": False, "seed": seed, "spread": spread})
     n = sum(p.numel() for p in model.parameters())
     click.echo(f"wrote {output}: {cfg.preset}, {cfg.num_classes} classes, width {cfg.width_mult}, {n / 1e6:.2f}M parameters")

@@ -1,0 +1,101 @@
+"""Comparisons: tensors by max abs / max rel error, detections by label and IoU (row order is not
+meaningful: DetectionOutput's quicksort is unstable for equal scores)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class TensorCheck:
+    name: str
+    stage: str  # the pipeline stage that produced the compared tensor: export, pnnx, patch
+    max_abs: float
+    max_rel: float
+    limit: float
+    passed: bool
+    shape_ok: bool = True
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_tensor(name: str, stage: str, got: np.ndarray, ref: np.ndarray, atol: float, rtol: float = 0.0) -> TensorCheck:
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.size != ref.size:
+        return TensorCheck(name, stage, float("inf"), float("inf"), atol, False, shape_ok=False)
+    got, ref = got.reshape(-1), ref.reshape(-1)
+    diff = np.abs(got - ref)
+    max_abs = float(diff.max()) if diff.size else 0.0
+    if not np.all(np.isfinite(got)):
+        max_abs = float("inf")
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    max_rel = float((diff / np.maximum(np.abs(ref), 1e-6)).max()) if diff.size else 0.0
+    limit = atol + rtol * scale
+    return TensorCheck(name, stage, max_abs, max_rel, limit, max_abs <= limit)
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+@dataclass
+class DetectionCheck:
+    matched: int
+    unmatched_ncnn: int
+    unmatched_ref: int
+    excused: int  # unmatched detections at a cut-off (conf threshold or keep_top_k), within score_atol of it
+    max_score_err: float
+    max_box_err: float
+    passed: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Pairs (ncnn row, reference row) of one label, taken greedily by decreasing IoU: a detection's own
+    twin (IoU ~1) is always preferred over a neighbouring prior's box of similar score."""
+    pairs: list[tuple[int, int]] = []
+    if len(got) and len(ref):
+        iou = _iou_matrix(got[:, 2:6], ref[:, 2:6])
+        iou[got[:, 0][:, None] != ref[:, 0][None, :]] = -1.0
+        cand = np.argwhere(iou >= match_iou)
+        order = np.argsort(-iou[cand[:, 0], cand[:, 1]], kind="stable")
+        used_got, used_ref = set(), set()
+        for j, i in cand[order]:
+            if j not in used_got and i not in used_ref:
+                pairs.append((int(j), int(i)))
+                used_got.add(j)
+                used_ref.add(i)
+    got_left = sorted(set(range(len(got))) - {p[0] for p in pairs})
+    ref_left = sorted(set(range(len(ref))) - {p[1] for p in pairs})
+    return pairs, got_left, ref_left
+
+
+def compare_detections(got: np.ndarray, ref: np.ndarray, conf_threshold: float, keep_top_k: int, score_atol: float, box_atol: float, match_iou: float) -> DetectionCheck:
+    got = np.asarray(got, dtype=np.float64).reshape(-1, 6)
+    ref = np.asarray(ref, dtype=np.float64).reshape(-1, 6)
+    pairs, got_left, ref_left = match_detections(got, ref, match_iou)
+    score_err = max((abs(got[j, 1] - ref[i, 1]) for j, i in pairs), default=0.0)
+    box_err = max((float(np.abs(got[j, 2:6] - ref[i, 2:6]).max()) for j, i in pairs), default=0.0)
+
+    def cutoff(rows: np.ndarray) -> float:
+        # a detection may legitimately fall off the other side's list at its lowest score when that list
+        # is full (keep_top_k), or at the confidence threshold
+        return float(rows[:, 1].min()) if len(rows) >= keep_top_k else conf_threshold
+
+    excused = sum(abs(got[j, 1] - cutoff(ref)) <= score_atol for j in got_left)
+    excused += sum(abs(ref[i, 1] - cutoff(got)) <= score_atol for i in ref_left)
+    unexplained = len(got_left) + len(ref_left) - excused
+    passed = unexplained == 0 and score_err <= score_atol and box_err <= box_atol
+    return DetectionCheck(len(pairs), len(got_left), len(ref_left), int(excused), float(score_err), float(box_err), passed)

@@ -1,0 +1,67 @@
+"""Verification inputs: seeded synthetic images, a folder of images, or an annotated data set; each
+pre-processed exactly as the runtime does it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..errors import InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+@dataclass
+class VerifyImage:
+    name: str
+    image: Image.Image  # RGB
+    gt: dict | None = None  # {"boxes": (N, 4) normalised, "labels": (N,), "difficult": (N,)}
+
+
+def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyImage]:
+    """Noise plus random filled shapes: varied enough that heads see real structure, fully seeded."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        base = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+        img = Image.fromarray(base)
+        draw = ImageDraw.Draw(img)
+        for _ in range(6):
+            x0, y0 = rng.integers(0, size - 16, size=2)
+            w, h = rng.integers(16, size // 2, size=2)
+            colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+            shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+            shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=colour)
+        out.append(VerifyImage(f"synthetic-{seed}-{i}", img))
+    return out
+
+
+def folder_images(folder: Path, limit: int | None = None) -> list[VerifyImage]:
+    """Every image in `folder`, or, when it is a VOC/COCO data set, its test (else val, else first)
+    split with the ground truth in normalised coordinates."""
+    from ..train.records import load_rgb as load_image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"--images {folder} is not a folder")
+    from ..train.data import dataset_splits, open_dataset
+    from ..train.voc import is_voc
+    from ..train.coco import is_coco
+
+    if is_voc(folder) or is_coco(folder):
+        splits = dataset_splits(folder)
+        split = next((s for s in ("test", "val", "trainval", "train") if s in splits), splits[0])
+        source = open_dataset(folder, split)
+        out = []
+        for rec in source.records[:limit]:
+            scale = np.array([rec.width, rec.height, rec.width, rec.height], dtype=np.float64)
+            gt = {"boxes": rec.boxes / scale, "labels": rec.labels, "difficult": rec.difficult}
+            out.append(VerifyImage(rec.path.name, load_image(rec.path), gt))
+        return out
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not paths:
+        raise InputError(f"--images {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return [VerifyImage(p.name, load_image(p)) for p in paths]

@@ -1,0 +1,219 @@
+"""The parity engine behind `ssd2ncnn verify`: PyTorch, the ONNX graph in onnxruntime and the ncnn model
+run on the same inputs at each input size, and every tensor is compared at the stage that made it:
+
+    export  onnxruntime raw head maps        vs PyTorch raw head maps
+    pnnx    ncnn raw head maps (loc_k/conf_k) vs onnxruntime (PyTorch with --no-onnx)
+    patch   mbox_loc, mbox_conf_flatten, mbox_priorbox, detection_out vs PyTorch + reference post-processing
+
+so a failure names the stage that diverged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_model
+from ..converter.convert import read_model_json
+from ..model.postprocess import class_scores, detect
+from ..model.priors import generate_priors, priorbox_blob
+from ..model.ssdlite import SSDLite, flatten_heads
+from ..runtime.net import load_net, run_net
+from .compare import DetectionCheck, TensorCheck, compare_detections, compare_tensor
+from .inputs import VerifyImage
+from .tolerances import Tolerances
+
+CONTRACT_BLOBS = ("mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out")
+
+
+def head_names(num_levels: int) -> list[str]:
+    return [f"loc{k}" for k in range(num_levels)] + [f"conf{k}" for k in range(num_levels)]
+
+
+def preprocess(image, size: int, meta: dict) -> np.ndarray:
+    from ..runtime.preprocess import preprocess_image
+
+    return preprocess_image(image, size, meta)
+
+
+@dataclass
+class References:
+    heads: dict[str, np.ndarray]
+    blobs: dict[str, np.ndarray]
+
+
+def torch_references(model: SSDLite, chw: np.ndarray) -> References:
+    cfg = model.cfg
+    x = torch.from_numpy(chw)[None]
+    with torch.no_grad():
+        locs, confs = model(x)
+    heads = {n: t[0].numpy() for n, t in zip(head_names(cfg.num_levels), locs + confs)}
+    return References(heads, torch_blobs(model, locs, confs, chw.shape[1:]))
+
+
+def torch_blobs(model: SSDLite, locs, confs, hw) -> dict[str, np.ndarray]:
+    """The contract blobs computed in PyTorch from head maps (PyTorch's own, or onnxruntime's)."""
+    cfg = model.cfg
+    loc, conf = flatten_heads(locs, confs, cfg.num_classes)
+    scores = class_scores(conf, cfg)[0]
+    sizes = [(int(t.shape[2]), int(t.shape[3])) for t in locs]
+    priors = generate_priors(cfg, sizes, (int(hw[0]), int(hw[1])))
+    return {
+        "mbox_loc": loc[0].reshape(-1).numpy(),
+        "mbox_conf_flatten": scores.reshape(-1).numpy(),
+        "mbox_priorbox": priorbox_blob(cfg, priors),
+        "detection_out": detect(loc[0], scores, priors, cfg),
+    }
+
+
+class OnnxRunner:
+    def __init__(self, path: Path, num_threads: int = 2):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = num_threads
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.names = [o.name for o in self.session.get_outputs()]
+
+    def heads(self, chw: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.session.run(self.names, {"input": chw[None].astype(np.float32)})
+        return {n: o[0] for n, o in zip(self.names, outs)}
+
+
+@dataclass
+class CaseResult:
+    image: str
+    size: int
+    tensors: list[TensorCheck]
+    detections: DetectionCheck
+    ncnn_dets: np.ndarray = field(repr=False)
+    torch_dets: np.ndarray = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.detections.passed and all(t.passed for t in self.tensors)
+
+    def failures(self) -> list[str]:
+        out = [
+            f"{self.image}@{self.size}: {t.name} ({t.stage} stage) max abs error {t.max_abs:.3g} > {t.limit:.3g}"
+            + ("" if t.shape_ok else " (size mismatch)")
+            for t in self.tensors
+            if not t.passed
+        ]
+        d = self.detections
+        if not d.passed:
+            out.append(
+                f"{self.image}@{self.size}: detection_out (patch stage) {d.matched} matched, "
+                f"{d.unmatched_ncnn} only in ncnn, {d.unmatched_ref} only in PyTorch ({d.excused} at a cut-off), "
+                f"score error {d.max_score_err:.3g}, box error {d.max_box_err:.3g}"
+            )
+        return out
+
+
+def check_case(model: SSDLite, net, onnx: OnnxRunner | None, chw: np.ndarray, tol: Tolerances, name: str, size: int) -> CaseResult:
+    cfg = model.cfg
+    heads = head_names(cfg.num_levels)
+    ref = torch_references(model, chw)
+    got = run_net(net, chw, heads + list(CONTRACT_BLOBS))
+    checks: list[TensorCheck] = []
+    backend_ref = ref.heads
+    if onnx is not None:
+        onnx_heads = onnx.heads(chw)
+        for n in heads:
+            checks.append(compare_tensor(n, "export", onnx_heads[n], ref.heads[n], tol.head_atol, tol.head_rtol))
+        backend_ref = onnx_heads
+    for n in heads:
+        checks.append(compare_tensor(n, "pnnx", got[n], backend_ref[n], tol.head_atol, tol.head_rtol))
+    checks.append(compare_tensor("mbox_loc", "patch", got["mbox_loc"], ref.blobs["mbox_loc"], tol.head_atol, tol.head_rtol))
+    checks.append(compare_tensor("mbox_conf_flatten", "patch", got["mbox_conf_flatten"], ref.blobs["mbox_conf_flatten"], tol.conf_atol))
+    checks.append(compare_tensor("mbox_priorbox", "patch", got["mbox_priorbox"], ref.blobs["mbox_priorbox"], tol.prior_atol))
+    det = compare_detections(
+        got["detection_out"], ref.blobs["detection_out"], cfg.conf_threshold, cfg.keep_top_k,
+        tol.score_atol, tol.box_atol, tol.match_iou,
+    )
+    return CaseResult(name, size, checks, det, got["detection_out"], ref.blobs["detection_out"])
+
+
+@dataclass
+class VerifyReport:
+    cases: list[CaseResult]
+    tolerances: Tolerances
+    sizes: list[int]
+    map_ncnn: dict[int, float] = field(default_factory=dict)
+    map_torch: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def map_failures(self) -> list[str]:
+        return [
+            f"mAP@{s}: ncnn {100 * self.map_ncnn[s]:.2f} vs PyTorch {100 * self.map_torch[s]:.2f} differs by "
+            f"{100 * abs(self.map_ncnn[s] - self.map_torch[s]):.2f} points > {self.tolerances.map_atol}"
+            for s in self.map_ncnn
+            if 100 * abs(self.map_ncnn[s] - self.map_torch[s]) > self.tolerances.map_atol
+        ]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.cases) and not self.map_failures
+
+    def failures(self) -> list[str]:
+        return [f for c in self.cases for f in c.failures()] + self.map_failures
+
+    def as_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "sizes": self.sizes,
+            "tolerances": self.tolerances.__dict__,
+            "failures": self.failures(),
+            "map": {str(s): {"ncnn": self.map_ncnn[s], "pytorch": self.map_torch[s]} for s in self.map_ncnn},
+            "cases": [
+                {
+                    "image": c.image,
+                    "size": c.size,
+                    "passed": c.passed,
+                    "tensors": [t.as_dict() for t in c.tensors],
+                    "detections": c.detections.as_dict(),
+                }
+                for c in self.cases
+            ],
+        }
+
+
+def verify(
+    model: SSDLite,
+    out_dir: Path,
+    images: list[VerifyImage],
+    sizes: list[int],
+    tol: Tolerances,
+    use_onnx: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    meta = read_model_json(out_dir)
+    net = load_net(out_dir / "model.param", out_dir / "model.bin", meta.get("ncnn_options"), num_threads=2)
+    onnx = OnnxRunner(out_dir / "model.onnx") if use_onnx and (out_dir / "model.onnx").exists() else None
+    report = VerifyReport([], tol, sizes)
+    total, done = len(images) * len(sizes), 0
+    annotated = bool(images) and all(im.gt is not None for im in images)
+    for size in sizes:
+        for im in images:
+            chw = preprocess(im.image, size, meta)
+            report.cases.append(check_case(model, net, onnx, chw, tol, im.name, size))
+            done += 1
+            if progress:
+                progress(done, total)
+        if annotated:
+            from ..train.metrics import evaluate_detections
+
+            gts = [im.gt for im in images]
+            cases = report.cases[-len(images):]
+            n = model.cfg.num_classes
+            report.map_ncnn[size] = evaluate_detections([c.ncnn_dets for c in cases], gts, n).map
+            report.map_torch[size] = evaluate_detections([c.torch_dets for c in cases], gts, n).map
+    return report
+
+
+def verify_checkpoint(checkpoint: Path, out_dir: Path, images, sizes, tol, use_onnx=True, progress=None, **load_kw) -> VerifyReport:
+    return verify(load_model(checkpoint, **load_kw), Path(out_dir), images, sizes, tol, use_onnx, progress)

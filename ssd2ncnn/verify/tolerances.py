@@ -1,0 +1,59 @@
+"""Named parity tolerances, each with the reason for its size. Overridable from the CLI
+(`verify --tol name=value`). fp16-storage models (`convert --fp16`) get their own set.
+
+Tensor checks pass when max|a - b| <= atol + rtol * max|reference|: the rtol term scales with the
+tensor's magnitude, because ncnn's winograd/sgemm convolutions sum in a different order than PyTorch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    # raw head maps (loc_k / conf_k logits) and mbox_loc: float32 reassociation across ~100 convolutions
+    head_atol: float = 1e-4
+    head_rtol: float = 1e-4
+    # mbox_conf_flatten: softmax probabilities in [0, 1]
+    conf_atol: float = 1e-5
+    # mbox_priorbox: same float32 formula as ncnn PriorBox; only rounding of the division differs
+    prior_atol: float = 1e-6
+    # detection_out, matched by label and IoU: scores are softmax outputs, boxes are in [0, 1] units
+    score_atol: float = 1e-4
+    box_atol: float = 1e-3
+    # two detections are "the same" when labels agree and IoU >= match_iou
+    match_iou: float = 0.5
+    # mAP difference (points, VOC07) between ncnn and PyTorch detections on an annotated set
+    map_atol: float = 0.5
+
+    def override(self, items: dict[str, float]) -> Tolerances:
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(items) - names)
+        if unknown:
+            raise InputError(f"unknown tolerance(s) {unknown}; known: {', '.join(sorted(names))}")
+        return replace(self, **{k: float(v) for k, v in items.items()})
+
+
+FP32 = Tolerances()
+# fp16 weight storage rounds every weight to 11 significant bits (rel. error 2^-11 ~ 5e-4) and the error
+# compounds through the network: logits drift by ~1e-2 relative, so scores and boxes drift ~1e-3.
+FP16 = Tolerances(head_atol=5e-3, head_rtol=3e-2, conf_atol=5e-3, score_atol=5e-3, box_atol=1e-2, map_atol=1.0)
+
+
+def for_model(meta: dict) -> Tolerances:
+    return FP16 if meta.get("fp16_weights") else FP32
+
+
+def parse_overrides(items: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise InputError(f"--tol expects NAME=VALUE (e.g. score_atol=1e-3), got {item!r}") from None
+    return out
