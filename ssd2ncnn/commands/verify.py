@@ -1,0 +1,87 @@
+"""`ssd2ncnn verify`: prove a conversion (ncnn vs PyTorch and onnxruntime), or check golden outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+
+from ..errors import CheckFailed, InputError
+from ..verify.golden import check_golden, update_requested, write_golden
+from ..verify.inputs import folder_images, synthetic_images
+from ..verify.parity import verify_checkpoint
+from ..verify.report import print_report
+from ..verify.tolerances import FP32, for_model, parse_overrides
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(f"--sizes expects comma-separated integers like 300,320, got {text!r}") from None
+    if not sizes or any(s < 32 for s in sizes):
+        raise InputError(f"--sizes needs sizes >= 32, got {text!r}")
+    return sizes
+
+
+@click.command("verify")
+@click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
+@click.argument("out_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--images", type=click.Path(path_type=Path), default=None, help="Images, or a VOC/COCO set for mAP.")
+@click.option("--num-images", type=click.IntRange(min=1), default=4, show_default=True, help="Synthetic inputs (no --images) or a cap on --images.")
+@click.option("--sizes", default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
+@click.option("--tol", multiple=True, help="Override a tolerance: NAME=VALUE (repeatable), e.g. score_atol=1e-3.")
+@click.option("--no-onnx", is_flag=True, help="Skip the onnxruntime reference.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
+@click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
+@click.option("--update-golden", is_flag=True, help=f"Rewrite the golden tensors (or set SSD2NCNN_UPDATE_GOLDEN=1).")
+@click.option("--preset", default=None, help="For a bare state dict: its preset.")
+@click.option("--num-classes", type=int, default=None, help="For a bare state dict: classes incl. background.")
+@click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")
+def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, preset, num_classes, width_mult):
+    """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
+
+    Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input."""
+    console = Console(stderr=False)
+    overrides = parse_overrides(tol)
+    if golden is not None:
+        if update_requested(update_golden):
+            size_list = parse_sizes(sizes) if sizes else [300, 320]
+            cmd = f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} --num-images {num_images} --seed {seed}"
+            write_golden(golden, size_list, num_images, seed, cmd)
+            console.print(f"rewrote golden outputs in {golden} (command recorded in {golden}/COMMAND.txt)")
+            return
+        result = check_golden(golden, FP32.override(overrides))
+        console.print(f"golden {golden}: {len(result.checks)} tensors compared, {len(result.failures)} failures")
+        if not result.passed:
+            raise CheckFailed("golden check failed: " + "; ".join(result.failures[:5]))
+        console.print("[green]golden outputs match[/]")
+        return
+    if checkpoint is None or out_dir is None:
+        raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
+    from ..converter.convert import read_model_json
+
+    meta = read_model_json(out_dir)
+    tolerances = for_model(meta).override(overrides)
+    size_list = parse_sizes(sizes) if sizes else [int(meta["input_size"]), int(meta["input_size"]) + 32]
+    inputs = folder_images(images, limit=None if num_images == 4 else num_images) if images else synthetic_images(num_images, seed)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("verifying", total=len(inputs) * len(size_list))
+        report = verify_checkpoint(
+            checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=not no_onnx,
+            progress=lambda done, total: progress.update(task, completed=done),
+            preset=preset, num_classes=num_classes, width_mult=width_mult,
+        )
+    print_report(report, console)
+    if report_path:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        console.print(f"report written to {report_path}")
+    if not report.passed:
+        failures = report.failures()
+        raise CheckFailed(f"{len(failures)} check(s) out of tolerance; first: {failures[0]}")
+    console.print("[green]all checks within tolerance[/]")

@@ -1,0 +1,103 @@
+"""Golden outputs: a fixture checkpoint is converted afresh and the ncnn outputs are compared with tensors
+stored in the repo, so CI notices when a new pnnx, ncnn or patch changes the numbers.
+
+A golden folder holds `model.pth`, `golden.npz` (the contract blobs per case), `golden.json` (sizes, seed,
+image count, tool versions) and `COMMAND.txt` (how it was made). Goldens are rewritten only with
+`verify --golden DIR --update-golden` or `SSD2NCNN_UPDATE_GOLDEN=1`, never silently."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import load_model
+from ..converter.convert import convert_model, read_model_json, tool_versions
+from ..errors import InputError
+from ..runtime.net import load_net, run_net
+from .compare import TensorCheck, compare_detections, compare_tensor
+from .inputs import synthetic_images
+from .parity import CONTRACT_BLOBS, preprocess
+from .tolerances import Tolerances
+
+UPDATE_ENV = "SSD2NCNN_UPDATE_GOLDEN"
+
+
+def update_requested(flag: bool) -> bool:
+    return flag or os.environ.get(UPDATE_ENV, "") not in ("", "0")
+
+
+def _cases(golden: Path, meta: dict):
+    images = synthetic_images(int(meta["images"]), seed=int(meta["seed"]))
+    for size in meta["sizes"]:
+        for im in images:
+            yield f"{im.name}@{size}", im, int(size)
+
+
+def _run(golden: Path, meta: dict) -> dict[str, np.ndarray]:
+    model = load_model(golden / "model.pth")
+    with tempfile.TemporaryDirectory(prefix="ssd2ncnn-golden-") as tmp:
+        out = Path(tmp) / "out"
+        convert_model(model, out)
+        mj = read_model_json(out)
+        net = load_net(out / "model.param", out / "model.bin", mj["ncnn_options"], num_threads=2)
+        arrays = {}
+        for key, im, size in _cases(golden, meta):
+            blobs = run_net(net, preprocess(im.image, size, mj), CONTRACT_BLOBS)
+            arrays.update({f"{key}/{name}": blobs[name] for name in CONTRACT_BLOBS})
+    return arrays
+
+
+def write_golden(golden: Path, sizes: list[int], images: int, seed: int, command: str) -> Path:
+    golden = Path(golden)
+    if not (golden / "model.pth").exists():
+        raise InputError(f"{golden} has no model.pth: put the fixture checkpoint there first")
+    meta = {"sizes": sizes, "images": images, "seed": seed, "tools": tool_versions()}
+    arrays = _run(golden, meta)
+    np.savez_compressed(golden / "golden.npz", **arrays)
+    (golden / "golden.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (golden / "COMMAND.txt").write_text(command.strip() + "\n")
+    return golden
+
+
+@dataclass
+class GoldenResult:
+    checks: list[TensorCheck]
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def check_golden(golden: Path, tol: Tolerances) -> GoldenResult:
+    golden = Path(golden)
+    for name in ("model.pth", "golden.npz", "golden.json"):
+        if not (golden / name).exists():
+            raise InputError(f"{golden} is not a golden folder (no {name}); create it with --update-golden")
+    meta = json.loads((golden / "golden.json").read_text())
+    cfg = load_model(golden / "model.pth").cfg
+    stored = dict(np.load(golden / "golden.npz"))
+    fresh = _run(golden, meta)
+    checks, failures = [], []
+    limits = {"mbox_loc": (tol.head_atol, tol.head_rtol), "mbox_conf_flatten": (tol.conf_atol, 0.0), "mbox_priorbox": (tol.prior_atol, 0.0)}
+    for key, _, _ in _cases(golden, meta):
+        for name, (atol, rtol) in limits.items():
+            c = compare_tensor(f"{key}/{name}", "golden", fresh[f"{key}/{name}"], stored[f"{key}/{name}"], atol, rtol)
+            checks.append(c)
+            if not c.passed:
+                failures.append(f"{c.name}: max abs error {c.max_abs:.3g} > {c.limit:.3g} against the golden tensor")
+        d = compare_detections(
+            fresh[f"{key}/detection_out"], stored[f"{key}/detection_out"], cfg.conf_threshold, cfg.keep_top_k,
+            tol.score_atol, tol.box_atol, tol.match_iou,
+        )
+        if not d.passed:
+            failures.append(
+                f"{key}/detection_out: {d.matched} matched, {d.unmatched_ncnn} new, {d.unmatched_ref} missing, "
+                f"score error {d.max_score_err:.3g}, box error {d.max_box_err:.3g} against the golden detections"
+            )
+    return GoldenResult(checks, failures)
