@@ -1,7 +1,8 @@
 """Loading and running an ncnn model from Python: one place that knows the ncnn binding's quirks.
 
-- `ncnn.Mat(array)` does not keep the numpy array alive, so the input array is held in a local for the
-  whole extraction and outputs are copied out with `np.array(mat)` before the extractor goes away.
+- `ncnn.Mat(array)` does not keep the numpy array alive (and a Mat wrapping numpy memory crashed the
+  extractor here), so the input is cloned into an ncnn-owned Mat from an array held in a local, and
+  outputs are copied out with `np.array(mat)` before the extractor goes away.
 - DetectionOutput with no detections returns an empty Mat: it becomes a (0, 6) array.
 """
 
@@ -58,8 +59,8 @@ def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "inp
     with `detection_out` always 2-D (D, 6))."""
     import ncnn
 
-    data = np.ascontiguousarray(chw, dtype=np.float32)  # held for the whole extraction
-    mat_in = ncnn.Mat(data)
+    data = np.ascontiguousarray(chw, dtype=np.float32)  # held while the Mat is built from it
+    mat_in = ncnn.Mat(data).clone()  # an owning copy: the net never reads numpy's buffer
     ex = net.create_extractor()
     if num_threads is not None:
         ex.set_num_threads(int(num_threads))
