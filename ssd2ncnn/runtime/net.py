@@ -54,6 +54,15 @@ def load_net(param: Path, weights: Path | None, options: dict | None = None, num
     return net
 
 
+def mat_to_numpy(mat, name: str = "") -> np.ndarray:
+    """A float32 copy of an ncnn Mat. An empty Mat (DetectionOutput found nothing) must not reach
+    `np.array`, which crashes on it; `detection_out` is always returned as (D, 6)."""
+    if mat.empty():
+        return np.zeros((0, 6) if name == "detection_out" else (0,), dtype=np.float32)
+    arr = np.array(mat, dtype=np.float32, copy=True)
+    return arr.reshape(-1, 6) if name == "detection_out" else arr
+
+
 def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "input", num_threads: int | None = None) -> dict[str, np.ndarray]:
     """Run one (3, H, W) float32 input; returns each requested blob as a float32 array (ncnn's shape,
     with `detection_out` always 2-D (D, 6))."""
@@ -70,9 +79,6 @@ def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "inp
         ret, mat = ex.extract(name)
         if ret != 0:
             raise ToolError(f"ncnn failed to compute blob {name!r} (code {ret})")
-        arr = np.array(mat, dtype=np.float32, copy=True)
-        if name == "detection_out":
-            arr = arr.reshape(-1, 6) if arr.size else np.zeros((0, 6), dtype=np.float32)
-        result[name] = arr
+        result[name] = mat_to_numpy(mat, name)
     del ex, mat_in, data
     return result

@@ -1,0 +1,42 @@
+"""Shared fixtures: seeded "spread" checkpoints (scores not tied, so parity checks can fail) and their
+conversions, built once per session in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssd2ncnn.checkpoint import save_checkpoint
+from ssd2ncnn.config import get_preset
+from ssd2ncnn.converter.convert import convert_model
+from ssd2ncnn.model.spread import spread_init
+from ssd2ncnn.model.ssdlite import SSDLite
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "tests" / "data" / "reference"
+
+
+def make_model(preset: str, width: float = 0.5, seed: int = 0, **kw) -> SSDLite:
+    torch.manual_seed(seed)
+    model = SSDLite(get_preset(preset, width_mult=width, **kw))
+    return spread_init(model, seed)
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory):
+    """converted(preset, width) -> (checkpoint path, OUT folder), cached per session."""
+    cache: dict = {}
+
+    def build(preset: str, width: float = 0.5, fp16: bool = False):
+        key = (preset, width, fp16)
+        if key not in cache:
+            root = tmp_path_factory.mktemp(f"{preset}-{width}-{int(fp16)}")
+            model = make_model(preset, width)
+            ckpt = save_checkpoint(root / "model.pth", model)
+            convert_model(model, root / "out", fp16=fp16)
+            cache[key] = (ckpt, root / "out")
+        return cache[key]
+
+    return build

@@ -1,0 +1,66 @@
+"""The reference post-processing against ncnn's DetectionOutput run on the same random tensors."""
+
+import ncnn
+import numpy as np
+import pytest
+import torch
+
+from ssd2ncnn.config import get_preset
+from ssd2ncnn.converter.param import Graph, Layer, format_param
+from ssd2ncnn.model.boxes import decode, encode
+from ssd2ncnn.model.postprocess import detect
+from ssd2ncnn.model.priors import generate_priors, priorbox_blob
+from ssd2ncnn.patches.ssd_postprocess import detection_output_params
+from ssd2ncnn.runtime.net import mat_to_numpy
+from ssd2ncnn.verify.compare import compare_detections
+
+
+def _ncnn_detection_output(cfg, loc, scores, prior_blob):
+    graph = Graph([Layer("Input", n, [], [n]) for n in ("loc", "conf", "prior")])
+    graph.append(Layer("DetectionOutput", "det", ["loc", "conf", "prior"], ["det"], detection_output_params(cfg)))
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    assert net.load_param_mem(format_param(graph)) == 0
+    ex = net.create_extractor()
+    arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in (loc.reshape(-1), scores.reshape(-1), prior_blob)]
+    for name, a in zip(("loc", "conf", "prior"), arrays):
+        ex.input(name, ncnn.Mat(a).clone())
+    ret, out = ex.extract("det")
+    assert ret == 0
+    return mat_to_numpy(out, "detection_out")
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("preset", ["voc300", "ssdlite320"])
+def test_reference_postprocess_matches_ncnn_detection_output(preset, seed):
+    cfg = get_preset(preset, num_classes=6)
+    sizes = [(19, 19), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]
+    priors = generate_priors(cfg, sizes, (300, 300))
+    gen = torch.Generator().manual_seed(seed)
+    loc = torch.randn(priors.shape[0], 4, generator=gen)
+    scores = torch.softmax(3 * torch.randn(priors.shape[0], cfg.num_classes, generator=gen), dim=-1)
+    ours = detect(loc, scores, priors, cfg)
+    theirs = _ncnn_detection_output(cfg, loc.numpy(), scores.numpy(), priorbox_blob(cfg, priors))
+    assert len(ours) == cfg.keep_top_k  # enough candidates that keep_top_k and NMS both act
+    check = compare_detections(theirs, ours, cfg.conf_threshold, cfg.keep_top_k, 1e-6, 1e-5, 0.5)
+    assert check.passed, check
+    assert check.matched >= len(ours) - 2
+
+
+def test_no_detections_gives_an_empty_array_on_both_sides():
+    cfg = get_preset("voc300", num_classes=3)
+    priors = generate_priors(cfg, [(2, 2)] * 6, (64, 64))
+    scores = torch.zeros(priors.shape[0], 3)
+    scores[:, 0] = 1.0  # all background
+    assert detect(torch.zeros(priors.shape[0], 4), scores, priors, cfg).shape == (0, 6)
+    out = _ncnn_detection_output(cfg, np.zeros((priors.shape[0], 4)), scores.numpy(), priorbox_blob(cfg, priors))
+    assert out.shape == (0, 6)
+
+
+def test_encode_decode_round_trip():
+    cfg = get_preset("voc300")
+    priors = generate_priors(cfg, [(3, 3)] * 6, (300, 300))
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(priors.shape[0], 2, generator=gen) * 0.6
+    gt = torch.cat([xy, xy + 0.05 + torch.rand(priors.shape[0], 2, generator=gen) * 0.3], dim=1)
+    torch.testing.assert_close(decode(encode(gt, priors, cfg.variances), priors, cfg.variances), gt, atol=1e-5, rtol=0)
