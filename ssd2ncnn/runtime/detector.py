@@ -1,0 +1,127 @@
+"""A converted model folder (OUT/ from `ssd2ncnn convert`) as a detector on PIL images.
+
+Pre-processing repeats the training pipeline (`ssd2ncnn.train.transforms.resize` + `normalize`): stretch
+to size x size with Pillow's bilinear filter on 8-bit RGB, reorder channels when the model is BGR, then
+(x - mean) * norm. Post-processing is only a change of units: the `.param` already decodes and runs NMS,
+so each detection_out row is scaled from [0, 1] input coordinates to pixels of the original image.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from ..converter.convert import read_model_json
+from ..errors import InputError
+from .images import load_image
+from .net import load_net, run_net
+
+MIN_INPUT_SIZE = 32  # the smallest size `ssd2ncnn convert` exports; below it the last levels vanish
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: int  # index into class_names (0 is background and never appears)
+    name: str
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the original image, clipped to it
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "name": self.name, "score": self.score, "box": list(self.box)}
+
+
+class ImageSize(NamedTuple):
+    """The original image's size: what `preprocess` returns to map boxes back."""
+
+    width: int
+    height: int
+
+
+class Detector:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        num_threads: int = 2,
+        options: dict | None = None,
+        input_size: int | None = None,
+    ):
+        self.out_dir = Path(out_dir)
+        meta = read_model_json(self.out_dir)
+        self.meta = meta
+        self.class_names: list[str] = list(meta["class_names"])
+        self.input_blob: str = meta.get("input_blob", "input")
+        self.output_blob: str = meta.get("output_blob", "detection_out")
+        self.rgb = bool(meta["rgb"])
+        self.mean = np.asarray(meta["mean_vals"], dtype=np.float32)
+        self.norm = np.asarray(meta["norm_vals"], dtype=np.float32)
+        size = int(meta["input_size"] if input_size is None else input_size)
+        if size < MIN_INPUT_SIZE:
+            raise InputError(f"input size {size} is too small; use at least {MIN_INPUT_SIZE}")
+        self.input_size = size
+        if int(num_threads) < 1:
+            raise InputError(f"threads must be at least 1, got {num_threads}")
+        self.num_threads = int(num_threads)
+        merged = {**meta.get("ncnn_options", {}), **(options or {})}
+        self.net = load_net(
+            self.out_dir / "model.param", self.out_dir / "model.bin", merged, self.num_threads
+        )
+        self.last_dropped = 0
+
+    def preprocess(self, image: Image.Image | str | Path) -> tuple[np.ndarray, ImageSize]:
+        """(3, S, S) float32 network input and the original size."""
+        if not isinstance(image, Image.Image):
+            image = load_image(image)
+        elif image.mode != "RGB":
+            image = image.convert("RGB")
+        s = self.input_size
+        x = np.asarray(image.resize((s, s), Image.BILINEAR), dtype=np.float32)
+        if not self.rgb:
+            x = x[..., ::-1]
+        x = (x - self.mean) * self.norm
+        return np.ascontiguousarray(x.transpose(2, 0, 1)), ImageSize(*image.size)
+
+    def raw(self, chw: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        """The named blobs (default: detection_out, (D, 6) in [0, 1] input coordinates) for one input."""
+        if chw.ndim != 3 or chw.shape[0] != 3:
+            raise InputError(f"network input must be (3, H, W), got {chw.shape}")
+        return run_net(self.net, chw, outputs or [self.output_blob], self.input_blob)
+
+    def to_detections(
+        self, rows: np.ndarray, size: ImageSize, threshold: float | None = None
+    ) -> list[Detection]:
+        """detection_out rows -> detections in pixels. Rows with a non-finite value or a label that is not a
+        class are dropped and counted in `last_dropped` (with a warning). `threshold` keeps score > threshold,
+        the comparison ncnn's DetectionOutput uses, so 1.0 keeps nothing."""
+        if threshold is not None and not 0.0 <= threshold <= 1.0:  # also rejects NaN
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+        labels = rows[:, 0]
+        ok = np.isfinite(rows).all(axis=1)
+        ok &= (labels == np.round(labels)) & (labels >= 1) & (labels < len(self.class_names))
+        self.last_dropped = int((~ok).sum())
+        if self.last_dropped:
+            warnings.warn(
+                f"dropped {self.last_dropped} detection rows with non-finite values or unknown labels",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        rows = rows[ok]
+        if threshold is not None:
+            rows = rows[rows[:, 1] > threshold]
+        rows = rows[np.argsort(-rows[:, 1], kind="stable")]
+        w, h = size
+        boxes = np.clip(rows[:, 2:6] * [w, h, w, h], 0, [w, h, w, h])
+        return [
+            Detection(int(r[0]), self.class_names[int(r[0])], float(r[1]), tuple(float(v) for v in b))
+            for r, b in zip(rows, boxes, strict=True)
+        ]
+
+    def detect(self, image: Image.Image | str | Path, threshold: float | None = None) -> list[Detection]:
+        """Detections sorted by score; `threshold=None` keeps all the `.param` outputs."""
+        chw, size = self.preprocess(image)
+        return self.to_detections(self.raw(chw)[self.output_blob], size, threshold)
