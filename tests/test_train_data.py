@@ -1,0 +1,118 @@
+"""VOC, COCO and synthetic data sets on disk, and the one-line errors for user mistakes."""
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssd2ncnn.config import get_preset
+from ssd2ncnn.errors import InputError
+from ssd2ncnn.train.coco import category_mapping
+from ssd2ncnn.train.data import (
+    TorchDetectionDataset,
+    collate,
+    dataset_class_names,
+    dataset_splits,
+    open_dataset,
+)
+from ssd2ncnn.train.synthetic import write_synthetic_coco, write_synthetic_voc
+from ssd2ncnn.train.transforms import EvalTransform
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "data"
+
+
+def test_voc_fixture_classes_splits_and_difficult_flags():
+    root = FIXTURES / "voc"
+    assert dataset_class_names(root) == ("background", "circle", "square", "triangle")
+    assert dataset_splits(root) == ["test", "train", "val"]
+    src = open_dataset(root, "train")
+    assert len(src) == 6 and src.num_classes == 4
+    rec = next(r for r in src.records if r.path.stem == "000002")
+    # 000002.xml flags its tiny shape difficult
+    assert rec.difficult.any() and not rec.difficult.all()
+    small = rec.boxes[rec.difficult]
+    assert np.all(small[:, 2:] - small[:, :2] <= 13)
+    # VOC 1-based inclusive -> 0-based continuous: xmin - 1
+    first = ET.parse(root / "Annotations" / "000002.xml").getroot().find("object/bndbox")
+    assert rec.boxes[0, 0] == float(first.findtext("xmin")) - 1 and rec.boxes[0, 2] == float(first.findtext("xmax"))
+    assert all(Image.open(r.path).size == (r.width, r.height) for r in src.records)
+
+
+def test_voc_difficult_dropped_for_training_kept_for_eval():
+    src = open_dataset(FIXTURES / "voc", "train")
+    i = next(k for k, r in enumerate(src.records) if r.difficult.any())
+    cfg = get_preset("ssdlite320", input_size=64, num_classes=4)
+    n_all, n_easy = len(src.records[i].labels), int((~src.records[i].difficult).sum())
+    _, boxes, labels, _ = TorchDetectionDataset(src, EvalTransform(cfg))[i]
+    assert len(labels) == n_easy < n_all
+    _, boxes, labels, _ = TorchDetectionDataset(src, EvalTransform(cfg), drop_difficult=False)[i]
+    assert len(labels) == n_all
+    batch = collate([TorchDetectionDataset(src, EvalTransform(cfg))[k] for k in range(3)])
+    assert batch[0].shape == (3, 3, 64, 64) and len(batch[1]) == 3 and torch.equal(batch[3], torch.arange(3))
+
+
+def test_coco_fixture_category_mapping_and_crowd():
+    root = FIXTURES / "coco"
+    doc = json.loads((root / "annotations" / "instances_train.json").read_text())
+    assert [c["id"] for c in doc["categories"]] == [2, 5, 8]  # sparse ids, as in COCO
+    assert dataset_class_names(root) == ("background", "circle", "square", "triangle")
+    src = open_dataset(root, "train")
+    crowd = [a for a in doc["annotations"] if a["iscrowd"]]
+    assert crowd, "fixture must contain crowd boxes"
+    labels = np.concatenate([r.labels for r in src.records])
+    assert set(labels.tolist()) <= {1, 2, 3}
+    assert int(np.concatenate([r.difficult for r in src.records]).sum()) == len(crowd)
+    # an annotation's box: COCO [x, y, w, h] -> x1y1x2y2, label via the id mapping
+    ann = doc["annotations"][0]
+    rec = src.records[[im["id"] for im in doc["images"]].index(ann["image_id"])]
+    x, y, w, h = ann["bbox"]
+    assert any(np.allclose(b, [x, y, x + w, y + h]) for b in rec.boxes)
+    assert category_mapping(doc["categories"]) == {2: 1, 5: 2, 8: 3}
+    assert category_mapping([{"id": 90}, {"id": 1}]) == {1: 1, 90: 2}
+
+
+def test_synthetic_generator_is_deterministic_and_real_voc(tmp_path):
+    a = write_synthetic_voc(tmp_path / "a", 6, seed=4, splits={"train": 0.5, "test": 0.5})
+    b = write_synthetic_voc(tmp_path / "b", 6, seed=4, splits={"train": 0.5, "test": 0.5})
+    for name in ("Annotations/000003.xml", "ImageSets/Main/train.txt", "ImageSets/Main/test.txt"):
+        assert (a / name).read_text() == (b / name).read_text()
+    assert (a / "JPEGImages" / "000005.jpg").read_bytes() == (b / "JPEGImages" / "000005.jpg").read_bytes()
+    src = open_dataset(a, "test")
+    assert len(src) == 3 and all(len(r.labels) >= 1 for r in src.records)
+    for r in src.records:
+        assert np.all(r.boxes[:, :2] >= 0) and np.all(r.boxes[:, 2] <= r.width) and np.all(r.boxes[:, 3] <= r.height)
+    c = write_synthetic_coco(tmp_path / "c", 5, seed=1, shapes=("ring", "cross"))
+    assert dataset_class_names(c) == ("background", "ring", "cross")  # COCO: category id order
+
+
+def test_missing_dir_is_input_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        open_dataset(tmp_path / "nope", "train")
+    with pytest.raises(InputError, match="neither a VOC folder"):
+        open_dataset(tmp_path, "train")
+
+
+def test_unknown_split_and_empty_split(tmp_path):
+    root = tmp_path / "voc"
+    shutil.copytree(FIXTURES / "voc", root)
+    with pytest.raises(InputError, match="split 'trainval' not found"):
+        open_dataset(root, "trainval")
+    (root / "ImageSets" / "Main" / "train.txt").write_text("")
+    with pytest.raises(InputError, match="lists no images"):
+        open_dataset(root, "train")
+    (root / "ImageSets" / "Main" / "train.txt").write_text("000000\n")
+    (root / "JPEGImages" / "000000.jpg").unlink()
+    with pytest.raises(InputError, match="image for '000000' not found"):
+        open_dataset(root, "train")
+
+
+def test_class_mismatch_is_input_error():
+    with pytest.raises(InputError, match="not among the 2 model classes"):
+        open_dataset(FIXTURES / "voc", "train", ("background", "circle", "square"))
+    with pytest.raises(InputError, match="has 3 categories but the model has 4 classes"):
+        open_dataset(FIXTURES / "coco", "train", ("background", "a", "b", "c", "d"))

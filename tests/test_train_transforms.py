@@ -1,0 +1,117 @@
+"""SSD augmentation keeps boxes consistent with pixels."""
+
+import numpy as np
+import pytest
+
+from ssd2ncnn.config import get_preset
+from ssd2ncnn.train.transforms import (
+    EvalTransform,
+    TrainTransform,
+    expand,
+    hflip,
+    normalize,
+    photometric_distort,
+    random_crop,
+    resize,
+    rgb_mean,
+)
+
+RED = np.array([255, 0, 0], dtype=np.uint8)
+
+
+def _scene(rng, h=120, w=160):
+    """Grey image with one pure-red rectangle; returns (image, its box)."""
+    img = np.full((h, w, 3), 128, dtype=np.uint8)
+    x1, y1 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
+    x2, y2 = x1 + int(rng.integers(20, 40)), y1 + int(rng.integers(20, 40))
+    img[y1:y2, x1:x2] = RED
+    return img, np.array([[x1, y1, x2, y2]], dtype=np.float32)
+
+
+def _red_bbox(img):
+    ys, xs = np.nonzero(np.all(img == RED, axis=-1))
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
+
+
+def test_flip_twice_is_identity():
+    rng = np.random.default_rng(0)
+    img, box = _scene(rng)
+    img2, box2 = hflip(*hflip(img, box))
+    assert np.array_equal(img2, img) and np.array_equal(box2, box)
+    f_img, f_box = hflip(img, box)
+    assert np.array_equal(_red_bbox(f_img), f_box[0])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pixels_follow_box_through_expand_crop_flip(seed):
+    rng = np.random.default_rng(seed)
+    img, box = _scene(rng)
+    labels = np.array([1])
+    img, box = expand(rng, img, box, fill=np.array([10, 20, 30]))
+    assert np.array_equal(_red_bbox(img), box[0])
+    filled = np.all(img == [10, 20, 30], axis=-1).sum()
+    assert filled == img.shape[0] * img.shape[1] - 120 * 160  # everything outside the original is the fill
+    img, box, labels = random_crop(rng, img, box, labels)
+    # the crop clips the box to the patch: the red pixels inside it are exactly the clipped box
+    assert np.array_equal(_red_bbox(img), box[0])
+    img, box = hflip(img, box)
+    assert np.array_equal(_red_bbox(img), box[0])
+    h, w = img.shape[:2]
+    assert np.all(box >= 0) and np.all(box[:, [0, 2]] <= w) and np.all(box[:, [1, 3]] <= h)
+
+
+def test_random_crop_keeps_only_boxes_with_centres_inside():
+    rng = np.random.default_rng(3)
+    img = np.zeros((100, 100, 3), np.uint8)
+    boxes = np.array([[0, 0, 10, 10], [80, 80, 100, 100], [40, 40, 60, 60]], np.float32)
+    for _ in range(30):
+        out, b, lab = random_crop(rng, img, boxes, np.array([1, 2, 3]))
+        assert len(b) == len(lab) >= 1
+        assert np.all(b[:, 2] > b[:, 0]) and np.all(b[:, 3] > b[:, 1])
+        assert np.all(b[:, 2] <= out.shape[1]) and np.all(b[:, 3] <= out.shape[0])
+
+
+def test_resize_scales_boxes():
+    img = np.zeros((50, 100, 3), np.uint8)
+    img[10:20, 30:50] = RED
+    out, box = resize(img, np.array([[30, 10, 50, 20]], np.float32), 200)
+    assert out.shape == (200, 200, 3)
+    np.testing.assert_allclose(box, [[60, 40, 100, 80]])
+    assert np.all(out[50:70, 70:90] == RED)
+
+
+def test_normalize_rgb_and_bgr():
+    img = np.zeros((2, 2, 3), np.uint8)
+    img[..., 0] = 200  # red
+    cfg = get_preset("ssdlite320")
+    x = normalize(img, cfg)
+    assert x.shape == (3, 2, 2)
+    np.testing.assert_allclose(x[:, 0, 0], (np.array([200, 0, 0]) - np.array(cfg.mean)) / np.array(cfg.std), rtol=1e-6)
+    from dataclasses import replace
+
+    bgr = replace(cfg, rgb=False, mean=(1.0, 2.0, 3.0), std=(2.0, 2.0, 2.0))
+    np.testing.assert_allclose(normalize(img, bgr)[:, 0, 0], [(0 - 1) / 2, (0 - 2) / 2, (200 - 3) / 2])
+    np.testing.assert_allclose(rgb_mean(bgr), [3, 2, 1])
+    # the expand fill is the mean, which normalises to zero
+    assert np.allclose(normalize(np.full((1, 1, 3), rgb_mean(bgr), np.uint8), bgr), 0)
+
+
+def test_photometric_distort_keeps_shape_and_changes_pixels():
+    rng = np.random.default_rng(1)
+    img = np.random.default_rng(2).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    outs = [photometric_distort(rng, img) for _ in range(6)]
+    assert all(o.shape == img.shape and o.dtype == np.uint8 for o in outs)
+    assert any(not np.array_equal(o, img) for o in outs)
+
+
+def test_train_and_eval_transform_outputs():
+    cfg = get_preset("ssdlite320", input_size=96, num_classes=2)
+    rng = np.random.default_rng(5)
+    t = TrainTransform(cfg, seed=4)
+    for _ in range(10):
+        img, box = _scene(rng)
+        x, b, lab = t(img, box, np.array([1]))
+        assert x.shape == (3, 96, 96) and x.dtype == np.float32
+        assert np.all((b >= 0) & (b <= 1)) and len(b) == len(lab)
+    x, b, lab = EvalTransform(cfg)(np.zeros((50, 100, 3), np.uint8), np.array([[10, 5, 60, 25]], np.float32), np.array([1]))
+    np.testing.assert_allclose(b, [[0.1, 0.1, 0.6, 0.5]])
