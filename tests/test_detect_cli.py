@@ -1,0 +1,118 @@
+"""`ssd2ncnn detect` end to end through click: real model folder, real image files."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from runtime_helpers import build_models, scene_image
+
+from ssd2ncnn.cli import cli
+from ssd2ncnn.runtime.detector import Detector
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return build_models(tmp_path_factory.getbasetemp() / "runtime-models")
+
+
+@pytest.fixture()
+def images(tmp_path):
+    paths = []
+    for name, size, seed in (("wide.png", (300, 170), 4), ("tall.jpg", (120, 333), 5)):
+        scene_image(*size, seed=seed).save(tmp_path / name)
+        paths.append(tmp_path / name)
+    return paths
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])  # click 8.2+: stdout and stderr kept apart
+
+
+def test_text_output_and_pngs(models, images, tmp_path):
+    out = tmp_path / "drawn" / "nested"
+    res = invoke("detect", models["real"], *images, "-o", out)
+    assert res.exit_code == 0, res.output
+    expected = Detector(models["real"]).detect(images[0], threshold=0.3)
+    assert len(expected) > 0
+    assert f"{images[0]}: {len(expected)} detections" in res.stdout
+    assert f"{expected[0].name:<16} {expected[0].score:.3f}" in res.stdout
+    for path in images:
+        with Image.open(out / f"{path.stem}.png") as drawn:
+            assert drawn.format == "PNG" and drawn.size == Image.open(path).size
+    assert sorted(p.name for p in out.iterdir()) == ["tall.png", "wide.png"]
+
+
+def test_json_is_the_only_stdout(models, images, tmp_path):
+    res = invoke("detect", models["real"], *images, "--json", "--threshold", "0.2", "-o", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [d["image"] for d in doc] == [str(p) for p in images]
+    assert (doc[0]["width"], doc[0]["height"]) == (300, 170)
+    dets = Detector(models["real"]).detect(images[0], threshold=0.2)
+    assert doc[0]["detections"] == [d.to_dict() for d in dets]
+    assert all(set(d) == {"label", "name", "score", "box"} for d in doc[1]["detections"])
+
+
+def test_zero_detections_are_reported(models, images):
+    res = invoke("detect", models["real"], images[0], "--threshold", "1.0")
+    assert res.exit_code == 0
+    assert res.stdout.strip() == f"{images[0]}: 0 detections"
+    res = invoke("detect", models["empty"], images[0], "--json")
+    assert json.loads(res.stdout)[0]["detections"] == []
+
+
+def test_input_size_and_threads(models, images):
+    res = invoke("detect", models["real"], images[0], "--input-size", "96", "--threads", "1", "--json")
+    assert res.exit_code == 0, res.output
+    assert isinstance(json.loads(res.stdout)[0]["detections"], list)
+
+
+def _bad_cases(models, images, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    (tmp_path / "empty_dir").mkdir()
+    twin = tmp_path / "sub" / "wide.jpg"
+    twin.parent.mkdir()
+    scene_image(10, 10).save(twin)
+    return {
+        "missing folder": ([tmp_path / "nope", images[0]], "does not exist|not a folder"),
+        "not from convert": ([tmp_path / "empty_dir", images[0]], "no model.json"),
+        "unreadable image": ([models["real"], images[0], text], "notes.png is not an image"),
+        "missing image": ([models["real"], tmp_path / "gone.png"], "gone.png does not exist"),
+        "threshold above 1": ([models["real"], images[0], "--threshold", "1.5"], r"\[0, 1\]"),
+        "threshold below 0": ([models["real"], images[0], "--threshold", "-0.1"], r"\[0, 1\]"),
+        "same output name": ([models["real"], images[0], twin], "rename one"),
+        "input size": ([models["real"], images[0], "--input-size", "4"], "at least 32"),
+        "threads": ([models["real"], images[0], "--threads", "0"], "at least 1"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing folder",
+        "not from convert",
+        "unreadable image",
+        "missing image",
+        "threshold above 1",
+        "threshold below 0",
+        "same output name",
+        "input size",
+        "threads",
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(models, images, tmp_path, case):
+    args, pattern = _bad_cases(models, images, tmp_path)[case]
+    out = tmp_path / "drawn"
+    res = invoke("detect", *args, "-o", out)
+    assert res.exit_code == 2, res.output
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "Traceback" not in res.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not out.exists() or list(out.iterdir()) == []
