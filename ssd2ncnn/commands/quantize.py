@@ -1,0 +1,27 @@
+"""`ssd2ncnn quantize`: post-training int8 quantization into ncnn's int8 format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..quantize.calibrate import METHODS
+from ..quantize.run import quantize_folder
+
+
+@click.command("quantize")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--calib", "calib", type=click.Path(path_type=Path), required=True, help="Folder of calibration images.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--num-images", type=int, default=None, help="Use the first N images (sorted by name).")
+@click.option("--method", type=click.Choice(METHODS), default="maxabs", show_default=True, help="Activation threshold rule (see docs/int8.md).")
+@click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True, help="For --method percentile.")
+@click.option("--skip", multiple=True, help="Keep this conv layer in float (repeatable).")
+@click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
+def command(model_dir, calib, output, num_images, method, percentile, skip, force):
+    """Quantize the fp32 model in MODEL_DIR to int8 with images from --calib."""
+    res = quantize_folder(model_dir, calib, output, num_images, method, percentile, list(skip), force,
+                          log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {output}/: {res['quantized']} int8 conv layers, {res['float']} float, "
+               f"calibrated on {res['images']} images in {res['seconds']:.1f} s")

@@ -1,0 +1,99 @@
+"""`quantize` as a library: OUT/ (fp32) + calibration images -> OUT_INT8/ (model.param, model.bin in ncnn
+int8 format, model.table in ncnn2table's format, model.onnx copied for bench, model.json with "int8")."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..bench.inputs import list_images, load_rgb, preprocess
+from ..bench.suite import read_meta
+from ..converter.outdir import atomic_dir, check_writable
+from ..converter.param import read_param, write_param
+from ..errors import InputError
+from .calibrate import METHODS, calibrate
+from .int8 import check_roundtrip, read_conv_weights, write_int8, write_table
+
+
+def quantize_folder(
+    model_dir: Path,
+    calib_dir: Path,
+    out_dir: Path,
+    num_images: int | None = None,
+    method: str = "maxabs",
+    percentile: float = 99.99,
+    skip: list[str] | None = None,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    model_dir, calib_dir, out_dir = Path(model_dir), Path(calib_dir), Path(out_dir)
+    meta = read_meta(model_dir)
+    if meta.get("int8"):
+        raise InputError(f"{model_dir} is already int8; quantize the fp32 folder written by convert")
+    if method not in METHODS:
+        raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if not calib_dir.is_dir():
+        raise InputError(f"calibration folder {calib_dir} does not exist")
+    images = list_images(calib_dir)
+    if not images:
+        raise InputError(f"no images (.jpg/.png/.bmp/...) in {calib_dir}; put a few dozen representative pictures there")
+    if num_images is not None:
+        if num_images < 1:
+            raise InputError(f"--num-images must be >= 1, got {num_images}")
+        images = images[:num_images]
+    if model_dir.resolve() == out_dir.resolve():
+        raise InputError("-o must differ from the model folder")
+    check_writable(out_dir, force)
+    graph = read_param(model_dir / "model.param")
+    skip = list(skip or [])
+    names = {l.name for l in graph.layers}
+    unknown = [s for s in skip if s not in names]
+    if unknown:
+        raise InputError(f"--skip names unknown layer(s): {', '.join(unknown)}")
+    convs = read_conv_weights(graph, model_dir / "model.bin")
+
+    t0 = time.perf_counter()
+    inputs = []
+    for p in images:
+        try:
+            inputs.append(preprocess(load_rgb(p), meta))
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a broken file
+            raise InputError(f"cannot read calibration image {p}: {exc}") from None
+    if log:
+        log(f"calibrating {len(convs)} conv layers on {len(inputs)} images ({method})")
+    scales, stats = calibrate(model_dir / "model.param", model_dir / "model.bin", graph, inputs, method, percentile,
+                              input_blob=meta.get("input_blob", "input"), log=log)
+    t_cal = time.perf_counter() - t0
+    with atomic_dir(out_dir, force) as tmp:
+        tables = write_int8(graph, convs, scales, tmp / "model.bin", skip=set(skip))
+        write_param(graph, tmp / "model.param")
+        check_roundtrip(graph, tmp / "model.bin")
+        write_table(tmp / "model.table", tables, scales)
+        if (model_dir / "model.onnx").is_file():
+            shutil.copy2(model_dir / "model.onnx", tmp / "model.onnx")
+        new_meta = dict(meta)
+        new_meta["int8"] = True
+        new_meta["int8_calibration"] = {
+            "method": method,
+            "percentile": percentile if method == "percentile" else None,
+            "images": str(calib_dir),
+            "num_images": len(inputs),
+            "input_size": meta["input_size"],
+            "weight_scales": "per output channel (per group for depthwise): 127 / max|w|",
+            "quantized_layers": len(tables),
+            "float_layers": sorted(c.name for c in convs if c.name not in tables),
+            "seconds": round(t_cal, 2),
+            "from": str(model_dir),
+        }
+        sha = dict(meta.get("sha256") or {})
+        for name in ("model.param", "model.bin", "model.onnx"):
+            if (tmp / name).is_file():
+                sha[name] = hashlib.sha256((tmp / name).read_bytes()).hexdigest()
+        new_meta["sha256"] = sha
+        (tmp / "model.json").write_text(json.dumps(new_meta, indent=2) + "\n")
+    return {"out_dir": str(out_dir), "quantized": len(tables), "float": len(convs) - len(tables),
+            "images": len(inputs), "seconds": t_cal, "stats": stats}

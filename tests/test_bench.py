@@ -1,0 +1,82 @@
+"""bench: runs a tiny configuration and writes the expected JSON; bad input is one line, exit 2.
+Nothing here asserts a speed: speed is measured by benchmarks/speed.py, which prints numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ssd2ncnn.cli import cli
+from ssd2ncnn.errors import InputError
+
+ENGINE_KEYS = {"runs", "median_ms", "p90_ms", "mean_ms", "min_ms", "max_ms", "throughput_fps"}
+
+
+@pytest.fixture
+def small_model(converted):
+    """A width-0.5 spread ssdlite320 model (the session's shared conversion): (OUT folder, checkpoint)."""
+    ckpt, out = converted("ssdlite320", 0.5)
+    return out, ckpt
+
+
+def _check_stats(s: dict, runs: int) -> None:
+    assert ENGINE_KEYS <= set(s)
+    assert s["runs"] == runs
+    assert s["median_ms"] > 0 and s["p90_ms"] >= s["min_ms"] > 0 and s["throughput_fps"] > 0
+
+
+def test_bench_tiny_json(small_model, tmp_path):
+    out, ckpt = small_model
+    j = tmp_path / "b.json"
+    r = CliRunner().invoke(cli, ["bench", str(out), "--threads", "1", "--runs", "2", "--warmup", "1",
+                                 "--sizes", "160", "--checkpoint", str(ckpt), "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(j.read_text())
+    assert {"format", "model", "settings", "configs", "skipped", "machine_before", "machine_after"} <= set(res)
+    assert len(res["configs"]) == 1
+    c = res["configs"][0]
+    assert c["threads"] == 1 and c["size"] == 160
+    assert {"ncnn", "onnxruntime", "torch", "ncnn-net", "onnxruntime-net"} <= set(c["engines"])
+    for s in c["engines"].values():
+        _check_stats(s, 2)
+        assert s["peak_rss_delta_mb"] is not None and s["peak_rss_delta_mb"] > 0
+    assert c["ratios"]["ncnn/onnxruntime"] > 0 and c["ratios"]["ncnn/torch"] > 0
+    st = c["structure"]
+    _check_stats(st["ours-empty"], 2)
+    _check_stats(st["seed-empty"], 2)
+    assert st["seed_over_ours"] > 0
+    assert "ncnn" in r.output and "median" in r.output
+
+
+def test_bench_without_checkpoint_skips_torch(small_model):
+    from ssd2ncnn.bench.suite import run_bench
+
+    out, _ = small_model
+    res = run_bench(out, [1], [128], runs=1, warmup=0, memory=False, seed_param=False, net_only=False)
+    assert "torch" in res["skipped"] and "structure" in res["skipped"]
+    assert set(res["configs"][0]["engines"]) == {"ncnn", "onnxruntime"}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["bench", "/nonexistent/model"], "does not exist"),
+    (["bench", "{out}", "--threads", "1,x"], "--threads"),
+    (["bench", "{out}", "--threads", "0"], "--threads"),
+    (["bench", "{out}", "--sizes", "abc"], "--sizes"),
+    (["bench", "{out}", "--runs", "0"], "--runs"),
+])
+def test_bench_bad_input(small_model, args, needle):
+    out, _ = small_model
+    r = CliRunner().invoke(cli, [a.format(out=out) for a in args])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
+
+
+def test_parse_int_list():
+    from ssd2ncnn.bench.suite import parse_int_list
+
+    assert parse_int_list("1,2,2", "--threads") == [1, 2]
+    with pytest.raises(InputError):
+        parse_int_list("", "--threads")
