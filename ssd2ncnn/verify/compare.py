@@ -54,6 +54,7 @@ class DetectionCheck:
     unmatched_ncnn: int
     unmatched_ref: int
     excused: int  # unmatched detections at a cut-off (conf threshold or keep_top_k), within score_atol of it
+    ties: int  # unmatched detections with an equal-score (within score_atol) same-label detection opposite
     max_score_err: float
     max_box_err: float
     passed: bool
@@ -82,20 +83,48 @@ def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tupl
     return pairs, got_left, ref_left
 
 
+# Ties and cut-offs may explain at most this share of the detections: a real defect (a wrong box
+# decode, a permuted head) moves most of them and must not pass as "ties".
+MAX_EXPLAINED_SHARE = 0.1
+
+
 def compare_detections(got: np.ndarray, ref: np.ndarray, conf_threshold: float, keep_top_k: int, score_atol: float, box_atol: float, match_iou: float) -> DetectionCheck:
     got = np.asarray(got, dtype=np.float64).reshape(-1, 6)
     ref = np.asarray(ref, dtype=np.float64).reshape(-1, 6)
     pairs, got_left, ref_left = match_detections(got, ref, match_iou)
+    # A pair whose boxes disagree is two different, overlapping priors, not one detection with a wrong
+    # box: both become unmatched and must be explained below.
+    split = [(j, i) for j, i in pairs if np.abs(got[j, 2:6] - ref[i, 2:6]).max() > box_atol]
+    pairs = [p for p in pairs if p not in split]
+    got_left = sorted(got_left + [j for j, _ in split])
+    ref_left = sorted(ref_left + [i for _, i in split])
     score_err = max((abs(got[j, 1] - ref[i, 1]) for j, i in pairs), default=0.0)
     box_err = max((float(np.abs(got[j, 2:6] - ref[i, 2:6]).max()) for j, i in pairs), default=0.0)
 
     def cutoff(rows: np.ndarray) -> float:
-        # a detection may legitimately fall off the other side's list at its lowest score when that list
-        # is full (keep_top_k), or at the confidence threshold
+        # the other list ends at its lowest score when it is full (keep_top_k), else at the threshold
         return float(rows[:, 1].min()) if len(rows) >= keep_top_k else conf_threshold
 
-    excused = sum(abs(got[j, 1] - cutoff(ref)) <= score_atol for j in got_left)
-    excused += sum(abs(ref[i, 1] - cutoff(got)) <= score_atol for i in ref_left)
-    unexplained = len(got_left) + len(ref_left) - excused
-    passed = unexplained == 0 and score_err <= score_atol and box_err <= box_atol
-    return DetectionCheck(len(pairs), len(got_left), len(ref_left), int(excused), float(score_err), float(box_err), passed)
+    def tie(row: np.ndarray, others: np.ndarray) -> bool:
+        # Flat image regions give neighbouring priors equal scores; which one NMS keeps is decided by
+        # float rounding. A same-label detection of equal score on the other side explains it.
+        return bool(np.any((others[:, 0] == row[0]) & (np.abs(others[:, 1] - row[1]) <= score_atol)))
+
+    excused = ties = 0
+    unexplained = 0
+    for rows, left, others in ((got, got_left, ref), (ref, ref_left, got)):
+        for k in left:
+            if abs(rows[k, 1] - cutoff(others)) <= score_atol:
+                excused += 1
+            elif tie(rows[k], others):
+                ties += 1
+            else:
+                unexplained += 1
+    total = max(len(got), len(ref), 1)
+    passed = (
+        unexplained == 0
+        and excused + ties <= max(4, MAX_EXPLAINED_SHARE * total)
+        and score_err <= score_atol
+        and box_err <= box_atol
+    )
+    return DetectionCheck(len(pairs), len(got_left), len(ref_left), excused, ties, float(score_err), float(box_err), passed)

@@ -109,6 +109,7 @@ class CaseResult:
             out.append(
                 f"{self.image}@{self.size}: detection_out (patch stage) {d.matched} matched, "
                 f"{d.unmatched_ncnn} only in ncnn, {d.unmatched_ref} only in PyTorch ({d.excused} at a cut-off), "
+                f"{d.ties} score ties, "
                 f"score error {d.max_score_err:.3g}, box error {d.max_box_err:.3g}"
             )
         return out

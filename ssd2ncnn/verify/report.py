@@ -38,7 +38,11 @@ def print_report(report: VerifyReport, console: Console) -> None:
     matched = sum(c.detections.matched for c in report.cases)
     un_n = sum(c.detections.unmatched_ncnn for c in report.cases)
     un_r = sum(c.detections.unmatched_ref for c in report.cases)
-    console.print(f"detections: {matched} matched, {un_n} only in ncnn, {un_r} only in PyTorch over {len(report.cases)} cases")
+    ties = sum(c.detections.ties for c in report.cases)
+    console.print(
+        f"detections: {matched} matched, {un_n} only in ncnn, {un_r} only in PyTorch, {ties} equal-score ties "
+        f"ordered differently, over {len(report.cases)} cases"
+    )
     for size in report.map_ncnn:
         console.print(
             f"mAP@{size} (VOC07): ncnn {100 * report.map_ncnn[size]:.2f}, PyTorch {100 * report.map_torch[size]:.2f}, "
