@@ -56,10 +56,10 @@ def test_int8_files_and_format(quantized):
     assert meta["int8"] is True and meta["int8_calibration"]["num_images"] == 6
     assert meta["int8_calibration"]["method"] == "maxabs"
     g = read_param(q / "model.param")
-    convs = [l for l in g.layers if l.type in ("Convolution", "ConvolutionDepthWise")]
-    assert convs and all(l.params.get(8) == (1 if l.type == "ConvolutionDepthWise" else 2) for l in convs)
+    convs = [ly for ly in g.layers if ly.type in ("Convolution", "ConvolutionDepthWise")]
+    assert convs and all(ly.params.get(8) == (1 if ly.type == "ConvolutionDepthWise" else 2) for ly in convs)
     # post-processing layers untouched, in float
-    assert {l.type for l in g.layers} >= {"PriorBox", "Permute", "Flatten", "Concat", "Reshape", "Softmax", "DetectionOutput"}
+    assert {ly.type for ly in g.layers} >= {"PriorBox", "Permute", "Flatten", "Concat", "Reshape", "Softmax", "DetectionOutput"}
     data = (q / "model.bin").read_bytes()
     assert struct.unpack("<I", data[:4])[0] == TAG_INT8
     assert (q / "model.bin").stat().st_size < 0.4 * (out / "model.bin").stat().st_size

@@ -32,7 +32,7 @@ METHODS = ("kl", "maxabs", "percentile")
 
 def conv_bottoms(graph: Graph) -> dict[str, str]:
     """{conv layer name: its input blob name}."""
-    return {l.name: l.inputs[0] for l in graph.layers if l.type in CONV_TYPES}
+    return {ly.name: ly.inputs[0] for ly in graph.layers if ly.type in CONV_TYPES}
 
 
 def _run_blobs(net, x: np.ndarray, blobs: list[str], input_blob: str) -> dict[str, np.ndarray]:

@@ -50,7 +50,7 @@ def quantize_folder(
     check_writable(out_dir, force)
     graph = read_param(model_dir / "model.param")
     skip = list(skip or [])
-    names = {l.name for l in graph.layers}
+    names = {ly.name for ly in graph.layers}
     unknown = [s for s in skip if s not in names]
     if unknown:
         raise InputError(f"--skip names unknown layer(s): {', '.join(unknown)}")
