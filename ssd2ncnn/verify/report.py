@@ -28,7 +28,7 @@ def print_report(report: VerifyReport, console: Console) -> None:
         table.add_row(
             str(size),
             "detection_out",
-            "patch",
+            "end-to-end",
             f"{max(d.max_score_err for d in det):.1e}/{max(d.max_box_err for d in det):.1e}",
             f"{report.tolerances.score_atol:.0e}/{report.tolerances.box_atol:.0e}",
             "[green]yes[/]" if all(d.passed for d in det) else "[red]NO[/]",
