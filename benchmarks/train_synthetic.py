@@ -60,11 +60,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/ssd2ncnn_shapes_bench"))
     ap.add_argument("--images", type=int, default=1000, help="total images; 1/14 each go to val and test")
-    ap.add_argument("--epochs", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--input-size", type=int, default=128)
     ap.add_argument("--width-mult", type=float, default=0.5)
+    ap.add_argument("--max-expand", type=float, default=2.0, help="zoom-out ratio (SSD: 4; objects get tiny at 128 px)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--curve", type=Path, default=REPO / "docs" / "loss_curve.png")
@@ -82,7 +83,8 @@ def main() -> None:
 
     opts = TrainOptions(data=data, out=args.work / "run", preset="ssdlite320", input_size=args.input_size,
                         width_mult=args.width_mult, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                        workers=args.workers, seed=args.seed, eval_interval=4)
+                        workers=args.workers, seed=args.seed, eval_interval=4,
+                        max_expand=args.max_expand)
     t1 = time.perf_counter()
     result = train(opts)
     t_train = time.perf_counter() - t1

@@ -19,6 +19,7 @@ import click
 @click.option("--lr", type=float, default=0.05, show_default=True, help="Peak learning rate after warm-up.")
 @click.option("--weight-decay", type=float, default=4e-5, show_default=True)
 @click.option("--warmup-epochs", type=float, default=1.0, show_default=True)
+@click.option("--max-expand", type=float, default=4.0, show_default=True, help="SSD zoom-out augmentation ratio (1 disables).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Data-loading processes per training process.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="A last.pth to continue from.")
 @click.option("--backbone-weights", type=click.Path(path_type=Path), default=None, help="ImageNet MobileNetV3-Large weights (torchvision or timm).")
@@ -29,7 +30,7 @@ import click
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run directory (checkpoints, logs).")
 def command(data, preset, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, weight_decay, warmup_epochs,
-            workers, resume, backbone_weights, seed, train_split, val_split, eval_interval, device, out) -> None:
+            max_expand, workers, resume, backbone_weights, seed, train_split, val_split, eval_interval, device, out) -> None:
     """Train an SSDLite detector; writes RUN_DIR/best.pth, last.pth, train.log, metrics.csv/json.
 
     Multi-GPU: torchrun --nproc_per_node N -m ssd2ncnn train ..."""
@@ -39,7 +40,7 @@ def command(data, preset, num_classes, classes, input_size, width_mult, epochs, 
         data=data, out=out, preset=preset, num_classes=num_classes,
         classes=tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
         input_size=input_size, width_mult=width_mult, epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, warmup_epochs=warmup_epochs, workers=workers, resume=resume,
+        weight_decay=weight_decay, warmup_epochs=warmup_epochs, max_expand=max_expand, workers=workers, resume=resume,
         backbone_weights=backbone_weights, seed=seed, train_split=train_split, val_split=val_split,
         eval_interval=eval_interval, device=device,
     )

@@ -50,6 +50,10 @@ class TrainOptions:
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.01
     grad_clip: float = 20.0
+    # The model's BatchNorm momentum (0.01) suits long schedules; short runs need running statistics that
+    # keep up with the weights, or evaluation sees stale ones. None keeps the model's.
+    bn_momentum: float | None = 0.1
+    max_expand: float = 4.0  # SSD's zoom-out ratio; smaller for short schedules on small inputs
     workers: int = 2
     resume: Path | None = None
     backbone_weights: Path | None = None
@@ -221,6 +225,10 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
     if opts.backbone_weights is not None and opts.resume is None:
         report = load_backbone_weights(model.backbone, opts.backbone_weights)
         log.info("backbone weights %s: %s", opts.backbone_weights, report.summary())
+    if opts.bn_momentum is not None:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = opts.bn_momentum
     priors = model_priors(model).to(device)
     model.to(device)
     optimizer = make_optimizer(model, opts)
@@ -241,16 +249,19 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
         log.info("resumed from %s at epoch %d", opts.resume, start_epoch)
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
 
-    dataset = TorchDetectionDataset(train_src, TrainTransform(cfg, seed=opts.seed + 7919 * info.rank))
+    dataset = TorchDetectionDataset(train_src, TrainTransform(cfg, seed=opts.seed + 7919 * info.rank, max_expand=opts.max_expand))
     per_rank_batch = max(1, opts.batch_size // info.world_size)
+    # Both generators are re-seeded from (seed, epoch) every epoch, so a resumed run sees the same
+    # image order and augmentation as an uninterrupted one.
+    order_gen, worker_gen = torch.Generator(), torch.Generator()
     if info.enabled:
         sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=opts.seed)
     else:
-        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(opts.seed))
+        sampler = RandomSampler(dataset, generator=order_gen)
     drop_last = len(dataset) // info.world_size >= per_rank_batch  # no 1-image BatchNorm batches
     loader = DataLoader(dataset, batch_size=per_rank_batch, sampler=sampler, num_workers=opts.workers,
                         collate_fn=collate, drop_last=drop_last, worker_init_fn=_worker_init if opts.workers else None,
-                        generator=torch.Generator().manual_seed(opts.seed + info.rank),
+                        generator=worker_gen,
                         persistent_workers=False, pin_memory=device.type == "cuda")
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * opts.epochs
@@ -263,10 +274,12 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
     t_start = time.perf_counter()
     with _Progress(opts.progress and info.is_main) as progress:
         for epoch in range(start_epoch, opts.epochs):
+            epoch_seed = opts.seed + 1000003 * epoch + 7919 * info.rank
+            order_gen.manual_seed(epoch_seed)
+            worker_gen.manual_seed(epoch_seed + 1)
+            dataset.transform.reseed(epoch_seed)
             if info.enabled:
                 sampler.set_epoch(epoch)
-            if opts.workers == 0:
-                dataset.transform.reseed(opts.seed + 1000003 * epoch + 7919 * info.rank)
             net.train()
             task = progress.start(f"epoch {epoch + 1}/{opts.epochs}", steps_per_epoch)
             sums, seen, batches, t0 = np.zeros(2), 0, 0, time.perf_counter()

@@ -129,8 +129,9 @@ class TrainTransform:
     """Photometric distortion, expand (p=0.5), random crop, flip (p=0.5), resize, normalise. Boxes that
     end up smaller than `min_size` pixels of the network input are dropped (nothing left to learn)."""
 
-    def __init__(self, cfg: SSDConfig, seed: int = 0, min_size: float = 2.0):
+    def __init__(self, cfg: SSDConfig, seed: int = 0, min_size: float = 2.0, max_expand: float = 4.0):
         self.cfg = cfg
+        self.max_expand = max_expand
         self.fill = rgb_mean(cfg)
         self.min_size = min_size
         self.rng = np.random.default_rng(seed)
@@ -142,8 +143,8 @@ class TrainTransform:
     def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray):
         rng = self.rng
         image = photometric_distort(rng, image)
-        if rng.random() < 0.5:
-            image, boxes = expand(rng, image, boxes, self.fill)
+        if self.max_expand > 1 and rng.random() < 0.5:
+            image, boxes = expand(rng, image, boxes, self.fill, self.max_expand)
         image, boxes, labels = random_crop(rng, image, boxes, labels)
         if rng.random() < 0.5:
             image, boxes = hflip(image, boxes)
