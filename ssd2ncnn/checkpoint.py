@@ -38,6 +38,9 @@ def save_checkpoint(path: str | os.PathLike, model: SSDLite, meta: dict[str, Any
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint should look like any saved file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,34 @@
+"""Golden outputs: the stored tensors match a fresh conversion, and a perturbed golden tensor fails."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from ssd2ncnn.cli import cli
+
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "voc300-tiny"
+
+
+def test_golden_outputs_match_and_a_perturbed_golden_fails(tmp_path, monkeypatch):
+    monkeypatch.delenv("SSD2NCNN_UPDATE_GOLDEN", raising=False)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["verify", "--golden", str(GOLDEN)])
+    assert res.exit_code == 0, res.output
+    assert "golden outputs match" in res.output
+
+    bad = tmp_path / "golden"
+    shutil.copytree(GOLDEN, bad)
+    arrays = dict(np.load(bad / "golden.npz"))
+    key = next(k for k in arrays if k.endswith("/mbox_conf_flatten"))
+    arrays[key] = arrays[key] + 1e-3
+    np.savez_compressed(bad / "golden.npz", **arrays)
+    res = runner.invoke(cli, ["verify", "--golden", str(bad)])
+    assert res.exit_code == 1
+    assert "mbox_conf_flatten" in res.output and "golden" in res.output
+
+
+def test_golden_folder_without_tensors_is_bad_input(tmp_path):
+    res = CliRunner().invoke(cli, ["verify", "--golden", str(tmp_path)])
+    assert res.exit_code == 2 and "not a golden folder" in res.output
