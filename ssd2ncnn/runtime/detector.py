@@ -19,6 +19,7 @@ from PIL import Image
 from ..converter.convert import read_model_json
 from ..errors import InputError
 from .images import load_image
+from .preprocess import preprocess_image
 from .net import load_net, run_net
 
 MIN_INPUT_SIZE = 32  # the smallest size `ssd2ncnn convert` exports; below it the last levels vanish
@@ -78,12 +79,7 @@ class Detector:
             image = load_image(image)
         elif image.mode != "RGB":
             image = image.convert("RGB")
-        s = self.input_size
-        x = np.asarray(image.resize((s, s), Image.BILINEAR), dtype=np.float32)
-        if not self.rgb:
-            x = x[..., ::-1]
-        x = (x - self.mean) * self.norm
-        return np.ascontiguousarray(x.transpose(2, 0, 1)), ImageSize(*image.size)
+        return preprocess_image(image, self.input_size, self.meta), ImageSize(*image.size)
 
     def raw(self, chw: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """The named blobs (default: detection_out, (D, 6) in [0, 1] input coordinates) for one input."""

@@ -42,7 +42,7 @@ def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyI
 def folder_images(folder: Path, limit: int | None = None) -> list[VerifyImage]:
     """Every image in `folder`, or, when it is a VOC/COCO data set, its test (else val, else first)
     split with the ground truth in normalised coordinates."""
-    from ..train.records import load_rgb as load_image
+    from ..runtime.images import load_image
 
     folder = Path(folder)
     if not folder.is_dir():
