@@ -138,7 +138,7 @@ def format_value(v: ParamValue) -> str:
         if all(isinstance(e, float) for e in v):
             items = [_format_float(e) for e in v]
         elif all(isinstance(e, int) and not isinstance(e, bool) for e in v):
-            items = [_format_int(e) for e in v]
+            items = [_format_int(int(e)) for e in v]
         else:
             raise ParamError(f"cannot write array {v!r}: elements must be all int or all float")
         return ",".join([str(len(v)), *items])
@@ -229,7 +229,7 @@ def _parse_param(
             line,
             path,
         )
-    return pid, values
+    return pid, values  # type: ignore[return-value]  # element types checked above
 
 
 # --------------------------------------------------------------------------------------------- graph

@@ -107,14 +107,15 @@ class MobileNetV3Large(nn.Module):
         super().__init__()
         stem = make_divisible(16 * width_mult)
         self.stem = conv_bn_act(3, stem, 3, 2, act=nn.Hardswish)
-        blocks, cin = [], stem
+        blocks: list[InvertedResidual] = []
+        cin = stem
         for spec in LARGE:
             block = InvertedResidual(cin, spec, width_mult)
             blocks.append(block)
             cin = block.out_channels
         self.blocks = nn.ModuleList(blocks)
-        self.tap_channels = self.blocks[TAP_BLOCK].expand_channels
-        self.last_channels = make_divisible(LAST_CHANNELS * width_mult)
+        self.tap_channels: int = blocks[TAP_BLOCK].expand_channels
+        self.last_channels: int = make_divisible(LAST_CHANNELS * width_mult)
         self.last = conv_bn_act(cin, self.last_channels, 1, act=nn.Hardswish)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,6 +123,7 @@ class MobileNetV3Large(nn.Module):
         x = self.stem(x)
         tap = x
         for i, block in enumerate(self.blocks):
+            assert isinstance(block, InvertedResidual)
             if i == TAP_BLOCK:
                 tap = block.forward_expand(x)
                 x = block.forward_rest(x, tap)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .ssdlite import SSDLite
+from .ssdlite import SSDLite, head_conv
 
 
 @torch.no_grad()
@@ -26,9 +26,11 @@ def spread_init(model: SSDLite, seed: int = 0, batch: int = 4) -> SSDLite:
         bn.momentum = 0.01
         # a (nearly) constant channel would be scaled up by 1/sqrt(eps) and amplify float rounding
         # through the network; a floor on the variance keeps the model well conditioned
+        assert bn.running_var is not None
         bn.running_var.clamp_(min=0.25)
     for head, bias_std in [(h, 0.5) for h in model.loc_heads] + [(h, 1.0) for h in model.conf_heads]:
-        conv = head[-1]
+        conv = head_conv(head)
         conv.weight.normal_(0.0, 2.0 / conv.in_channels**0.5, generator=gen)
+        assert conv.bias is not None
         conv.bias.normal_(0.0, bias_std, generator=gen)
     return model.eval()

@@ -24,12 +24,18 @@ def _head(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(conv_bn_act(cin, cin, 3, groups=cin, act=nn.ReLU6), nn.Conv2d(cin, cout, 1))
 
 
+def head_conv(head: nn.Module) -> nn.Conv2d:
+    """The final 1x1 convolution of a loc/conf head (the layer that sets its outputs)."""
+    assert isinstance(head, nn.Sequential) and isinstance(head[-1], nn.Conv2d)
+    return head[-1]
+
+
 class SSDLite(nn.Module):
     def __init__(self, cfg: SSDConfig):
         super().__init__()
         self.cfg = cfg
         self.backbone = MobileNetV3Large(cfg.width_mult)
-        channels = [self.backbone.tap_channels, self.backbone.last_channels]
+        channels: list[int] = [self.backbone.tap_channels, self.backbone.last_channels]
         extras = []
         for mid, out in cfg.extras:
             mid_c, out_c = make_divisible(mid * cfg.width_mult), make_divisible(out * cfg.width_mult)
@@ -52,7 +58,7 @@ class SSDLite(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         for head in list(self.loc_heads) + list(self.conf_heads):
-            nn.init.normal_(head[-1].weight, std=0.01)
+            nn.init.normal_(head_conv(head).weight, std=0.01)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         tap, last = self.backbone(x)

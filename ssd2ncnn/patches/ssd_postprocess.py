@@ -90,10 +90,11 @@ def apply_ssd_patch(graph: Graph, cfg: SSDConfig, head_blobs: list[str], input_b
     k_levels = cfg.num_levels
     if len(head_blobs) != 2 * k_levels:
         raise InputError(f"expected {2 * k_levels} head outputs (loc and conf per level), got {len(head_blobs)}")
-    if graph.producer(input_blob) is None:
+    source = graph.producer(input_blob)
+    if source is None:
         raise InputError(f"the backend graph has no input blob {input_blob!r}")
     graph.rename_blob(input_blob, INPUT_BLOB)
-    graph.producer(INPUT_BLOB).name = INPUT_BLOB
+    source.name = INPUT_BLOB
     names = [f"loc{k}" for k in range(k_levels)] + [f"conf{k}" for k in range(k_levels)]
     for old, new in zip(head_blobs, names):
         if graph.producer(old) is None:

@@ -19,8 +19,8 @@ from PIL import Image
 from ..converter.convert import read_model_json
 from ..errors import InputError
 from .images import load_image
-from .preprocess import preprocess_image
 from .net import load_net, run_net
+from .preprocess import preprocess_image
 
 MIN_INPUT_SIZE = 32  # the smallest size `ssd2ncnn convert` exports; below it the last levels vanish
 
@@ -113,7 +113,7 @@ class Detector:
         w, h = size
         boxes = np.clip(rows[:, 2:6] * [w, h, w, h], 0, [w, h, w, h])
         return [
-            Detection(int(r[0]), self.class_names[int(r[0])], float(r[1]), tuple(float(v) for v in b))
+            Detection(int(r[0]), self.class_names[int(r[0])], float(r[1]), (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
             for r, b in zip(rows, boxes, strict=True)
         ]
 

@@ -11,7 +11,7 @@ from PIL import Image
 def preprocess_image(image: Image.Image, size: int, meta: dict) -> np.ndarray:
     """RGB PIL image -> (3, size, size) float32 for the `input` blob. `meta` is model.json (or any dict
     with `rgb`, `mean_vals`, `norm_vals`)."""
-    resized = image.convert("RGB").resize((size, size), Image.BILINEAR)
+    resized = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     hwc = np.asarray(resized, dtype=np.float32)
     if not meta.get("rgb", True):
         hwc = hwc[:, :, ::-1]

@@ -58,7 +58,7 @@ def write_golden(golden: Path, sizes: list[int], images: int, seed: int, command
         raise InputError(f"{golden} has no model.pth: put the fixture checkpoint there first")
     meta = {"sizes": sizes, "images": images, "seed": seed, "tools": tool_versions()}
     arrays = _run(golden, meta)
-    np.savez_compressed(golden / "golden.npz", **arrays)
+    np.savez_compressed(golden / "golden.npz", **arrays)  # type: ignore[arg-type]
     (golden / "golden.json").write_text(json.dumps(meta, indent=2) + "\n")
     (golden / "COMMAND.txt").write_text(command.strip() + "\n")
     return golden
