@@ -38,7 +38,7 @@ def parse_sizes(text: str) -> list[int]:
 @click.option("--no-onnx", is_flag=True, help="Skip the onnxruntime reference.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
 @click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
-@click.option("--update-golden", is_flag=True, help=f"Rewrite the golden tensors (or set SSD2NCNN_UPDATE_GOLDEN=1).")
+@click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (or set SSD2NCNN_UPDATE_GOLDEN=1).")
 @click.option("--preset", default=None, help="For a bare state dict: its preset.")
 @click.option("--num-classes", type=int, default=None, help="For a bare state dict: classes incl. background.")
 @click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")

@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import __version__
 from ..checkpoint import load_model
 from ..model.ssdlite import SSDLite
-from ..patches.ssd_postprocess import INPUT_BLOB, DETECTION_BLOB, apply_ssd_patch
+from ..patches.ssd_postprocess import DETECTION_BLOB, INPUT_BLOB, apply_ssd_patch
 from .export import export_onnx
 from .outdir import atomic_dir
 from .param import format_param, parse_param
