@@ -3,6 +3,7 @@ becomes a `ToolError` carrying the stderr tail and the command that reproduces i
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -12,6 +13,13 @@ from ..errors import ToolError
 
 
 def find_tool(name: str, install_hint: str) -> str:
+    """The tool's path: `$SSD2NCNN_<NAME>` when set (e.g. a pnnx you built yourself), else PATH, else
+    beside the running interpreter (a virtualenv that is not activated)."""
+    override = os.environ.get(f"SSD2NCNN_{name.upper()}")
+    if override:
+        if not (Path(override).is_file() and os.access(override, os.X_OK)):
+            raise ToolError(f"SSD2NCNN_{name.upper()}={override} is not an executable file; fix or unset it")
+        return override
     path = shutil.which(name)
     if path is None:
         # The console script may sit beside the running interpreter without being on PATH (venv not activated).
