@@ -56,6 +56,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is a directory; pass the .pth file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); re-download or re-save it")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head.startswith(b"PK\x03\x04") and not head.startswith(b"\x80"):
+        # torch.save writes a zip archive (or, before torch 1.6, a pickle starting with PROTO 0x80)
+        raise CheckpointError(f"checkpoint {path} is not a PyTorch file (neither a zip archive nor a pickle); check the path or re-download it")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

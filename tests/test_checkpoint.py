@@ -48,7 +48,9 @@ def test_truncated_and_corrupt(tiny, tmp_path):
     (tmp_path / "half.pth").write_bytes(data[: len(data) // 2])
     assert "truncated or corrupt" in _error(tmp_path / "half.pth")
     (tmp_path / "junk.pth").write_bytes(b"this is not a checkpoint at all" * 10)
-    assert "truncated or corrupt" in _error(tmp_path / "junk.pth")
+    assert "not a PyTorch file" in _error(tmp_path / "junk.pth")
+    (tmp_path / "bad.pth").write_bytes(b"\x80\x02" + b"garbage" * 10)  # a pickle header, then junk
+    assert "truncated or corrupt" in _error(tmp_path / "bad.pth")
 
 
 class _Evil:

@@ -1,0 +1,71 @@
+"""Every command on bad input: exit code 2 (1 for failed checks), one `error:` line, no traceback.
+Runs the real console entry point in a subprocess, as a user would."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CASES = [
+    # (name, argv, expected exit code, text the message must contain)
+    ("init unknown preset", ["init", "--preset", "yolo", "-o", "{tmp}/m.pth"], 2, "yolo"),
+    ("init one class", ["init", "--preset", "voc300", "--num-classes", "1", "-o", "{tmp}/m.pth"], 2, "num-classes"),
+    ("convert missing checkpoint", ["convert", "{tmp}/none.pth", "-o", "{tmp}/out"], 2, "does not exist"),
+    ("convert empty checkpoint", ["convert", "{tmp}/empty.pth", "-o", "{tmp}/out"], 2, "empty"),
+    ("convert junk checkpoint", ["convert", "{tmp}/junk.pth", "-o", "{tmp}/out"], 2, "not a PyTorch file"),
+    ("convert bare state dict", ["convert", "{tmp}/bare.pth", "-o", "{tmp}/out"], 2, "--preset"),
+    ("verify missing out dir", ["verify", "{tmp}/empty.pth", "{tmp}/nowhere"], 2, "not a folder"),
+    ("verify bad sizes", ["verify", "{tmp}/empty.pth", "{tmp}", "--sizes", "a,b"], 2, ""),
+    ("verify no arguments", ["verify"], 2, "CHECKPOINT and OUT_DIR"),
+    ("detect missing model", ["detect", "{tmp}/nowhere", "{tmp}/img.png"], 2, "not a folder"),
+    ("detect folder not from convert", ["detect", "{tmp}", "{tmp}/img.png"], 2, "model.json"),
+    ("param lint missing file", ["param", "lint", "{tmp}/none.param"], 2, "none.param"),
+    ("param lint broken file", ["param", "lint", "{tmp}/bad.param"], 1, ""),
+    ("param fmt malformed", ["param", "fmt", "{tmp}/bad.param", "-o", "{tmp}/o.param"], 2, "bad.param:4:"),
+    ("train missing data", ["train", "--data", "{tmp}/nodata", "--preset", "voc300", "-o", "{tmp}/run"], 2, "nodata"),
+    ("eval missing checkpoint", ["eval", "{tmp}/none.pth", "--data", "{tmp}"], 2, ""),
+    ("bench missing model", ["bench", "{tmp}/nowhere"], 2, ""),
+    ("quantize missing calibration", ["quantize", "{tmp}/nowhere", "--calib", "{tmp}/nocalib", "-o", "{tmp}/q"], 2, ""),
+    ("demo missing checkpoint", ["demo", "--checkpoint", "{tmp}/none.pth", "-o", "{tmp}/demo"], 2, "missing"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    (tmp / "empty.pth").write_bytes(b"")
+    (tmp / "junk.pth").write_bytes(b"\x00junk" * 100)
+    import torch
+
+    torch.save({"w": torch.zeros(2)}, tmp / "bare.pth")
+    (tmp / "bad.param").write_text("7767517\n2 2\nInput in 0 1 in\nReLU r 1 1 in\n")
+    (tmp / "img.png").write_bytes(b"not really a png")
+    return tmp
+
+
+@pytest.mark.parametrize("name, argv, code, text", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_line_and_exit_code(bad_files, name, argv, code, text):
+    args = [a.replace("{tmp}", str(bad_files)) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "ssd2ncnn", *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    if code == 2:
+        assert lines, proc.stdout
+        assert lines[-1].startswith("error:") or "Error:" in lines[-1], lines
+        assert text in proc.stderr, proc.stderr
+        if lines[-1].startswith("error:"):
+            assert str(bad_files) not in lines[-1] or len(lines[-1]) < 600
+
+
+def test_debug_flag_shows_the_traceback(bad_files):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ssd2ncnn", "--debug", "convert", str(bad_files / "empty.pth"), "-o", str(bad_files / "o")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_nothing_half_written_for_failed_convert(bad_files):
+    assert not (Path(bad_files) / "out").exists()
