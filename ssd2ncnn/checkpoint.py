@@ -64,7 +64,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        if "global" not in text.lower():  # the weights-only unpickler names the GLOBAL it refused
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt (bad pickle data); re-download or re-save it") from exc
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise CheckpointError(
             f"checkpoint {path} was refused by safe loading (weights_only=True): it contains Python objects "
             f"or code, not just tensors ({first[:160]}); re-save it as a plain state dict with "
