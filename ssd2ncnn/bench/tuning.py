@@ -12,7 +12,7 @@ from ..converter.param import read_param, write_param
 from ..runtime.net import load_net, run_net
 from .engines import ncnn_engine
 from .inputs import preprocess, synthetic_image
-from .passes import PASSES
+from ..patches.se_pooling import PASSES
 from .runner import summarize, time_blocks
 from .suite import read_meta
 
