@@ -15,8 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from ..config import SSDConfig
 
@@ -27,6 +31,7 @@ class Engine:
     run: Callable[[], object]
     activate: Callable[[], None] = field(default=lambda: None)
     info: dict = field(default_factory=dict)
+    keep_alive: object = None  # the ncnn.Net behind `run`
 
 
 def flatten_head_maps(locs: list[np.ndarray], confs: list[np.ndarray], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +61,7 @@ def ncnn_engine(name: str, param: Path, weights: Path | None, x: np.ndarray, thr
 
     eng = Engine(name, run, info={"param": str(param), "weights": str(weights) if weights else "empty",
                                    "options": dict(options or {}), "outputs": list(outputs)})
-    eng.net = net  # keep alive
+    eng.keep_alive = net
     return eng
 
 
@@ -77,7 +82,7 @@ class OrtDetector:
         self.loc_names = sorted((n for n in names if n.startswith("loc")), key=lambda n: int(n[3:]))
         self.conf_names = sorted((n for n in names if n.startswith("conf")), key=lambda n: int(n[4:]))
         self.cfg = cfg
-        self._priors: dict[tuple[int, int], object] = {}
+        self._priors: dict[tuple[int, int], torch.Tensor] = {}
 
     def raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         outs = self.sess.run(self.loc_names + self.conf_names, {self.input_name: x[None]})

@@ -34,7 +34,7 @@ def preprocess(rgb: np.ndarray, meta: dict, size: int | tuple[int, int] | None =
     h, w = (size, size) if isinstance(size, int) else size
     img = Image.fromarray(rgb)
     if img.size != (w, h):
-        img = img.resize((w, h), Image.BILINEAR)
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
     x = np.asarray(img, dtype=np.float32)
     if not meta.get("rgb", True):
         x = x[..., ::-1]

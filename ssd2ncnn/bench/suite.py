@@ -8,6 +8,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 from ..config import SSDConfig
 from ..errors import InputError
@@ -61,7 +62,8 @@ def build_engine(spec: dict) -> Engine:
     kind = spec["kind"]
     name = spec.get("name", kind)
     size, threads = int(spec["size"]), int(spec["threads"])
-    out = Path(spec["out_dir"]) if spec.get("out_dir") else None
+    # every kind but ncnn-empty reads its model folder; ncnn-empty only needs meta (input size, mean/norm)
+    out = Path(spec.get("out_dir") or ".")
     meta = spec.get("meta") or read_meta(out)
     x = make_input(meta, size)
     if kind in ("ncnn", "ncnn-net"):
@@ -132,7 +134,7 @@ def run_bench(
     elif is_int8:
         skipped["structure"] = "the model folder is int8; the structure comparison uses an fp32 graph"
 
-    result = {
+    result: dict[str, Any] = {
         "format": "ssd2ncnn-bench", "version": 1,
         "model": {"dir": str(out_dir), "input_size": meta.get("input_size"), "int8": is_int8,
                   "width_mult": (meta.get("config") or {}).get("width_mult"),
@@ -146,7 +148,7 @@ def run_bench(
     common = {"out_dir": str(out_dir), "meta": meta, "options": opts}
     for size in sizes:
         for t in threads:
-            specs = [dict(common, kind="ncnn", name="ncnn", size=size, threads=t)]
+            specs: list[dict[str, Any]] = [dict(common, kind="ncnn", name="ncnn", size=size, threads=t)]
             for a in also:
                 specs.append({"kind": "ncnn", "name": f"ncnn:{a.name}", "out_dir": str(a), "meta": also_meta[a],
                               "options": opts, "size": size, "threads": t})

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..converter.param import read_param, write_param
+from ..patches.se_pooling import PASSES
 from ..runtime.net import load_net, run_net
 from .engines import ncnn_engine
 from .inputs import preprocess, synthetic_image
-from ..patches.se_pooling import PASSES
 from .runner import summarize, time_blocks
 from .suite import read_meta
 
@@ -58,9 +58,9 @@ def run_tuning(out_dir: Path, size: int, threads: int, runs: int = 20, int8_dir:
             g = read_param(out_dir / "model.param")
             changed[pname] = fn(g)
             if changed[pname]:
-                p = Path(tmp) / f"{pname}.param"
-                write_param(g, p)
-                entries.append((f"graph {pname}", p, out_dir / "model.bin", dict(BASE)))
+                variant_param = Path(tmp) / f"{pname}.param"
+                write_param(g, variant_param)
+                entries.append((f"graph {pname}", variant_param, out_dir / "model.bin", dict(BASE)))
         if int8_dir is not None:
             entries.append(("int8", Path(int8_dir) / "model.param", Path(int8_dir) / "model.bin", dict(BASE)))
         if log:

@@ -83,6 +83,19 @@ class Layer:
     params: dict[int, ParamValue] = field(default_factory=dict)
     line: int | None = field(default=None, compare=False)
 
+    def get_int(self, pid: int, default: int = 0) -> int:
+        """Scalar param `pid` as an int (ncnn's `pd.get(id, int)`), `default` when absent."""
+        value = self.params.get(pid, default)
+        if isinstance(value, list):
+            raise ParamError(f"layer {self.name!r}: param {pid} is an array, expected a scalar", self.line)
+        return int(value)
+
+    def get_float(self, pid: int, default: float = 0.0) -> float:
+        value = self.params.get(pid, default)
+        if isinstance(value, list):
+            raise ParamError(f"layer {self.name!r}: param {pid} is an array, expected a scalar", self.line)
+        return float(value)
+
 
 @dataclass(frozen=True)
 class Finding:

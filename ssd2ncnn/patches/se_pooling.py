@@ -19,7 +19,7 @@ from ..converter.param import Graph, Layer
 def _is_spatial_mean(layer: Layer) -> bool:
     p = layer.params
     return (layer.type == "Reduction" and p.get(0) == 3 and p.get(1, 0) == 0 and p.get(3) == [1, 2]
-            and p.get(4, 0) == 1 and float(p.get(2, 1.0)) == 1.0)
+            and p.get(4, 0) == 1 and layer.get_float(2, 1.0) == 1.0)
 
 
 def _rewrite(graph: Graph, params: dict) -> int:

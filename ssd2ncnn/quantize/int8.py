@@ -94,7 +94,7 @@ def read_conv_weights(graph: Graph, bin_path: Path) -> list[ConvWeights]:
                 raise InputError(f"layer {layer.name} is already int8 (8={p[8]}); quantize the fp32 model folder")
             if p.get(19, 0):
                 raise InputError(f"layer {layer.name} has dynamic weights (19=1); not supported")
-            n_out, wsize = int(p.get(0, 0)), int(p.get(6, 0))
+            n_out, wsize = layer.get_int(0), layer.get_int(6)
             weight = rd.load0(wsize)
             bias = rd.load1(n_out) if p.get(5, 0) else None
             out.append(ConvWeights(i, layer.name, layer.type, weight, bias))
@@ -134,7 +134,7 @@ def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, 
             if cw is None:
                 continue
             p = layer.params
-            n_out = int(p[0])
+            n_out = layer.get_int(0)
             quant = layer.name not in skip and layer.name in bottom_scales
             if not quant:
                 f.write(struct.pack("<I", TAG_FP32))
@@ -142,7 +142,7 @@ def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, 
                 if cw.bias is not None:
                     f.write(cw.bias.astype("<f4").tobytes())
                 continue
-            groups = int(p.get(7, 1)) if layer.type == "ConvolutionDepthWise" else 1
+            groups = layer.get_int(7, 1) if layer.type == "ConvolutionDepthWise" else 1
             n_scales = groups if layer.type == "ConvolutionDepthWise" else n_out
             ws = weight_scales(cw, n_scales)
             q = quantize_weight(cw, ws)
