@@ -35,23 +35,6 @@ def conv_bottoms(graph: Graph) -> dict[str, str]:
     return {ly.name: ly.inputs[0] for ly in graph.layers if ly.type in CONV_TYPES}
 
 
-def _run_blobs(net, x: np.ndarray, blobs: list[str], input_blob: str) -> dict[str, np.ndarray]:
-    import ncnn
-
-    data = np.ascontiguousarray(x, dtype=np.float32)
-    mat = ncnn.Mat(data)
-    ex = net.create_extractor()
-    ex.input(input_blob, mat)
-    out = {}
-    for b in blobs:
-        ret, m = ex.extract(b)
-        if ret != 0:
-            raise RuntimeError(f"ncnn could not compute blob {b!r} ({ret})")
-        out[b] = np.array(m, dtype=np.float32, copy=True)
-    del ex, mat, data
-    return out
-
-
 def kl_threshold(hist: np.ndarray, absmax: float) -> float:
     """The clipping threshold minimising KL(reference || quantized) over bins 128..2047 of `hist`."""
     hist = hist.astype(np.float64)
@@ -96,7 +79,7 @@ def calibrate(
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, float], dict[str, dict]]:
     """Per conv layer: (bottom scales {layer: 127 / T}, stats {layer: {absmax, threshold}})."""
-    from ..runtime.net import load_net
+    from ..runtime.net import load_net, run_net
 
     if method not in METHODS:
         raise ValueError(method)
@@ -109,7 +92,7 @@ def calibrate(
     net = load_net(Path(param), Path(bin_path), opts, num_threads=2)
     absmax = dict.fromkeys(blobs, 0.0)
     for k, x in enumerate(inputs):
-        for b, a in _run_blobs(net, x, blobs, input_blob).items():
+        for b, a in run_net(net, x, blobs, input_blob).items():
             absmax[b] = max(absmax[b], float(np.abs(a).max()) if a.size else 0.0)
         if log and (k + 1) % 10 == 0:
             log(f"  pass 1: {k + 1}/{len(inputs)} images")
@@ -117,7 +100,7 @@ def calibrate(
     if method != "maxabs":
         hists = {b: np.zeros(NUM_BINS, dtype=np.int64) for b in blobs}
         for k, x in enumerate(inputs):
-            for b, a in _run_blobs(net, x, blobs, input_blob).items():
+            for b, a in run_net(net, x, blobs, input_blob).items():
                 if absmax[b] > 0:
                     hists[b] += np.histogram(np.abs(a), bins=NUM_BINS, range=(0.0, absmax[b]))[0]
             if log and (k + 1) % 10 == 0:
