@@ -22,7 +22,7 @@ class VerifyImage:
 
 
 def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyImage]:
-    """Noise plus random filled shapes: varied enough that heads see real structure, fully seeded."""
+    """Noise plus random filled, textured shapes: varied enough that heads see real structure, seeded."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
@@ -35,6 +35,10 @@ def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyI
             colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
             shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
             shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=colour)
+        # texture everywhere: flat regions would give neighbouring priors equal scores, and which of two
+        # equal scores NMS keeps is float noise, not something a parity check can judge
+        noisy = np.asarray(img, dtype=np.float32) + rng.normal(0, 24, size=(size, size, 3))
+        img = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
         out.append(VerifyImage(f"synthetic-{seed}-{i}", img))
     return out
 
