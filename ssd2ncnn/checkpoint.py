@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         text = str(exc).strip()
         if "global" not in text.lower():  # the weights-only unpickler names the GLOBAL it refused
             raise CheckpointError(f"checkpoint {path} is truncated or corrupt (bad pickle data); re-download or re-save it") from exc
-        first = text.splitlines()[0] if text else type(exc).__name__
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f"it references {found.group(1)}" if found else "it contains Python objects or code"
         raise CheckpointError(
-            f"checkpoint {path} was refused by safe loading (weights_only=True): it contains Python objects "
-            f"or code, not just tensors ({first[:160]}); re-save it as a plain state dict with "
-            f"torch.save(model.state_dict(), path)"
+            f"checkpoint {path} was refused by safe loading (weights_only=True): {what}, not just tensors; "
+            f"if you trust it, re-save it as a plain state dict with torch.save(model.state_dict(), path)"
         ) from exc
     except Exception as exc:  # torch's loaders raise anything from EOFError to IndexError on junk bytes
         raise CheckpointError(
