@@ -1,8 +1,11 @@
 """Benchmark: generate the synthetic shapes data set, train a small SSDLite on the CPU, report the VOC07
 mAP on the held-out test split and the wall-clock training time, and draw docs/loss_curve.png.
 
-    python benchmarks/train_synthetic.py --work /tmp/shapes_bench [--epochs 30] [--fixture fixtures/model/x.pth]
+    python benchmarks/train_synthetic.py --work /tmp/shapes_bench [--epochs 25] [--fixture fixtures/model/x.pth]
 
+The defaults are the recipe of fixtures/model/shapes_ssdlite.pth (see docs/training.md): 2000 images of
+128-160 px with 1-3 shapes of 25-60% of the short side (no tiny ones), voc300 anchors at input 128,
+width 0.5, AdamW lr 2e-3 / weight decay 0.05, batch 16, no zoom-out, 25 epochs.
 Not a test: it takes minutes. Prints one JSON line with the results at the end."""
 
 from __future__ import annotations
@@ -59,13 +62,21 @@ def draw_curve(history: list[dict], path: Path, width: int = 720, height: int = 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/ssd2ncnn_shapes_bench"))
-    ap.add_argument("--images", type=int, default=1000, help="total images; 1/14 each go to val and test")
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--images", type=int, default=2000, help="total images; 80/10/10 train/val/test")
+    ap.add_argument("--image-size", default="128,160", help="MIN,MAX synthetic image side")
+    ap.add_argument("--object-size", default="0.25,0.6", help="MIN,MAX shape size, fraction of the short side")
+    ap.add_argument("--max-objects", type=int, default=3)
+    ap.add_argument("--p-difficult", type=float, default=0.0, help="fraction of tiny (difficult) shapes")
+    ap.add_argument("--preset", default="voc300")
+    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--optimizer", default="adamw", choices=["sgd", "adamw"])
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--input-size", type=int, default=128)
     ap.add_argument("--width-mult", type=float, default=0.5)
-    ap.add_argument("--max-expand", type=float, default=2.0, help="zoom-out ratio (SSD: 4; objects get tiny at 128 px)")
+    ap.add_argument("--max-expand", type=float, default=1.0, help="zoom-out ratio (SSD: 4; objects get tiny at 128 px)")
+    ap.add_argument("--eval-interval", type=int, default=5)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--curve", type=Path, default=REPO / "docs" / "loss_curve.png")
@@ -76,15 +87,15 @@ def main() -> None:
     if data.exists():
         shutil.rmtree(data)
     t0 = time.perf_counter()
-    n_eval = round(args.images * 100 / 1400)
-    write_synthetic_voc(data, args.images, seed=args.seed,
-                        splits={"train": 1 - 2 * n_eval / args.images, "val": n_eval / args.images, "test": n_eval / args.images})
+    write_synthetic_voc(data, args.images, seed=args.seed, size_range=tuple(int(v) for v in args.image_size.split(",")),
+                        object_range=tuple(float(v) for v in args.object_size.split(",")),
+                        max_objects=args.max_objects, p_difficult=args.p_difficult)
     t_data = time.perf_counter() - t0
 
-    opts = TrainOptions(data=data, out=args.work / "run", preset="ssdlite320", input_size=args.input_size,
+    opts = TrainOptions(data=data, out=args.work / "run", preset=args.preset, input_size=args.input_size,
                         width_mult=args.width_mult, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                        workers=args.workers, seed=args.seed, eval_interval=4,
-                        max_expand=args.max_expand)
+                        optimizer=args.optimizer, weight_decay=args.weight_decay, workers=args.workers, seed=args.seed,
+                        eval_interval=args.eval_interval, max_expand=args.max_expand)
     t1 = time.perf_counter()
     result = train(opts)
     t_train = time.perf_counter() - t1
@@ -103,6 +114,7 @@ def main() -> None:
         "train_time_s": round(t_train, 1), "data_time_s": round(t_data, 1), "epochs": args.epochs,
         "train_images": len(open_dataset(data, "train", model.cfg.class_names)), "test_images": len(test),
         "input_size": args.input_size, "width_mult": args.width_mult, "batch_size": args.batch_size, "lr": args.lr,
+        "optimizer": args.optimizer, "preset": args.preset,
     }
     (args.work / "report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report))

@@ -107,3 +107,15 @@ def test_user_mistakes_are_one_line_errors(tmp_path, args, message):
 def test_resume_from_non_training_checkpoint(one_epoch, tmp_path):
     res = CliRunner().invoke(cli, ["train", "--data", str(VOC), *TINY, "--resume", str(one_epoch / "best.pth"), "-o", str(tmp_path)])
     assert res.exit_code == 2 and "not a training checkpoint" in res.output
+
+
+def test_adamw_optimizer_and_synth_size_options(tmp_path):
+    res = _run(["train", "--data", str(VOC), *TINY, "--epochs", "1", "--optimizer", "adamw", "--lr", "0.001",
+                "--weight-decay", "0.05", "-o", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "exp_avg" in next(iter(read_checkpoint(tmp_path / "r" / "last.pth")["optimizer"]["state"].values()))
+    res = _run(["synth", "-o", str(tmp_path / "s"), "--num", "3", "--image-size", "128,160", "--object-size", "0.25,0.6",
+                "--max-objects", "3", "--p-difficult", "0"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["synth", "-o", str(tmp_path / "t"), "--object-size", "0.6,0.2"])
+    assert res.exit_code == 2 and "--object-size" in res.output

@@ -116,3 +116,13 @@ def test_class_mismatch_is_input_error():
         open_dataset(FIXTURES / "voc", "train", ("background", "circle", "square"))
     with pytest.raises(InputError, match="has 3 categories but the model has 4 classes"):
         open_dataset(FIXTURES / "coco", "train", ("background", "a", "b", "c", "d"))
+
+
+def test_synthetic_object_size_and_count_options(tmp_path):
+    root = write_synthetic_voc(tmp_path / "big", 8, seed=3, splits={"train": 1.0}, size_range=(128, 160),
+                               object_range=(0.3, 0.5), max_objects=2, p_difficult=0.0)
+    src = open_dataset(root, "train")
+    for r in src.records:
+        assert 128 <= r.width <= 160 and 128 <= r.height <= 160 and 1 <= len(r.labels) <= 2 and not r.difficult.any()
+        side = np.sqrt((r.boxes[:, 2] - r.boxes[:, 0]) * (r.boxes[:, 3] - r.boxes[:, 1]))
+        assert np.all(side >= 0.3 * min(r.width, r.height) - 2) and np.all(side <= 0.5 * min(r.width, r.height) + 2)

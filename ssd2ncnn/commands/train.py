@@ -17,6 +17,8 @@ import click
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Global batch size (split over torchrun processes).")
 @click.option("--lr", type=float, default=0.05, show_default=True, help="Peak learning rate after warm-up.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True,
+              help="SGD (momentum 0.9) or AdamW (try --lr 2e-3 --weight-decay 0.05 from scratch).")
 @click.option("--weight-decay", type=float, default=4e-5, show_default=True)
 @click.option("--warmup-epochs", type=float, default=1.0, show_default=True)
 @click.option("--max-expand", type=float, default=4.0, show_default=True, help="SSD zoom-out augmentation ratio (1 disables).")
@@ -29,7 +31,7 @@ import click
 @click.option("--eval-interval", type=int, default=1, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run directory (checkpoints, logs).")
-def command(data, preset, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, weight_decay, warmup_epochs,
+def command(data, preset, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs,
             max_expand, workers, resume, backbone_weights, seed, train_split, val_split, eval_interval, device, out) -> None:
     """Train an SSDLite detector; writes RUN_DIR/best.pth, last.pth, train.log, metrics.csv/json.
 
@@ -39,7 +41,7 @@ def command(data, preset, num_classes, classes, input_size, width_mult, epochs, 
     opts = TrainOptions(
         data=data, out=out, preset=preset, num_classes=num_classes,
         classes=tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
-        input_size=input_size, width_mult=width_mult, epochs=epochs, batch_size=batch_size, lr=lr,
+        input_size=input_size, width_mult=width_mult, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, warmup_epochs=warmup_epochs, max_expand=max_expand, workers=workers, resume=resume,
         backbone_weights=backbone_weights, seed=seed, train_split=train_split, val_split=val_split,
         eval_interval=eval_interval, device=device,

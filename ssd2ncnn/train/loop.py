@@ -45,6 +45,7 @@ class TrainOptions:
     epochs: int = 100
     batch_size: int = 32
     lr: float = 0.05
+    optimizer: str = "sgd"  # "sgd" (momentum) or "adamw"
     momentum: float = 0.9
     weight_decay: float = 4e-5
     warmup_epochs: float = 1.0
@@ -124,15 +125,18 @@ def train_step(model, images: torch.Tensor, boxes, labels, priors: torch.Tensor,
     return float(loss_l.detach()), float(loss_c.detach())
 
 
-def make_optimizer(model: torch.nn.Module, opts: TrainOptions) -> torch.optim.SGD:
-    """No weight decay on BatchNorm parameters and biases (standard for MobileNets)."""
+def make_optimizer(model: torch.nn.Module, opts: TrainOptions) -> torch.optim.Optimizer:
+    """SGD with momentum or AdamW; no weight decay on BatchNorm parameters and biases (standard for
+    MobileNets). AdamW's decay is decoupled, so it wants a larger --weight-decay (e.g. 0.01-0.05)."""
     decay, no_decay = [], []
     for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
-    return torch.optim.SGD(
-        [{"params": decay, "weight_decay": opts.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=opts.lr, momentum=opts.momentum,
-    )
+    groups = [{"params": decay, "weight_decay": opts.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if opts.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=opts.lr)
+    if opts.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=opts.lr, momentum=opts.momentum)
+    raise InputError(f"unknown optimizer {opts.optimizer!r}; choose sgd or adamw")
 
 
 def _cpu_threads(device: torch.device, info: DistInfo, workers: int) -> None:

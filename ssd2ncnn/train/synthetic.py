@@ -84,8 +84,10 @@ def make_image(
     size_range: tuple[int, int] = (160, 256),
     max_objects: int = 4,
     p_difficult: float = 0.15,
+    object_range: tuple[float, float] = (0.12, 0.55),
 ) -> SyntheticImage:
-    """One image with 1..max_objects non-overlapping (IoU < 0.2) shapes of 12%..55% of the short side."""
+    """One image with 1..max_objects non-overlapping (IoU < 0.2) shapes of `object_range` (default
+    12%..55%) of the short side; a fraction `p_difficult` of them are tiny (6-12 px, difficult)."""
     w, h = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, size=2))
     img = _background(rng, w, h)
     draw = ImageDraw.Draw(img)
@@ -97,7 +99,7 @@ def make_image(
         if len(objects) >= wanted:
             break
         tiny = rng.random() < p_difficult
-        side = rng.uniform(6, DIFFICULT_MAX_SIZE) if tiny else rng.uniform(0.12, 0.55) * short
+        side = rng.uniform(6, DIFFICULT_MAX_SIZE) if tiny else rng.uniform(*object_range) * short
         aspect = math.exp(rng.uniform(-0.3, 0.3))
         bw, bh = side * aspect, side / aspect
         if bw >= w - 2 or bh >= h - 2:
@@ -136,10 +138,10 @@ def _voc_xml(filename: str, width: int, height: int, objects: list[SyntheticObje
     return "\n".join(parts) + "\n"
 
 
-def _generate(num: int, seed: int, shapes: tuple[str, ...], size_range: tuple[int, int]):
+def _generate(num: int, seed: int, shapes: tuple[str, ...], size_range: tuple[int, int], **image_kw):
     rng = np.random.default_rng(seed)
     for i in range(num):
-        yield f"{i:06d}", make_image(rng, shapes, size_range)
+        yield f"{i:06d}", make_image(rng, shapes, size_range, **image_kw)
 
 
 def _split_ids(ids: list[str], splits: dict[str, float]) -> dict[str, list[str]]:
@@ -160,14 +162,16 @@ def write_synthetic_voc(
     splits: dict[str, float] | None = None,
     size_range: tuple[int, int] = (160, 256),
     quality: int = 92,
+    **image_kw,
 ) -> Path:
     """Write a VOC folder (JPEGImages, Annotations, ImageSets/Main/<split>.txt) and return its path.
-    `splits` maps split name -> fraction; default train 0.8 / val 0.1 / test 0.1."""
+    `splits` maps split name -> fraction; default train 0.8 / val 0.1 / test 0.1. `image_kw` goes to
+    `make_image` (max_objects, p_difficult, object_range)."""
     root = Path(out_dir)
     for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     ids = []
-    for image_id, sample in _generate(num_images, seed, shapes, size_range):
+    for image_id, sample in _generate(num_images, seed, shapes, size_range, **image_kw):
         sample.image.save(root / "JPEGImages" / f"{image_id}.jpg", quality=quality)
         xml = _voc_xml(f"{image_id}.jpg", sample.image.width, sample.image.height, sample.objects)
         (root / "Annotations" / f"{image_id}.xml").write_text(xml)
@@ -185,6 +189,7 @@ def write_synthetic_coco(
     category_ids: tuple[int, ...] | None = None,
     splits: dict[str, float] | None = None,
     size_range: tuple[int, int] = (160, 256),
+    **image_kw,
 ) -> Path:
     """Write a COCO folder: images/<file>.jpg and annotations/instances_<split>.json. Category ids are
     deliberately non-contiguous by default (as in COCO) and difficult shapes become `iscrowd` boxes."""
@@ -193,7 +198,7 @@ def write_synthetic_coco(
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     cat_ids = category_ids or tuple(3 * k + 2 for k in range(len(shapes)))
     cats = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name in zip(cat_ids, shapes, strict=True)]
-    samples = list(_generate(num_images, seed, shapes, size_range))
+    samples = list(_generate(num_images, seed, shapes, size_range, **image_kw))
     ids = [image_id for image_id, _ in samples]
     by_id = dict(samples)
     ann_id = 1
