@@ -143,7 +143,7 @@ def backbone_width(backbone: MobileNetV3Large) -> str:
     return f"stem {backbone.stem[0].out_channels} channels, last {backbone.last_channels}"
 
 
-def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike) -> BackboneLoadReport:
+def load_backbone_weights(backbone: MobileNetV3Large, path: str | os.PathLike) -> BackboneLoadReport:
     """Load a torchvision or timm ImageNet checkpoint into `backbone` (strictly shape-checked)."""
     path = Path(path)
     try:

@@ -128,7 +128,8 @@ def train_step(model, images: torch.Tensor, boxes, labels, priors: torch.Tensor,
 def make_optimizer(model: torch.nn.Module, opts: TrainOptions) -> torch.optim.Optimizer:
     """SGD with momentum or AdamW; no weight decay on BatchNorm parameters and biases (standard for
     MobileNets). AdamW's decay is decoupled, so it wants a larger --weight-decay (e.g. 0.01-0.05)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     groups = [{"params": decay, "weight_decay": opts.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -148,7 +149,8 @@ def _cpu_threads(device: torch.device, info: DistInfo, workers: int) -> None:
 
 def _worker_init(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
-    info.dataset.transform.reseed(info.seed % 2**32)
+    assert info is not None  # called by DataLoader workers only
+    info.dataset.transform.reseed(info.seed % 2**32)  # type: ignore[attr-defined]
 
 
 def _setup_logging(out: Path, info: DistInfo) -> None:
@@ -258,6 +260,7 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
     # Both generators are re-seeded from (seed, epoch) every epoch, so a resumed run sees the same
     # image order and augmentation as an uninterrupted one.
     order_gen, worker_gen = torch.Generator(), torch.Generator()
+    sampler: torch.utils.data.Sampler
     if info.enabled:
         sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=opts.seed)
     else:
@@ -281,8 +284,8 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
             epoch_seed = opts.seed + 1000003 * epoch + 7919 * info.rank
             order_gen.manual_seed(epoch_seed)
             worker_gen.manual_seed(epoch_seed + 1)
-            dataset.transform.reseed(epoch_seed)
-            if info.enabled:
+            dataset.transform.reseed(epoch_seed)  # type: ignore[attr-defined]  # a TrainTransform
+            if isinstance(sampler, DistributedSampler):
                 sampler.set_epoch(epoch)
             net.train()
             task = progress.start(f"epoch {epoch + 1}/{opts.epochs}", steps_per_epoch)
@@ -312,7 +315,7 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
             }
             do_eval = val_src is not None and ((epoch + 1) % opts.eval_interval == 0 or epoch + 1 == opts.epochs)
             if info.is_main:
-                if do_eval:
+                if do_eval and val_src is not None:
                     metrics = evaluate_model(model, val_src, use_07=True, batch_size=opts.batch_size, device=device)
                     row["map07"] = metrics.map
                 score = row["map07"] if do_eval else (-row["loss"] if val_src is None else None)

@@ -45,8 +45,8 @@ def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
         x, y = rng.uniform(0, w), rng.uniform(0, h)
         r = rng.uniform(5, max(w, h) / 3)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
-    blobs = np.asarray(blobs.filter(ImageFilter.GaussianBlur(8)), dtype=np.float32)
-    img = 0.6 * img + 0.4 * blobs + rng.normal(0, 12, size=(h, w, 3))
+    blurred = np.asarray(blobs.filter(ImageFilter.GaussianBlur(8)), dtype=np.float32)
+    img = 0.6 * img + 0.4 * blurred + rng.normal(0, 12, size=(h, w, 3))
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
 

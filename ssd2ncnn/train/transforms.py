@@ -106,13 +106,13 @@ def hflip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def resize(image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Stretch to size x size (SSD does not keep the aspect ratio; neither does the deployed model)."""
     h, w, _ = image.shape
-    out = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((size, size), Image.BILINEAR))
+    out = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((size, size), Image.Resampling.BILINEAR))
     return out, boxes * np.array([size / w, size / h, size / w, size / h], dtype=np.float32)
 
 
 def normalize(image: np.ndarray, cfg: SSDConfig) -> np.ndarray:
     """uint8 HWC RGB -> float32 CHW in the model's channel order, (x - mean) / std."""
-    x = image.astype(np.float32)
+    x: np.ndarray = image.astype(np.float32)
     if not cfg.rgb:
         x = x[..., ::-1]
     x = (x - np.asarray(cfg.mean, dtype=np.float32)) / np.asarray(cfg.std, dtype=np.float32)

@@ -56,7 +56,7 @@ def parse_voc_xml(path: Path) -> tuple[str, int, int, list[tuple[str, tuple[floa
 def voc_class_names(root: Path) -> tuple[str, ...]:
     """Background + the sorted object names found in all annotation files (sorted VOC names are exactly
     the standard VOC class order)."""
-    names = set()
+    names: set[str] = set()
     for xml in (root / "Annotations").glob("*.xml"):
         names.update(name for name, _, _ in parse_voc_xml(xml)[3])
     if not names:
