@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..checkpoint import _state_dict_of, read_checkpoint
 from ..errors import CheckpointError, InputError
