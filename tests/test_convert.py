@@ -88,3 +88,30 @@ def test_fp16_conversion_is_half_the_size_and_within_fp16_tolerances(converted):
     assert read_model_json(out16)["fp16_weights"] is True
     report = verify_checkpoint(ckpt, out16, synthetic_images(1, seed=2), [320], FP16)
     assert report.passed, report.failures()
+
+
+def test_sigmoid_scores_and_clipped_priors_convert_and_match(tmp_path):
+    """The config's other switches: Sigmoid instead of Softmax (the MobileNetV2-SSDLite lineage) and
+    clipped priors both reach the .param and keep parity."""
+    from dataclasses import replace
+
+    import torch
+
+    from ssd2ncnn.config import get_preset
+    from ssd2ncnn.converter.convert import convert_model
+    from ssd2ncnn.model.spread import spread_init
+    from ssd2ncnn.model.ssdlite import SSDLite
+    from ssd2ncnn.verify.parity import verify
+
+    cfg = replace(get_preset("ssdlite320", num_classes=5, width_mult=0.25), score_activation="sigmoid", clip=True)
+    torch.manual_seed(0)
+    model = spread_init(SSDLite(cfg), seed=0)
+    convert_model(model, tmp_path / "out")
+    graph = read_param(tmp_path / "out" / "model.param")
+    types = {layer.type for layer in graph.layers}
+    assert "Sigmoid" in types and "Softmax" not in types
+    assert graph.layer("priorbox0").params[8] == 1
+    report = verify(model, tmp_path / "out", synthetic_images(1, seed=4), [320, 288], FP32)
+    assert report.passed, report.failures()
+    priors = run_net(load_net(tmp_path / "out" / "model.param", tmp_path / "out" / "model.bin"), np.zeros((3, 288, 288), np.float32), ["mbox_priorbox"])["mbox_priorbox"]
+    assert priors[0].min() >= 0.0 and priors[0].max() <= 1.0
