@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from ssd2ncnn.checkpoint import load_model, read_checkpoint, save_checkpoint
+from ssd2ncnn.config import get_preset
 from ssd2ncnn.errors import CheckpointError
 from ssd2ncnn.model.ssdlite import SSDLite
-from ssd2ncnn.config import get_preset
 
 
 @pytest.fixture(scope="module")

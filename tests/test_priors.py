@@ -2,18 +2,17 @@
 PriorBox layers of the seed's hand-edited reference param."""
 
 import math
+from dataclasses import replace
 
 import ncnn
 import numpy as np
 import pytest
-from dataclasses import replace
+from conftest import REFERENCE
 
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.converter.param import Graph, Layer, format_param, read_param
 from ssd2ncnn.model.priors import generate_priors, level_priors, priorbox_blob
 from ssd2ncnn.patches.ssd_postprocess import priorbox_params
-
-from conftest import REFERENCE
 
 
 def test_one_cell_standard_rule_by_hand():
