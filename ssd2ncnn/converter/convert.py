@@ -18,6 +18,7 @@ from pathlib import Path
 from .. import __version__
 from ..checkpoint import load_model
 from ..model.ssdlite import SSDLite
+from ..patches.fuse_activation import fuse_conv_hardswish
 from ..patches.se_pooling import se_pool_adaptive
 from ..patches.ssd_postprocess import DETECTION_BLOB, INPUT_BLOB, apply_ssd_patch
 from .export import export_onnx
@@ -143,6 +144,7 @@ def convert_model(
             heads = [f"out{i}" for i in range(2 * cfg.num_levels)]
             apply_ssd_patch(graph, cfg, heads, input_blob="in0")
             se_pool_adaptive(graph)  # SE means as 1x1 adaptive pooling: measured faster in docs/tuning.md
+            fuse_conv_hardswish(graph)  # hard-swish inside the convolution kernels
             (out / "model.param").write_text(format_param(graph))
             (out / "model.bin").write_bytes(backend["res"].bin_bytes)
             result.layer_count, result.blob_count = len(graph.layers), len(graph.blobs())

@@ -83,8 +83,10 @@ def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tupl
     return pairs, got_left, ref_left
 
 
-# Ties and cut-offs may explain at most this share of the detections: a real defect (a wrong box
-# decode, a permuted head) moves most of them and must not pass as "ties".
+# Ties may explain at most this share of the detections: a real defect (a wrong box decode, a permuted
+# head) moves most of them and must not pass as "ties". Cut-offs are not capped: a detection within
+# score_atol of the other list's boundary is exactly where the two lists may legitimately differ (an
+# untrained model's scores all equal 1/C, so all of its detections sit at the boundary).
 MAX_EXPLAINED_SHARE = 0.1
 
 
@@ -123,7 +125,7 @@ def compare_detections(got: np.ndarray, ref: np.ndarray, conf_threshold: float, 
     total = max(len(got), len(ref), 1)
     passed = (
         unexplained == 0
-        and excused + ties <= max(4, MAX_EXPLAINED_SHARE * total)
+        and ties <= max(4, MAX_EXPLAINED_SHARE * total)
         and score_err <= score_atol
         and box_err <= box_atol
     )

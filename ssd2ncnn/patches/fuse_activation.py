@@ -1,0 +1,30 @@
+"""Fuse a HardSwish that follows a convolution into the convolution. pnnx leaves MobileNetV3's 20
+hard-swish activations as separate layers; ncnn's Convolution and ConvolutionDepthWise apply
+`9=6` (hardswish, `-23310=2,alpha,beta`: y = x * clamp(alpha * x + beta, 0, 1), see ncnn's
+`src/layer/fused_activation.h`) inside the kernel, saving one pass over each feature map."""
+
+from __future__ import annotations
+
+from ..converter.param import Graph
+
+CONV_TYPES = ("Convolution", "ConvolutionDepthWise")
+ACTIVATION_TYPE, ACTIVATION_PARAMS = 9, 10  # conv param ids; arrays are stored under their id
+HARDSWISH = 6
+
+
+def fuse_conv_hardswish(graph: Graph) -> int:
+    """Rewrite in place; returns how many HardSwish layers were folded into their convolution."""
+    fused = 0
+    for act in [layer for layer in graph.layers if layer.type == "HardSwish"]:
+        (src,) = act.inputs
+        conv = graph.producer(src)
+        if conv is None or conv.type not in CONV_TYPES or conv.get_int(ACTIVATION_TYPE, 0) != 0:
+            continue
+        if len(graph.consumers(src)) != 1:  # the pre-activation value is used elsewhere: keep it
+            continue
+        conv.params[ACTIVATION_TYPE] = HARDSWISH
+        conv.params[ACTIVATION_PARAMS] = [act.get_float(0, 0.2), act.get_float(1, 0.5)]
+        graph.remove(act.name)
+        conv.outputs[conv.outputs.index(src)] = act.outputs[0]  # `src` had no other consumer
+        fused += 1
+    return fused
