@@ -37,6 +37,9 @@ def test_init_and_convert_cli_full_width_runs_at_three_sizes(tmp_path):
         assert got["mbox_conf_flatten"].shape == (priors * 21,)
         assert got["mbox_priorbox"].shape == (2, priors * 4)
         assert got["detection_out"].shape[1] == 6
+    # an untrained model scores every prior 1/21: verify must still pass (ties at the cut-off)
+    res = runner.invoke(cli, ["verify", str(ckpt), str(out), "--sizes", "320", "--num-images", "1"])
+    assert res.exit_code == 0, res.output
 
 
 def test_model_json_describes_the_files(converted):
