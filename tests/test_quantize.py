@@ -36,9 +36,19 @@ def quantized(converted, tmp_path_factory):
     ckpt, out = converted("ssdlite320", 0.5)
     d = tmp_path_factory.mktemp("int8")
     calib = _images(d / "calib", 8)
-    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(calib), "-o", str(d / "int8"), "--num-images", "6"])
+    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(calib), "-o", str(d / "int8"), "--num-images", "6", "--int8-depthwise"])
     assert r.exit_code == 0, r.output
     return out, d / "int8"
+
+
+def test_depthwise_stays_float_by_default(converted, tmp_path):
+    _, out = converted("ssdlite320", 0.5)
+    calib = _images(tmp_path / "calib", 2)
+    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(calib), "-o", str(tmp_path / "q")])
+    assert r.exit_code == 0, r.output
+    g = read_param(tmp_path / "q" / "model.param")
+    assert all(8 not in ly.params for ly in g.layers if ly.type == "ConvolutionDepthWise")
+    assert all(ly.params.get(8) == 2 for ly in g.layers if ly.type == "Convolution")
 
 
 def _iou(a, b):

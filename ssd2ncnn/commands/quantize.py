@@ -19,9 +19,10 @@ from ..quantize.run import quantize_folder
 @click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True, help="For --method percentile.")
 @click.option("--skip", multiple=True, help="Keep this conv layer in float (repeatable).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
-def command(model_dir, calib, output, num_images, method, percentile, skip, force):
+@click.option("--int8-depthwise", is_flag=True, help="Quantize depthwise convolutions too (slower on x86 ncnn).")
+def command(model_dir, calib, output, num_images, method, percentile, skip, force, int8_depthwise):
     """Quantize the fp32 model in MODEL_DIR to int8 with images from --calib."""
     res = quantize_folder(model_dir, calib, output, num_images, method, percentile, list(skip), force,
-                          log=lambda m: click.echo(m, err=True))
+                          int8_depthwise=int8_depthwise, log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {output}/: {res['quantized']} int8 conv layers, {res['float']} float, "
                f"calibrated on {res['images']} images in {res['seconds']:.1f} s")
