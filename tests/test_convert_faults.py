@@ -117,3 +117,8 @@ def test_output_path_that_is_a_file(tiny_ckpt, tmp_path):
         convert_model(SSDLite(get_preset("voc300", num_classes=3, width_mult=0.25)).eval(), target)
     assert target.read_text() == "x"
     assert os.path.exists(target)
+
+
+def test_unwritable_output_location_is_bad_input(tiny_ckpt):
+    res = CliRunner().invoke(cli, ["convert", str(tiny_ckpt), "-o", "/proc/ssd2ncnn-out"])
+    assert res.exit_code == 2 and "cannot write into /proc" in res.output

@@ -125,3 +125,11 @@ def test_mean_ap_is_compared_on_an_annotated_set(converted):
     report = verify_checkpoint(ckpt, out, images[:2], [300], FP32)
     assert 300 in report.map_ncnn and 300 in report.map_torch
     assert abs(report.map_ncnn[300] - report.map_torch[300]) * 100 <= FP32.map_atol
+
+
+def test_checkpoint_that_does_not_match_the_folder_is_bad_input(converted):
+    ckpt300, _ = converted("voc300")
+    _, out320 = converted("ssdlite320")
+    res = CliRunner().invoke(cli, ["verify", str(ckpt300), str(out320), "--sizes", "320", "--num-images", "1"])
+    assert res.exit_code == 2
+    assert "config differs" in res.output and "Traceback" not in res.output

@@ -20,6 +20,7 @@ import torch
 
 from ..checkpoint import load_model
 from ..converter.convert import read_model_json
+from ..errors import InputError
 from ..model.postprocess import class_scores, detect
 from ..model.priors import generate_priors, priorbox_blob
 from ..model.ssdlite import SSDLite, flatten_heads
@@ -150,6 +151,18 @@ def check_case(model: SSDLite, net, onnx: OnnxRunner | None, chw: np.ndarray, to
     return CaseResult(name, size, checks, det, got["detection_out"], ref.blobs["detection_out"])
 
 
+def check_same_model(model: SSDLite, meta: dict, out_dir: Path) -> None:
+    """The checkpoint must be the one OUT was converted from (same SSDConfig), or nothing compares."""
+    ours, theirs = model.cfg.to_dict(), meta.get("config", {})
+    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs.get(k)!r}" for k in differ[:3])
+        raise InputError(
+            f"the checkpoint's config differs from {out_dir}/model.json ({shown}{', ...' if len(differ) > 3 else ''}); "
+            f"verify the checkpoint that folder was converted from, or re-run `ssd2ncnn convert`"
+        )
+
+
 @dataclass
 class VerifyReport:
     cases: list[CaseResult]
@@ -204,6 +217,7 @@ def verify(
     progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     meta = read_model_json(out_dir)
+    check_same_model(model, meta, out_dir)
     net = load_net(out_dir / "model.param", out_dir / "model.bin", meta.get("ncnn_options"), num_threads=2)
     onnx = OnnxRunner(out_dir / "model.onnx") if use_onnx and (out_dir / "model.onnx").exists() else None
     report = VerifyReport([], tol, sizes)
