@@ -138,3 +138,29 @@ def test_quantize_bad_input(converted, tmp_path):
         lines = [ln for ln in r.output.splitlines() if ln.strip()]
         assert len(lines) == 1 and needle in lines[0], r.output
         assert not (tmp_path / args[-1]).exists()
+
+
+def test_verify_accepts_int8_with_its_own_tolerances(tmp_path):
+    """The trained fixture, quantized on synthetic calibration images, verified against PyTorch on a
+    held-out annotated synthetic set: confident detections match and mAP moves by less than a point."""
+    from pathlib import Path
+
+    from ssd2ncnn.converter.convert import convert_checkpoint
+    from ssd2ncnn.verify.tolerances import INT8
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "model" / "shapes_ssdlite.pth"
+    runner = CliRunner()
+    synth = ["--image-size", "128,160", "--object-size", "0.25,0.6", "--max-objects", "3", "--p-difficult", "0"]
+    for name, num, seed in (("calib", 48, 3000), ("eval", 100, 4000)):
+        res = runner.invoke(cli, ["synth", "-o", str(tmp_path / name), "--num", str(num), "--seed", str(seed), *synth])
+        assert res.exit_code == 0, res.output
+    convert_checkpoint(fixture, tmp_path / "fp32")
+    res = runner.invoke(cli, ["quantize", str(tmp_path / "fp32"), "--calib", str(tmp_path / "calib" / "JPEGImages"), "-o", str(tmp_path / "int8")])
+    assert res.exit_code == 0, res.output
+    report = tmp_path / "r.json"
+    res = runner.invoke(cli, ["verify", str(fixture), str(tmp_path / "int8"), "--images", str(tmp_path / "eval"), "--sizes", "128", "--report", str(report)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(report.read_text())
+    assert data["tolerances"]["min_score"] == INT8.min_score
+    assert abs(data["map"]["128"]["ncnn"] - data["map"]["128"]["pytorch"]) * 100 <= INT8.map_atol
+    assert sum(c["detections"]["matched"] for c in data["cases"]) > 0

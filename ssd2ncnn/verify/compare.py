@@ -90,9 +90,13 @@ def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tupl
 MAX_EXPLAINED_SHARE = 0.1
 
 
-def compare_detections(got: np.ndarray, ref: np.ndarray, conf_threshold: float, keep_top_k: int, score_atol: float, box_atol: float, match_iou: float) -> DetectionCheck:
+def compare_detections(got: np.ndarray, ref: np.ndarray, conf_threshold: float, keep_top_k: int, score_atol: float, box_atol: float, match_iou: float, min_score: float = 0.0) -> DetectionCheck:
+    """`min_score` > 0 compares only the detections scoring above it (int8: the low-score tail moves)."""
     got = np.asarray(got, dtype=np.float64).reshape(-1, 6)
     ref = np.asarray(ref, dtype=np.float64).reshape(-1, 6)
+    if min_score > 0:
+        got, ref = got[got[:, 1] > min_score], ref[ref[:, 1] > min_score]
+        conf_threshold = max(conf_threshold, min_score)
     pairs, got_left, ref_left = match_detections(got, ref, match_iou)
     # A pair whose boxes disagree is two different, overlapping priors, not one detection with a wrong
     # box: both become unmatched and must be explained below.

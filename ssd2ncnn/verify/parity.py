@@ -119,7 +119,7 @@ class CaseResult:
 
 
 def _detection_check(cfg, got: np.ndarray, ref: np.ndarray, tol: Tolerances) -> DetectionCheck:
-    return compare_detections(got, ref, cfg.conf_threshold, cfg.keep_top_k, tol.score_atol, tol.box_atol, tol.match_iou)
+    return compare_detections(got, ref, cfg.conf_threshold, cfg.keep_top_k, tol.score_atol, tol.box_atol, tol.match_iou, tol.min_score)
 
 
 def check_case(model: SSDLite, net, onnx: OnnxRunner | None, chw: np.ndarray, tol: Tolerances, name: str, size: int) -> CaseResult:
