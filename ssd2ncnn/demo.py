@@ -13,8 +13,8 @@ from .converter.convert import ConvertResult, convert_model
 from .errors import CheckFailed, InputError
 from .runtime.detector import Detection, Detector
 from .runtime.draw import draw_detections
-from .runtime.images import load_image
-from .verify.inputs import IMAGE_SUFFIXES, folder_images
+from .runtime.images import list_images, load_image
+from .verify.inputs import folder_images
 from .verify.parity import VerifyReport, verify
 from .verify.tolerances import for_model
 
@@ -40,7 +40,7 @@ def run_demo(
 ) -> DemoResult:
     if not checkpoint.exists():
         raise InputError(f"the bundled checkpoint {checkpoint} is missing; run from a full clone of the repository")
-    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else []
+    paths = list_images(images) if images.is_dir() else []
     if not paths:
         raise InputError(f"no sample images in {images}")
     out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 (one inference, end to end, on a fixed prepared input).
 
 - ncnn: input Mat -> `detection_out` (the SSD post-processing runs inside the graph).
-- onnxruntime: `model.onnx` (raw head maps) -> numpy flatten + softmax -> the reference post-processing
+- onnxruntime: `model.onnx` (raw head maps) -> the reference flatten + softmax + post-processing
   (`ssd2ncnn.model.postprocess.detect`). Priors are computed once per input size and cached, as a
   deployment would.
 - torch: the checkpoint's `SSDLite` -> `flatten_heads` -> `class_scores` -> `detect`, priors cached.
@@ -34,22 +34,6 @@ class Engine:
     keep_alive: object = None  # the ncnn.Net behind `run`
 
 
-def flatten_head_maps(locs: list[np.ndarray], confs: list[np.ndarray], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """numpy twin of `flatten_heads` for one image: per-level (1, A*K, H, W) maps -> (P, 4), (P, C),
-    NCHW -> NHWC -> rows, levels concatenated (ncnn's Permute(3) + Flatten + Concat order)."""
-    loc = np.concatenate([m[0].transpose(1, 2, 0).reshape(-1, 4) for m in locs], axis=0)
-    conf = np.concatenate([m[0].transpose(1, 2, 0).reshape(-1, num_classes) for m in confs], axis=0)
-    return loc, conf
-
-
-def scores_np(conf: np.ndarray, cfg: SSDConfig) -> np.ndarray:
-    """Class scores from logits (P, C) in numpy: softmax over classes (or sigmoid, per the config)."""
-    if cfg.score_activation == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-conf))
-    e = np.exp(conf - conf.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def ncnn_engine(name: str, param: Path, weights: Path | None, x: np.ndarray, threads: int,
                 options: dict | None = None, outputs: tuple[str, ...] = ("detection_out",)) -> Engine:
     from ..runtime.net import load_net, run_net
@@ -66,7 +50,7 @@ def ncnn_engine(name: str, param: Path, weights: Path | None, x: np.ndarray, thr
 
 
 class OrtDetector:
-    """onnxruntime + numpy post-processing, reusable outside the benchmark (quantize checks use it)."""
+    """onnxruntime + the reference flatten/softmax/post-processing (the same functions verify uses)."""
 
     def __init__(self, onnx_path: Path, cfg: SSDConfig, threads: int):
         import onnxruntime as ort
@@ -84,32 +68,35 @@ class OrtDetector:
         self.cfg = cfg
         self._priors: dict[tuple[int, int], torch.Tensor] = {}
 
-    def raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw(self, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flattened (P, 4) regressions and (P, C) logits, flattened exactly as the ncnn patch does."""
+        import torch
+
+        from ..model.ssdlite import flatten_heads
+
         outs = self.sess.run(self.loc_names + self.conf_names, {self.input_name: x[None]})
         k = len(self.loc_names)
-        loc, conf = flatten_head_maps(outs[:k], outs[k:], self.cfg.num_classes)
+        maps = [torch.from_numpy(o) for o in outs]
+        loc, conf = flatten_heads(maps[:k], maps[k:], self.cfg.num_classes)
         if (x.shape[1], x.shape[2]) not in self._priors:
             from ..model.priors import generate_priors
 
             sizes = [(int(m.shape[2]), int(m.shape[3])) for m in outs[:k]]
             self._priors[(x.shape[1], x.shape[2])] = generate_priors(self.cfg, sizes, (x.shape[1], x.shape[2]))
-        return loc, conf
+        return loc[0], conf[0]
 
     def detect(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        from ..model.postprocess import detect
+        from ..model.postprocess import class_scores, detect
 
         loc, conf = self.raw(x)
-        scores = scores_np(conf, self.cfg)
-        return detect(torch.from_numpy(loc), torch.from_numpy(scores), self._priors[(x.shape[1], x.shape[2])], self.cfg)
+        return detect(loc, class_scores(conf, self.cfg), self._priors[(x.shape[1], x.shape[2])], self.cfg)
 
 
 def ort_engine(name: str, onnx_path: Path, cfg: SSDConfig, x: np.ndarray, threads: int, net_only: bool = False) -> Engine:
     det = OrtDetector(onnx_path, cfg, threads)
     run = (lambda: det.sess.run(None, {det.input_name: x[None]})) if net_only else (lambda: det.detect(x))
     return Engine(name, run, info={"onnx": str(onnx_path), "intra_op_num_threads": threads,
-                                   "postprocess": "none" if net_only else "numpy flatten/softmax + reference detect"})
+                                   "postprocess": "none" if net_only else "reference flatten/softmax + detect"})
 
 
 def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np.ndarray, threads: int) -> Engine:

@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..bench.inputs import list_images, load_rgb, preprocess
 from ..bench.suite import read_meta
 from ..converter.outdir import atomic_dir, check_writable
 from ..converter.param import read_param, write_param
 from ..errors import InputError
+from ..runtime.images import list_images, load_image
+from ..runtime.preprocess import preprocess_image
 from .calibrate import METHODS, calibrate
 from .int8 import check_roundtrip, read_conv_weights, write_int8, write_table
 
@@ -62,12 +63,8 @@ def quantize_folder(
     convs = read_conv_weights(graph, model_dir / "model.bin")
 
     t0 = time.perf_counter()
-    inputs = []
-    for p in images:
-        try:
-            inputs.append(preprocess(load_rgb(p), meta))
-        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a broken file
-            raise InputError(f"cannot read calibration image {p}: {exc}") from None
+    size = int(meta["input_size"])
+    inputs = [preprocess_image(load_image(p), size, meta) for p in images]  # load_image: InputError on a bad file
     if log:
         log(f"calibrating {len(convs)} conv layers on {len(inputs)} images ({method})")
     scales, stats = calibrate(model_dir / "model.param", model_dir / "model.bin", graph, inputs, method, percentile,

@@ -58,8 +58,6 @@ class Detector:
         self.input_blob: str = meta.get("input_blob", "input")
         self.output_blob: str = meta.get("output_blob", "detection_out")
         self.rgb = bool(meta["rgb"])
-        self.mean = np.asarray(meta["mean_vals"], dtype=np.float32)
-        self.norm = np.asarray(meta["norm_vals"], dtype=np.float32)
         size = int(meta["input_size"] if input_size is None else input_size)
         if size < MIN_INPUT_SIZE:
             raise InputError(f"input size {size} is too small; use at least {MIN_INPUT_SIZE}")

@@ -106,3 +106,11 @@ def load_image(path: str | Path) -> Image.Image:
         except (OSError, ValueError, SyntaxError) as exc:
             # Truncated or corrupt pixel data: the header was fine but decoding failed.
             raise InputError(f"cannot decode image {path} ({im.format or 'unknown format'}): {exc}") from exc
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in `folder`, by suffix, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError
-
 
 @dataclass
 class ImageRecord:
@@ -47,8 +45,7 @@ class DetectionSource:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read image {path}: {exc}") from exc
+    """RGB image via the runtime's loader (grayscale, palette, alpha, 16-bit, EXIF handled the same way)."""
+    from ..runtime.images import load_image
+
+    return load_image(path)

@@ -11,8 +11,6 @@ from PIL import Image, ImageDraw
 
 from ..errors import InputError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
 
 @dataclass
 class VerifyImage:
@@ -46,7 +44,7 @@ def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyI
 def folder_images(folder: Path, limit: int | None = None) -> list[VerifyImage]:
     """Every image in `folder`, or, when it is a VOC/COCO data set, its test (else val, else first)
     split with the ground truth in normalised coordinates."""
-    from ..runtime.images import load_image
+    from ..runtime.images import IMAGE_SUFFIXES, list_images, load_image
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -65,7 +63,7 @@ def folder_images(folder: Path, limit: int | None = None) -> list[VerifyImage]:
             gt = {"boxes": rec.boxes / scale, "labels": rec.labels, "difficult": rec.difficult}
             out.append(VerifyImage(rec.path.name, load_image(rec.path), gt))
         return out
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    paths = list_images(folder)[:limit]
     if not paths:
         raise InputError(f"--images {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return [VerifyImage(p.name, load_image(p)) for p in paths]
