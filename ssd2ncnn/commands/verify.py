@@ -16,6 +16,8 @@ from ..verify.parity import verify_checkpoint
 from ..verify.report import print_report
 from ..verify.tolerances import FP32, for_model, parse_overrides
 
+SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
+
 
 def parse_sizes(text: str) -> list[int]:
     try:
@@ -31,7 +33,7 @@ def parse_sizes(text: str) -> list[int]:
 @click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
 @click.argument("out_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--images", type=click.Path(path_type=Path), default=None, help="Images, or a VOC/COCO set for mAP.")
-@click.option("--num-images", type=click.IntRange(min=1), default=4, show_default=True, help="Synthetic inputs (no --images) or a cap on --images.")
+@click.option("--num-images", type=click.IntRange(min=1), default=None, help="Synthetic inputs without --images (default 4); with --images, use at most this many (default all).")
 @click.option("--sizes", default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--tol", multiple=True, help="Override a tolerance: NAME=VALUE (repeatable), e.g. score_atol=1e-3.")
@@ -51,8 +53,9 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
     if golden is not None:
         if update_requested(update_golden):
             size_list = parse_sizes(sizes) if sizes else [300, 320]
-            cmd = f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} --num-images {num_images} --seed {seed}"
-            write_golden(golden, size_list, num_images, seed, cmd)
+            count = num_images or SYNTHETIC_DEFAULT
+            cmd = f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} --num-images {count} --seed {seed}"
+            write_golden(golden, size_list, count, seed, cmd)
             console.print(f"rewrote golden outputs in {golden} (command recorded in {golden}/COMMAND.txt)")
             return
         result = check_golden(golden, FP32.override(overrides))
@@ -65,10 +68,11 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
     from ..converter.convert import read_model_json
 
+    size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
     meta = read_model_json(out_dir)
     tolerances = for_model(meta).override(overrides)
-    size_list = parse_sizes(sizes) if sizes else [int(meta["input_size"]), int(meta["input_size"]) + 32]
-    inputs = folder_images(images, limit=None if num_images == 4 else num_images) if images else synthetic_images(num_images, seed)
+    size_list = size_list or [int(meta["input_size"]), int(meta["input_size"]) + 32]
+    inputs = folder_images(images, limit=num_images) if images else synthetic_images(num_images or SYNTHETIC_DEFAULT, seed)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("verifying", total=len(inputs) * len(size_list))
         report = verify_checkpoint(

@@ -31,7 +31,7 @@ def update_requested(flag: bool) -> bool:
     return flag or os.environ.get(UPDATE_ENV, "") not in ("", "0")
 
 
-def _cases(golden: Path, meta: dict):
+def _cases(meta: dict):
     images = synthetic_images(int(meta["images"]), seed=int(meta["seed"]))
     for size in meta["sizes"]:
         for im in images:
@@ -46,7 +46,7 @@ def _run(golden: Path, meta: dict) -> dict[str, np.ndarray]:
         mj = read_model_json(out)
         net = load_net(out / "model.param", out / "model.bin", mj["ncnn_options"], num_threads=2)
         arrays = {}
-        for key, im, size in _cases(golden, meta):
+        for key, im, size in _cases(meta):
             blobs = run_net(net, preprocess(im.image, size, mj), CONTRACT_BLOBS)
             arrays.update({f"{key}/{name}": blobs[name] for name in CONTRACT_BLOBS})
     return arrays
@@ -85,7 +85,7 @@ def check_golden(golden: Path, tol: Tolerances) -> GoldenResult:
     fresh = _run(golden, meta)
     checks, failures = [], []
     limits = {"mbox_loc": (tol.head_atol, tol.head_rtol), "mbox_conf_flatten": (tol.conf_atol, 0.0), "mbox_priorbox": (tol.prior_atol, 0.0)}
-    for key, _, _ in _cases(golden, meta):
+    for key, _, _ in _cases(meta):
         for name, (atol, rtol) in limits.items():
             c = compare_tensor(f"{key}/{name}", "golden", fresh[f"{key}/{name}"], stored[f"{key}/{name}"], atol, rtol)
             checks.append(c)
