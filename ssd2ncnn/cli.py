@@ -23,6 +23,14 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            # A file the user named cannot be read or written (no such folder, permission, disk full):
+            # that is bad input, whichever command met it.
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}; check the path and its permissions", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -26,6 +26,8 @@ CASES = [
     ("eval missing checkpoint", ["eval", "{tmp}/none.pth", "--data", "{tmp}"], 2, "does not exist"),
     ("bench missing model", ["bench", "{tmp}/nowhere"], 2, "does not exist"),
     ("quantize missing model", ["quantize", "{tmp}/nowhere", "--calib", "{tmp}/nocalib", "-o", "{tmp}/q"], 2, "does not exist"),
+    ("synth unwritable output", ["synth", "-o", "/proc/ssd2ncnn-synth", "--num", "2"], 2, "/proc/ssd2ncnn-synth"),
+    ("param fmt unwritable output", ["param", "fmt", "{tmp}/ok.param", "-o", "/proc/x.param"], 2, "check the path"),
     ("demo missing checkpoint", ["demo", "--checkpoint", "{tmp}/none.pth", "-o", "{tmp}/demo"], 2, "missing"),
 ]
 
@@ -40,6 +42,7 @@ def bad_files(tmp_path_factory):
     torch.save({"w": torch.zeros(2)}, tmp / "bare.pth")
     (tmp / "bad.param").write_text("7767517\n2 2\nInput in 0 1 in\nReLU r 1 1 in\n")
     (tmp / "img.png").write_bytes(b"not really a png")
+    (tmp / "ok.param").write_text("7767517\n2 2\nInput in 0 1 in\nReLU r 1 1 in out\n")
     return tmp
 
 

@@ -129,7 +129,7 @@ def test_quantize_bad_input(converted, tmp_path):
     (empty / "notes.txt").write_text("not an image")
     cases = [
         (["quantize", str(tmp_path / "missing"), "--calib", str(empty), "-o", str(tmp_path / "o1")], "does not exist"),
-        (["quantize", str(out), "--calib", str(tmp_path / "nocalib"), "-o", str(tmp_path / "o2")], "does not exist"),
+        (["quantize", str(out), "--calib", str(tmp_path / "nocalib"), "-o", str(tmp_path / "o2")], "is not a folder"),
         (["quantize", str(out), "--calib", str(empty), "-o", str(tmp_path / "o3")], "no images"),
     ]
     for args, needle in cases:

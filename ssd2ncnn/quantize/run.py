@@ -39,7 +39,7 @@ def quantize_folder(
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if not calib_dir.is_dir():
-        raise InputError(f"calibration folder {calib_dir} does not exist")
+        raise InputError(f"calibration folder {calib_dir} is not a folder; pass a folder of images")
     images = list_images(calib_dir)
     if not images:
         raise InputError(f"no images (.jpg/.png/.bmp/...) in {calib_dir}; put a few dozen representative pictures there")
