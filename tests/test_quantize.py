@@ -48,7 +48,7 @@ def test_depthwise_stays_float_by_default(converted, tmp_path):
     assert r.exit_code == 0, r.output
     g = read_param(tmp_path / "q" / "model.param")
     assert all(8 not in ly.params for ly in g.layers if ly.type == "ConvolutionDepthWise")
-    assert all(ly.params.get(8) == 2 for ly in g.layers if ly.type == "Convolution")
+    assert all(ly.params.get(8) in (2, 102) for ly in g.layers if ly.type == "Convolution")
 
 
 def _iou(a, b):
@@ -67,7 +67,16 @@ def test_int8_files_and_format(quantized):
     assert meta["int8_calibration"]["method"] == "maxabs"
     g = read_param(q / "model.param")
     convs = [ly for ly in g.layers if ly.type in ("Convolution", "ConvolutionDepthWise")]
-    assert convs and all(ly.params.get(8) == (1 if ly.type == "ConvolutionDepthWise" else 2) for ly in convs)
+    assert convs and all(ly.params.get(8) % 100 == (1 if ly.type == "ConvolutionDepthWise" else 2) for ly in convs)
+    # requantize: exactly the convs whose output reaches only int8 convs (through at most one Split) write int8
+    conv_names = {ly.name for ly in convs}
+    for ly in convs:
+        users = g.consumers(ly.outputs[0])
+        if len(users) == 1 and users[0].type == "Split":
+            users = [u for b in users[0].outputs for u in g.consumers(b)]
+        assert (ly.params[8] > 100) == all(u.name in conv_names for u in users), ly.name
+    assert meta["int8_calibration"]["requantized_layers"] == sorted(ly.name for ly in convs if ly.params[8] > 100)
+    assert len(meta["int8_calibration"]["requantized_layers"]) >= 20
     # post-processing layers untouched, in float
     assert {ly.type for ly in g.layers} >= {"PriorBox", "Permute", "Flatten", "Concat", "Reshape", "Softmax", "DetectionOutput"}
     data = (q / "model.bin").read_bytes()
@@ -108,6 +117,24 @@ def test_int8_runs_and_matches_fp32(quantized, size):
         assert total > 0 and matched / total >= MATCH_RATE, (matched, total)
         checked += total
     assert checked > 0
+
+
+def test_requantize_changes_layout_not_results(quantized, tmp_path):
+    """The same calibration with and without requantize: int8 hand-over between convs is the consumer's
+    own quantize step moved into the producer, so the outputs agree to int8 rounding."""
+    out, q = quantized
+    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(q.parent / "calib"), "-o", str(tmp_path / "plain"),
+                                 "--num-images", "6", "--int8-depthwise", "--no-requantize"])
+    assert r.exit_code == 0, r.output
+    assert all(ly.params.get(8, 0) < 100 for ly in read_param(tmp_path / "plain" / "model.param").layers)
+    meta = json.loads((out / "model.json").read_text())
+    x = preprocess(synthetic_image(240, seed=7), meta, 320)
+    blobs = ["mbox_conf_flatten", "mbox_loc"]
+    a = run_net(load_net(q / "model.param", q / "model.bin", {}, 1), x, blobs)
+    b = run_net(load_net(tmp_path / "plain" / "model.param", tmp_path / "plain" / "model.bin", {}, 1), x, blobs)
+    for k in blobs:
+        assert np.corrcoef(a[k].ravel(), b[k].ravel())[0, 1] >= 0.999, k
+    assert np.abs(a["mbox_conf_flatten"] - b["mbox_conf_flatten"]).max() <= CONF_TOL
 
 
 def test_bench_accepts_int8_folder(quantized, tmp_path):

@@ -20,9 +20,11 @@ from ..quantize.run import quantize_folder
 @click.option("--skip", multiple=True, help="Keep this conv layer in float (repeatable).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
 @click.option("--int8-depthwise", is_flag=True, help="Quantize depthwise convolutions too (slower on x86 ncnn).")
-def command(model_dir, calib, output, num_images, method, percentile, skip, force, int8_depthwise):
+@click.option("--no-requantize", is_flag=True,
+              help="Dequantize after every int8 conv, even one that feeds only int8 convs (ncnn2int8 fuses these).")
+def command(model_dir, calib, output, num_images, method, percentile, skip, force, int8_depthwise, no_requantize):
     """Quantize the fp32 model in MODEL_DIR to int8 with images from --calib."""
     res = quantize_folder(model_dir, calib, output, num_images, method, percentile, list(skip), force,
-                          int8_depthwise=int8_depthwise, log=lambda m: click.echo(m, err=True))
+                          int8_depthwise=int8_depthwise, requantize=not no_requantize, log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {output}/: {res['quantized']} int8 conv layers, {res['float']} float, "
                f"calibrated on {res['images']} images in {res['seconds']:.1f} s")

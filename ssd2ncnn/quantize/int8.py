@@ -10,13 +10,16 @@ Facts from ncnn's sources this module relies on (Tencent/ncnn, read at a4d2ea1):
 * `src/layer/convolution.cpp` `load_model`: weight (type 0, `6=` elements), bias (type 1, `0=` num_output
   floats) when `5=1`, then when `8=` int8_scale_term != 0: `weight_data_int8_scales` (type 1, num_output
   floats) and `bottom_blob_int8_scales` (type 1, 1 float); `top_blob_int8_scales` (1 float) only when the
-  term is > 100 (requantize fusion, not used here).
+  term is > 100 (requantize: the layer writes int8 for an int8 consumer, which then skips its own
+  quantize pass; `src/layer/x86/convolution_x86.cpp` `forward_int8_x86`).
 * `src/layer/convolutiondepthwise.cpp` `load_model`: same weight and bias; term 1 (or 101): `group`
   weight scales + 1 bottom scale; term 2 (or 102): 1 weight scale + 1 bottom scale.
 * `tools/quantize/ncnn2int8.cpp` writes `8=2` for Convolution and `8=1` for ConvolutionDepthWise (per-group
   scales) and stores the weights int8 with the 0x000D4B38 tag; scales are multipliers: q = round(x * s)
   clamped to [-127, 127] (`quantize_to_int8`, round half away from zero); a zero channel gets scale 1
   (`ncnn2table.cpp`).
+* `tools/quantize/ncnn2int8.cpp` `fuse_requantize`: a conv feeding an int8 conv, directly or through a
+  Split all of whose outputs feed int8 convs, takes the consumer's bottom scale as its top scale.
 """
 
 from __future__ import annotations
@@ -122,10 +125,33 @@ def quantize_weight(cw: ConvWeights, scales: np.ndarray) -> np.ndarray:
     return np.clip(round_half_away(w), -127, 127).astype(np.int8).reshape(-1)
 
 
+def requantize_scales(graph: Graph, quantized: set[str], bottom_scales: dict[str, float]) -> dict[str, float]:
+    """{int8 conv: top scale} for every int8 conv whose output reaches only int8 convs (directly or through
+    one Split) that all quantize it with the same scale. Anything else (a residual Add, SE pooling, a float
+    layer, a graph output) needs float, so that conv keeps dequantizing."""
+    top: dict[str, float] = {}
+    for layer in graph.layers:
+        if layer.name not in quantized or len(layer.outputs) != 1:
+            continue
+        users = graph.consumers(layer.outputs[0])
+        if len(users) == 1 and users[0].type == "Split":
+            users = [u for b in users[0].outputs for u in graph.consumers(b)]
+        ok = bool(users) and all(u.type in CONV_TYPES and u.name in quantized and len(u.inputs) == 1 for u in users)
+        if not ok:
+            continue
+        scales = {bottom_scales[u.name] for u in users}
+        if len(scales) == 1:  # one blob, one calibration: the consumers' scales agree
+            top[layer.name] = scales.pop()
+    return top
+
+
 def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, float], out_bin: Path,
-               skip: set[str] | frozenset[str] = frozenset()) -> dict:
+               skip: set[str] | frozenset[str] = frozenset(), requantize: bool = True) -> dict:
     """Rewrite `graph` in place (adds `8=` to quantized layers) and write the new `.bin`. Layers listed in
-    `skip` or missing from `bottom_scales` stay float32. Returns {layer name: weight scales} for the table."""
+    `skip` or missing from `bottom_scales` stay float32; with `requantize`, int8 convs feeding only int8
+    convs write int8 (`8=10x` + top scale). Returns {layer name: weight scales} for the table."""
+    quantized = {c.name for c in convs if c.name not in skip and c.name in bottom_scales}
+    top = requantize_scales(graph, quantized, bottom_scales) if requantize else {}
     by_index = {c.index: c for c in convs}
     tables: dict[str, np.ndarray] = {}
     with open(out_bin, "wb") as f:
@@ -135,8 +161,7 @@ def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, 
                 continue
             p = layer.params
             n_out = layer.get_int(0)
-            quant = layer.name not in skip and layer.name in bottom_scales
-            if not quant:
+            if layer.name not in quantized:
                 f.write(struct.pack("<I", TAG_FP32))
                 f.write(cw.weight.astype("<f4").tobytes())
                 if cw.bias is not None:
@@ -154,6 +179,9 @@ def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, 
             f.write(ws.astype("<f4").tobytes())
             f.write(np.asarray([bottom_scales[layer.name]], dtype="<f4").tobytes())
             p[8] = 1 if layer.type == "ConvolutionDepthWise" else 2
+            if layer.name in top:
+                f.write(np.asarray([top[layer.name]], dtype="<f4").tobytes())
+                p[8] += 100
             tables[layer.name] = ws
     return tables
 

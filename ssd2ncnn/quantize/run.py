@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..runtime.images import list_images, load_image
 from ..runtime.preprocess import preprocess_image
 from .calibrate import METHODS, calibrate
-from .int8 import check_roundtrip, read_conv_weights, write_int8, write_table
+from .int8 import CONV_TYPES, check_roundtrip, read_conv_weights, write_int8, write_table
 
 
 def quantize_folder(
@@ -30,6 +30,7 @@ def quantize_folder(
     skip: list[str] | None = None,
     force: bool = False,
     int8_depthwise: bool = False,
+    requantize: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     model_dir, calib_dir, out_dir = Path(model_dir), Path(calib_dir), Path(out_dir)
@@ -71,7 +72,7 @@ def quantize_folder(
                               input_blob=meta.get("input_blob", "input"), log=log)
     t_cal = time.perf_counter() - t0
     with atomic_dir(out_dir, force) as tmp:
-        tables = write_int8(graph, convs, scales, tmp / "model.bin", skip=set(skip))
+        tables = write_int8(graph, convs, scales, tmp / "model.bin", skip=set(skip), requantize=requantize)
         write_param(graph, tmp / "model.param")
         check_roundtrip(graph, tmp / "model.bin")
         write_table(tmp / "model.table", tables, scales)
@@ -87,6 +88,7 @@ def quantize_folder(
             "input_size": meta["input_size"],
             "weight_scales": "per output channel (per group for depthwise): 127 / max|w|",
             "quantized_layers": len(tables),
+            "requantized_layers": sorted(ly.name for ly in graph.layers if ly.type in CONV_TYPES and ly.get_int(8) > 100),
             "float_layers": sorted(c.name for c in convs if c.name not in tables),
             "seconds": round(t_cal, 2),
             "from": str(model_dir),
