@@ -178,10 +178,11 @@ def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, 
                 f.write(cw.bias.astype("<f4").tobytes())
             f.write(ws.astype("<f4").tobytes())
             f.write(np.asarray([bottom_scales[layer.name]], dtype="<f4").tobytes())
-            p[8] = 1 if layer.type == "ConvolutionDepthWise" else 2
+            term = 1 if layer.type == "ConvolutionDepthWise" else 2
             if layer.name in top:
                 f.write(np.asarray([top[layer.name]], dtype="<f4").tobytes())
-                p[8] += 100
+                term += 100
+            p[8] = term
             tables[layer.name] = ws
     return tables
 
