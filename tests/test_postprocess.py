@@ -64,3 +64,38 @@ def test_encode_decode_round_trip():
     xy = torch.rand(priors.shape[0], 2, generator=gen) * 0.6
     gt = torch.cat([xy, xy + 0.05 + torch.rand(priors.shape[0], 2, generator=gen) * 0.3], dim=1)
     torch.testing.assert_close(decode(encode(gt, priors, cfg.variances), priors, cfg.variances), gt, atol=1e-5, rtol=0)
+
+
+def _nms_one_by_one(boxes, threshold):
+    """Greedy NMS written the slow obvious way (ncnn's loop): each candidate against every picked box."""
+    picked = []
+    for i, b in enumerate(boxes):
+        keep = True
+        for j in picked:
+            p = boxes[j]
+            iw, ih = min(b[2], p[2]) - max(b[0], p[0]), min(b[3], p[3]) - max(b[1], p[1])
+            inter = np.float32(0.0) if (iw < 0 or ih < 0) else iw * ih
+            union = (b[2] - b[0]) * (b[3] - b[1]) + (p[2] - p[0]) * (p[3] - p[1]) - inter
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if inter / union > np.float32(threshold):
+                    keep = False
+                    break
+        if keep:
+            picked.append(i)
+    return picked
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nms_matches_the_one_by_one_loop(seed):
+    """Clustered, nested, touching and zero-area float32 boxes: the vectorised NMS picks the same ones."""
+    from ssd2ncnn.model.postprocess import _nms
+
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 1, (8, 2))[rng.integers(0, 8, 300)] + rng.normal(0, 0.02, (300, 2))
+    half = rng.uniform(0, 0.1, (300, 2))
+    half[rng.random(300) < 0.05] = 0.0  # degenerate boxes: 0/0 overlap must not suppress
+    boxes = np.concatenate([centres - half, centres + half], axis=1).astype(np.float32)
+    boxes[10] = boxes[11]  # exact duplicates
+    boxes[20, :2], boxes[21, :2] = boxes[21, 2:], boxes[20, 2:]  # touching corners: zero intersection
+    for threshold in (0.1, 0.45, 0.7):
+        assert _nms(boxes, threshold) == _nms_one_by_one(boxes, threshold)

@@ -20,21 +20,23 @@ def class_scores(conf_logits: torch.Tensor, cfg: SSDConfig) -> torch.Tensor:
 
 
 def _nms(boxes: np.ndarray, threshold: float) -> list[int]:
-    """Greedy NMS on boxes sorted by score; ncnn's IoU (no +1, disjoint boxes give 0)."""
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    """Greedy NMS on boxes sorted by score; ncnn's IoU (no +1, disjoint boxes give 0), in float32.
+    A box is dropped when it overlaps an already picked one by more than `threshold`: the pairwise
+    overlaps are computed once, so the loop only reads a row per picked box."""
+    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
+    areas = (x2 - x1) * (y2 - y1)
+    iw = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
+    ih = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :])
+    inter = np.where((iw < 0) | (ih < 0), 0.0, iw * ih)
+    union = areas[:, None] + areas[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overlaps = inter / union > threshold  # NaN (0/0 of empty boxes) compares False, as in C
+    suppressed = np.zeros(len(boxes), dtype=bool)
     picked: list[int] = []
     for i in range(len(boxes)):
-        if picked:
-            p = boxes[picked]
-            iw = np.minimum(boxes[i, 2], p[:, 2]) - np.maximum(boxes[i, 0], p[:, 0])
-            ih = np.minimum(boxes[i, 3], p[:, 3]) - np.maximum(boxes[i, 1], p[:, 1])
-            disjoint = (iw < 0) | (ih < 0)
-            inter = np.where(disjoint, 0.0, iw * ih)
-            union = areas[i] + areas[picked] - inter
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if np.any(inter / union > threshold):
-                    continue
-        picked.append(i)
+        if not suppressed[i]:
+            picked.append(i)
+            suppressed |= overlaps[i]
     return picked
 
 
