@@ -36,19 +36,36 @@ def quantized(converted, tmp_path_factory):
     ckpt, out = converted("ssdlite320", 0.5)
     d = tmp_path_factory.mktemp("int8")
     calib = _images(d / "calib", 8)
-    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(calib), "-o", str(d / "int8"), "--num-images", "6", "--int8-depthwise"])
+    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(calib), "-o", str(d / "int8"), "--num-images", "6",
+                                 "--int8-depthwise", "--select", "all"])
     assert r.exit_code == 0, r.output
     return out, d / "int8"
 
 
-def test_depthwise_stays_float_by_default(converted, tmp_path):
+def test_default_keeps_depthwise_and_slower_convs_float(converted, tmp_path):
+    """Default: depthwise stays float; every other conv was timed alone, fp32 against int8, and is int8
+    exactly when int8 was faster (the timings and the choice are in model.json)."""
     _, out = converted("ssdlite320", 0.5)
     calib = _images(tmp_path / "calib", 2)
     r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(calib), "-o", str(tmp_path / "q")])
     assert r.exit_code == 0, r.output
     g = read_param(tmp_path / "q" / "model.param")
+    cal = json.loads((tmp_path / "q" / "model.json").read_text())["int8_calibration"]
+    timings = cal["select_timings_ms"]
+    assert cal["select"] == "speed" and cal["select_threads"] == 1
     assert all(8 not in ly.params for ly in g.layers if ly.type == "ConvolutionDepthWise")
-    assert all(ly.params.get(8) in (2, 102) for ly in g.layers if ly.type == "Convolution")
+    convs = [ly for ly in g.layers if ly.type == "Convolution"]
+    assert sorted(timings) == sorted(ly.name for ly in convs)
+    for ly in convs:
+        t = timings[ly.name]
+        assert t["fp32_ms"] > 0 and t["int8_ms"] > 0 and t["int8"] == (t["int8_ms"] < t["fp32_ms"])
+        assert (ly.params.get(8, 0) % 100 == 2) == t["int8"], ly.name
+    assert cal["quantized_layers"] == sum(t["int8"] for t in timings.values())
+    n32 = load_net(out / "model.param", out / "model.bin", {}, 1)
+    n8 = load_net(tmp_path / "q" / "model.param", tmp_path / "q" / "model.bin", {}, 1)
+    x = preprocess(synthetic_image(240, seed=100), json.loads((out / "model.json").read_text()), 320)
+    a, b = run_net(n32, x, ["mbox_conf_flatten"]), run_net(n8, x, ["mbox_conf_flatten"])
+    assert np.abs(a["mbox_conf_flatten"] - b["mbox_conf_flatten"]).max() <= CONF_TOL
 
 
 def _iou(a, b):
@@ -124,7 +141,7 @@ def test_requantize_changes_layout_not_results(quantized, tmp_path):
     own quantize step moved into the producer, so the outputs agree to int8 rounding."""
     out, q = quantized
     r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(q.parent / "calib"), "-o", str(tmp_path / "plain"),
-                                 "--num-images", "6", "--int8-depthwise", "--no-requantize"])
+                                 "--num-images", "6", "--int8-depthwise", "--select", "all", "--no-requantize"])
     assert r.exit_code == 0, r.output
     assert all(ly.params.get(8, 0) < 100 for ly in read_param(tmp_path / "plain" / "model.param").layers)
     meta = json.loads((out / "model.json").read_text())

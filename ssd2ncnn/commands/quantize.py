@@ -8,6 +8,7 @@ import click
 
 from ..quantize.calibrate import METHODS
 from ..quantize.run import quantize_folder
+from ..quantize.select import SELECT_MODES
 
 
 @click.command("quantize")
@@ -22,9 +23,14 @@ from ..quantize.run import quantize_folder
 @click.option("--int8-depthwise", is_flag=True, help="Quantize depthwise convolutions too (slower on x86 ncnn).")
 @click.option("--no-requantize", is_flag=True,
               help="Dequantize after every int8 conv, even one that feeds only int8 convs (ncnn2int8 fuses these).")
-def command(model_dir, calib, output, num_images, method, percentile, skip, force, int8_depthwise, no_requantize):
+@click.option("--select", type=click.Choice(SELECT_MODES), default="speed", show_default=True,
+              help="speed: time each conv alone here, fp32 against int8, and keep float where int8 is slower; "
+                   "all: every candidate in int8 (for a target other than this CPU).")
+@click.option("--select-threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Threads for --select speed timing.")
+def command(model_dir, calib, output, num_images, method, percentile, skip, force, int8_depthwise, no_requantize,
+            select, select_threads):
     """Quantize the fp32 model in MODEL_DIR to int8 with images from --calib."""
     res = quantize_folder(model_dir, calib, output, num_images, method, percentile, list(skip), force,
-                          int8_depthwise=int8_depthwise, requantize=not no_requantize, log=lambda m: click.echo(m, err=True))
+                          int8_depthwise=int8_depthwise, requantize=not no_requantize, select=select, select_threads=select_threads, log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {output}/: {res['quantized']} int8 conv layers, {res['float']} float, "
                f"calibrated on {res['images']} images in {res['seconds']:.1f} s")

@@ -15,9 +15,11 @@ from ..converter.outdir import atomic_dir, check_writable
 from ..converter.param import read_param, write_param
 from ..errors import InputError
 from ..runtime.images import list_images, load_image
+from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image
 from .calibrate import METHODS, calibrate
 from .int8 import CONV_TYPES, check_roundtrip, read_conv_weights, write_int8, write_table
+from .select import SELECT_MODES, time_int8_vs_fp32
 
 
 def quantize_folder(
@@ -31,6 +33,8 @@ def quantize_folder(
     force: bool = False,
     int8_depthwise: bool = False,
     requantize: bool = True,
+    select: str = "speed",
+    select_threads: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     model_dir, calib_dir, out_dir = Path(model_dir), Path(calib_dir), Path(out_dir)
@@ -39,6 +43,8 @@ def quantize_folder(
         raise InputError(f"{model_dir} is already int8; quantize the fp32 folder written by convert")
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if select not in SELECT_MODES:
+        raise InputError(f"--select must be one of {', '.join(SELECT_MODES)}, got {select!r}")
     if not calib_dir.is_dir():
         raise InputError(f"calibration folder {calib_dir} is not a folder; pass a folder of images")
     images = list_images(calib_dir)
@@ -71,6 +77,19 @@ def quantize_folder(
     scales, stats = calibrate(model_dir / "model.param", model_dir / "model.bin", graph, inputs, method, percentile,
                               input_blob=meta.get("input_blob", "input"), log=log)
     t_cal = time.perf_counter() - t0
+    selection = None
+    if select == "speed":
+        t1 = time.perf_counter()
+        if log:
+            log(f"timing each conv alone, fp32 against int8, at {select_threads} thread(s)")
+        candidates = {k: v for k, v in scales.items() if k not in skip}
+        activations = run_net(load_net(model_dir / "model.param", model_dir / "model.bin", {"lightmode": False}, 1),
+                              inputs[0], sorted({graph.layer(k).inputs[0] for k in candidates}), meta.get("input_blob", "input"))
+        selection = time_int8_vs_fp32(graph, convs, candidates, activations, meta.get("ncnn_options"), select_threads)
+        skip += [k for k, v in selection.items() if not v["int8"]]
+        if log:
+            log(f"  int8 slower for {sum(not v['int8'] for v in selection.values())} of {len(selection)} convs: "
+                f"kept in float ({time.perf_counter() - t1:.1f} s)")
     with atomic_dir(out_dir, force) as tmp:
         tables = write_int8(graph, convs, scales, tmp / "model.bin", skip=set(skip), requantize=requantize)
         write_param(graph, tmp / "model.param")
@@ -87,6 +106,9 @@ def quantize_folder(
             "num_images": len(inputs),
             "input_size": meta["input_size"],
             "weight_scales": "per output channel (per group for depthwise): 127 / max|w|",
+            "select": select,
+            "select_timings_ms": selection,
+            "select_threads": select_threads if selection is not None else None,
             "quantized_layers": len(tables),
             "requantized_layers": sorted(ly.name for ly in graph.layers if ly.type in CONV_TYPES and ly.get_int(8) > 100),
             "float_layers": sorted(c.name for c in convs if c.name not in tables),
