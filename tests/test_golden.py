@@ -25,7 +25,7 @@ def test_golden_outputs_match_and_a_perturbed_golden_fails(tmp_path, monkeypatch
     arrays[key] = arrays[key] + 1e-3
     np.savez_compressed(bad / "golden.npz", **arrays)
     res = runner.invoke(cli, ["verify", "--golden", str(bad)])
-    assert res.exit_code == 1
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.exception
     assert "mbox_conf_flatten" in res.output and "golden" in res.output
 
 

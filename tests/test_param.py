@@ -591,7 +591,7 @@ def test_cli_lint_clean_and_dirty(tmp_path: Path) -> None:
     dirty = tmp_path / "dirty.param"
     dirty.write_text(BASE.replace("3 3", "4 4") + "Softmax sm 1 1 b c 0=2\n")
     result = runner.invoke(cli, ["param", "lint", str(dirty)])
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert f"{dirty}:6: softmax-axis: " in result.output
     assert "1 finding(s)" in result.output
 

@@ -103,9 +103,19 @@ def test_verify_cli_exit_codes_and_report(converted, tmp_path):
 
     _, bad = _broken(converted, tmp_path, _softmax_wrong_axis)
     ckpt300, _ = converted("voc300")
-    res = runner.invoke(cli, ["verify", str(ckpt300), str(bad), "--sizes", "300", "--num-images", "1"])
-    assert res.exit_code == 1
+    res = runner.invoke(cli, ["verify", str(ckpt300), str(bad), "--sizes", "300", "--num-images", "1", "--report", str(report)])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.exception
     assert "mbox_conf_flatten (patch stage)" in res.output or "out of tolerance" in res.output
+    data = json.loads(report.read_text())  # a failed run writes its report too: that is when it is read
+    assert data["passed"] is False and data["failures"]
+
+    # only the detection check fails (every detection matched, scores off by more than 1e-12): its verdict must serialise as well
+    report2 = tmp_path / "r2.json"
+    res = runner.invoke(cli, ["verify", str(ckpt), str(out), "--sizes", "320", "--num-images", "1",
+                              "--tol", "score_atol=1e-12", "--report", str(report2)])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), (res.output, res.exception)
+    data = json.loads(report2.read_text())
+    assert data["passed"] is False and data["cases"][0]["detections"]["passed"] is False
 
     res = runner.invoke(cli, ["verify", str(ckpt), str(out), "--tol", "bogus=1"])
     assert res.exit_code == 2 and "unknown tolerance" in res.output

@@ -3,7 +3,6 @@ structure-only comparison with the seed's hand-edited graph."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ import click
 from ..bench.report import render
 from ..bench.suite import parse_int_list, run_bench
 from ..errors import InputError
+from ..jsonutil import dumps
 
 
 @click.command("bench")
@@ -39,5 +39,5 @@ def command(model_dir, threads, sizes, runs, block, warmup, checkpoint, also, se
                     warmup=warmup, log=lambda m: click.echo(m, err=True))
     render(res)
     if json_path:
-        json_path.write_text(json.dumps(res, indent=2) + "\n")
+        json_path.write_text(dumps(res))
         click.echo(f"wrote {json_path}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from ..errors import CheckFailed, InputError
+from ..jsonutil import dumps
 from ..verify.golden import check_golden, update_requested, write_golden
 from ..verify.inputs import folder_images, synthetic_images
 from ..verify.parity import verify_checkpoint
@@ -83,7 +83,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
     print_report(report, console)
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        report_path.write_text(dumps(report.as_dict()))
         console.print(f"report written to {report_path}")
     if not report.passed:
         failures = report.failures()

@@ -127,7 +127,7 @@ def compare_detections(got: np.ndarray, ref: np.ndarray, conf_threshold: float, 
             else:
                 unexplained += 1
     total = max(len(got), len(ref), 1)
-    passed = (
+    passed = bool(
         unexplained == 0
         and ties <= max(4, MAX_EXPLAINED_SHARE * total)
         and score_err <= score_atol
