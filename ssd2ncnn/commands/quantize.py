@@ -31,6 +31,7 @@ def command(model_dir, calib, output, num_images, method, percentile, skip, forc
             select, select_threads):
     """Quantize the fp32 model in MODEL_DIR to int8 with images from --calib."""
     res = quantize_folder(model_dir, calib, output, num_images, method, percentile, list(skip), force,
-                          int8_depthwise=int8_depthwise, requantize=not no_requantize, select=select, select_threads=select_threads, log=lambda m: click.echo(m, err=True))
+                          int8_depthwise=int8_depthwise, requantize=not no_requantize, select=select,
+                          select_threads=select_threads, log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {output}/: {res['quantized']} int8 conv layers, {res['float']} float, "
                f"calibrated on {res['images']} images in {res['seconds']:.1f} s")

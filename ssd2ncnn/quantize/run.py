@@ -83,8 +83,10 @@ def quantize_folder(
         if log:
             log(f"timing each conv alone, fp32 against int8, at {select_threads} thread(s)")
         candidates = {k: v for k, v in scales.items() if k not in skip}
-        activations = run_net(load_net(model_dir / "model.param", model_dir / "model.bin", {"lightmode": False}, 1),
-                              inputs[0], sorted({graph.layer(k).inputs[0] for k in candidates}), meta.get("input_blob", "input"))
+        # each candidate's real input: its blob from the fp32 model on the first calibration image
+        fp32_net = load_net(model_dir / "model.param", model_dir / "model.bin", {"lightmode": False}, 1)
+        blobs = sorted({graph.layer(k).inputs[0] for k in candidates})
+        activations = run_net(fp32_net, inputs[0], blobs, meta.get("input_blob", "input"))
         selection = time_int8_vs_fp32(graph, convs, candidates, activations, meta.get("ncnn_options"), select_threads)
         skip += [k for k, v in selection.items() if not v["int8"]]
         if log:

@@ -6,7 +6,7 @@ the blobs cost the same: int8 wins where the GEMM dominates (many input channels
 layer is memory bound. In MobileNetV3 the 1x1 convolutions at 160x160 and 80x80 with 16-24 input channels
 ran up to 1.8x slower in int8 here, those with 480-960 input channels up to 3x faster (docs/int8.md).
 So each candidate runs alone, fp32 against int8, with its real weights and scales on a real activation,
-and stays float unless int8 is faster. The figures hold for this CPU: for another target (an ARM phone)
+and stays float unless int8 is faster by MIN_GAIN. The figures hold for this CPU: for another target (an ARM phone)
 measure there, or quantize every candidate with `--select all`.
 """
 
