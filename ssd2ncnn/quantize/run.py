@@ -19,7 +19,7 @@ from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image
 from .calibrate import METHODS, calibrate
 from .int8 import CONV_TYPES, check_roundtrip, read_conv_weights, write_int8, write_table
-from .select import MIN_GAIN, SELECT_MODES, time_int8_vs_fp32
+from .select import MIN_GAIN, MIN_SAVING_MS, SELECT_MODES, time_int8_vs_fp32
 
 
 def quantize_folder(
@@ -90,8 +90,8 @@ def quantize_folder(
         selection = time_int8_vs_fp32(graph, convs, candidates, activations, meta.get("ncnn_options"), select_threads)
         skip += [k for k, v in selection.items() if not v["int8"]]
         if log:
-            log(f"  int8 not {MIN_GAIN:.0%} faster for {sum(not v['int8'] for v in selection.values())} of "
-                f"{len(selection)} convs: kept in float ({time.perf_counter() - t1:.1f} s)")
+            log(f"  int8 not {MIN_GAIN:.0%} and {MIN_SAVING_MS} ms faster for {sum(not v['int8'] for v in selection.values())} "
+                f"of {len(selection)} convs: kept in float ({time.perf_counter() - t1:.1f} s)")
     with atomic_dir(out_dir, force) as tmp:
         tables = write_int8(graph, convs, scales, tmp / "model.bin", skip=set(skip), requantize=requantize)
         write_param(graph, tmp / "model.param")

@@ -22,9 +22,24 @@ from ..converter.param import Graph, Layer, write_param
 from .int8 import ConvWeights, write_int8
 
 SELECT_MODES = ("speed", "all")
-# int8 must beat fp32 by this fraction: closer than that the timing cannot tell them apart from run to run,
-# and float is the more accurate of the two.
+# int8 must beat fp32 by this fraction and by this much time per run. Closer than that the timing cannot
+# tell them apart from run to run (the choice would change between two quantize runs), the saving does
+# not matter (the SE blocks' 1x1 convs take 10-40 us either way), and float is the more accurate of the two.
 MIN_GAIN = 0.03
+MIN_SAVING_MS = 0.01
+# rounds of `runs_per_round` alternating fp32/int8 runs; a close call gets more rounds, up to MAX_ROUNDS
+ROUNDS, MAX_ROUNDS, CLOSE = 3, 9, 0.1
+
+
+def int8_wins(fp32_ms: float, int8_ms: float) -> bool:
+    return int8_ms < (1 - MIN_GAIN) * fp32_ms and fp32_ms - int8_ms >= MIN_SAVING_MS
+
+
+def _close_call(fp32_ms: float, int8_ms: float) -> bool:
+    """Near either threshold: worth more rounds before deciding."""
+    near_ratio = abs(int8_ms / fp32_ms - (1 - MIN_GAIN)) < CLOSE
+    near_saving = abs(fp32_ms - int8_ms - MIN_SAVING_MS) < MIN_SAVING_MS / 2
+    return near_ratio or near_saving
 
 
 def _single_layer(layer: Layer, cw: ConvWeights, shape: tuple[int, ...], scale: float | None, folder: Path) -> tuple[Path, Path]:
@@ -47,8 +62,8 @@ def _median_ms(net, blob_in: str, blob_out: str, x: np.ndarray, runs: int) -> fl
 
 
 def time_int8_vs_fp32(graph: Graph, convs: list[ConvWeights], scales: dict[str, float], activations: dict[str, np.ndarray],
-                      options: dict | None = None, threads: int = 1, runs: int = 15) -> dict[str, dict]:
-    """{layer: {"fp32_ms", "int8_ms", "int8": int8 faster by MIN_GAIN}} for every conv in `scales`, each run
+                      options: dict | None = None, threads: int = 1, runs_per_round: int = 5) -> dict[str, dict]:
+    """{layer: {"fp32_ms", "int8_ms", "rounds", "int8": `int8_wins`}} for every conv in `scales`, each run
     alone on its input blob from `activations` (rounds alternate fp32 and int8 so drift hits both)."""
     from ..runtime.net import load_net
 
@@ -70,9 +85,12 @@ def time_int8_vs_fp32(graph: Graph, convs: list[ConvWeights], scales: dict[str, 
             ms: dict[str, list[float]] = {"fp32": [], "int8": []}
             for tag in ("fp32", "int8"):  # warm-up
                 _median_ms(nets[tag], layer.inputs[0], layer.outputs[0], x, 3)
-            for _ in range(3):
+            while True:
                 for tag in ("fp32", "int8"):
-                    ms[tag].append(_median_ms(nets[tag], layer.inputs[0], layer.outputs[0], x, max(1, runs // 3)))
-            fp32, int8 = float(np.median(ms["fp32"])), float(np.median(ms["int8"]))
-            result[layer.name] = {"fp32_ms": fp32, "int8_ms": int8, "int8": int8 < (1 - MIN_GAIN) * fp32}
+                    ms[tag].append(_median_ms(nets[tag], layer.inputs[0], layer.outputs[0], x, runs_per_round))
+                fp32, int8 = float(np.median(ms["fp32"])), float(np.median(ms["int8"]))
+                rounds = len(ms["fp32"])
+                if rounds >= MAX_ROUNDS or (rounds >= ROUNDS and not _close_call(fp32, int8)):
+                    break
+            result[layer.name] = {"fp32_ms": fp32, "int8_ms": int8, "rounds": rounds, "int8": int8_wins(fp32, int8)}
     return result
