@@ -15,7 +15,7 @@ from ssd2ncnn.bench.inputs import preprocess, synthetic_image
 from ssd2ncnn.cli import cli
 from ssd2ncnn.converter.param import read_param
 from ssd2ncnn.quantize.int8 import TAG_INT8, round_half_away
-from ssd2ncnn.quantize.select import MIN_GAIN, MIN_SAVING_MS
+from ssd2ncnn.quantize.select import MIN_GAIN, MIN_SHARE
 from ssd2ncnn.runtime.net import load_net, run_net
 
 # Parity tolerances for the int8 model against fp32 on calibration-like images (see docs/int8.md).
@@ -60,8 +60,9 @@ def test_default_keeps_depthwise_and_slower_convs_float(converted, tmp_path):
     for ly in convs:
         t = timings[ly.name]
         assert t["fp32_ms"] > 0 and t["int8_ms"] > 0 and 3 <= t["rounds"] <= 9
-        assert t["int8"] == (t["int8_ms"] < (1 - MIN_GAIN) * t["fp32_ms"] and t["fp32_ms"] - t["int8_ms"] >= MIN_SAVING_MS)
+        assert t["int8"] == (t["int8_ms"] < (1 - MIN_GAIN) * t["fp32_ms"] and t["fp32_ms"] - t["int8_ms"] >= cal["select_min_saving_ms"])
         assert (ly.params.get(8, 0) % 100 == 2) == t["int8"], ly.name
+    assert cal["select_min_saving_ms"] == pytest.approx(MIN_SHARE * sum(t["fp32_ms"] for t in timings.values()))
     assert cal["quantized_layers"] == sum(t["int8"] for t in timings.values())
     n32 = load_net(out / "model.param", out / "model.bin", {}, 1)
     n8 = load_net(tmp_path / "q" / "model.param", tmp_path / "q" / "model.bin", {}, 1)

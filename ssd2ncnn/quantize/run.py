@@ -19,7 +19,7 @@ from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image
 from .calibrate import METHODS, calibrate
 from .int8 import CONV_TYPES, check_roundtrip, read_conv_weights, write_int8, write_table
-from .select import MIN_GAIN, MIN_SAVING_MS, SELECT_MODES, time_int8_vs_fp32
+from .select import MIN_GAIN, SELECT_MODES, time_int8_vs_fp32
 
 
 def quantize_folder(
@@ -77,7 +77,7 @@ def quantize_folder(
     scales, stats = calibrate(model_dir / "model.param", model_dir / "model.bin", graph, inputs, method, percentile,
                               input_blob=meta.get("input_blob", "input"), log=log)
     t_cal = time.perf_counter() - t0
-    selection = None
+    selection, min_saving = None, 0.0
     if select == "speed":
         t1 = time.perf_counter()
         if log:
@@ -87,11 +87,15 @@ def quantize_folder(
         fp32_net = load_net(model_dir / "model.param", model_dir / "model.bin", {"lightmode": False}, 1)
         blobs = sorted({graph.layer(k).inputs[0] for k in candidates})
         activations = run_net(fp32_net, inputs[0], blobs, meta.get("input_blob", "input"))
-        selection = time_int8_vs_fp32(graph, convs, candidates, activations, meta.get("ncnn_options"), select_threads)
+        selection, min_saving = time_int8_vs_fp32(graph, convs, candidates, activations, meta.get("ncnn_options"), select_threads)
         skip += [k for k, v in selection.items() if not v["int8"]]
         if log:
-            log(f"  int8 not {MIN_GAIN:.0%} and {MIN_SAVING_MS} ms faster for {sum(not v['int8'] for v in selection.values())} "
-                f"of {len(selection)} convs: kept in float ({time.perf_counter() - t1:.1f} s)")
+            n_int8 = sum(v["int8"] for v in selection.values())
+            log(f"  {n_int8} of {len(selection)} convs are at least {MIN_GAIN:.0%} and {min_saving:.4f} ms faster in "
+                f"int8 ({time.perf_counter() - t1:.1f} s); the others stay float")
+            if n_int8 == 0:
+                log("  no convolution is faster in int8 on this CPU at this input size: the output runs in float; "
+                    "--select all quantizes anyway")
     with atomic_dir(out_dir, force) as tmp:
         tables = write_int8(graph, convs, scales, tmp / "model.bin", skip=set(skip), requantize=requantize)
         write_param(graph, tmp / "model.param")
@@ -110,6 +114,7 @@ def quantize_folder(
             "weight_scales": "per output channel (per group for depthwise): 127 / max|w|",
             "select": select,
             "select_timings_ms": selection,
+            "select_min_saving_ms": min_saving if selection is not None else None,
             "select_threads": select_threads if selection is not None else None,
             "quantized_layers": len(tables),
             "requantized_layers": sorted(ly.name for ly in graph.layers if ly.type in CONV_TYPES and ly.get_int(8) > 100),
