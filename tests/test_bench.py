@@ -47,6 +47,9 @@ def test_bench_tiny_json(small_model, tmp_path):
     _check_stats(st["ours-empty"], 2)
     _check_stats(st["seed-empty"], 2)
     assert st["seed_over_ours"] > 0
+    spread = st["seed_over_ours_spread"]
+    assert spread["rounds"] == 1 and spread["round_low"] == spread["round_high"]  # 2 runs = one block of 2
+    assert c["ratio_spreads"]["ncnn/onnxruntime"]["ratio"] == c["ratios"]["ncnn/onnxruntime"]
     assert "ncnn" in r.output and "median" in r.output
 
 
@@ -72,6 +75,17 @@ def test_bench_bad_input(small_model, args, needle):
     assert r.exit_code == 2, r.output
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
+
+
+def test_ratio_spread_pairs_blocks_of_the_same_round():
+    from ssd2ncnn.bench.runner import ratio_summary, round_ratios
+
+    a = [1.0, 1.2, 2.0, 2.2, 3.0, 3.2, 9.0]  # three full blocks of 2 and a partial one
+    b = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert round_ratios(a, b, 2) == pytest.approx([1.1, 2.1, 3.1])
+    s = ratio_summary(a, b, 2)
+    assert s == {"ratio": pytest.approx(2.2), "round_low": pytest.approx(1.1), "round_high": pytest.approx(3.1), "rounds": 3}
+    assert ratio_summary([], b, 2) is None
 
 
 def test_parse_int_list():

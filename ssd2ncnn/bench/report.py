@@ -10,6 +10,12 @@ def _f(v, fmt="{:.1f}"):
     return "-" if v is None else fmt.format(v)
 
 
+def _spread(s: dict) -> str:
+    if s.get("round_low") is None:
+        return f"{s['ratio']:.2f}"
+    return f"{s['ratio']:.2f} [{s['round_low']:.2f}-{s['round_high']:.2f}]"
+
+
 def render(result: dict, console: Console | None = None) -> None:
     console = console or Console()
     m = result["model"]
@@ -20,17 +26,18 @@ def render(result: dict, console: Console | None = None) -> None:
     for c in result["configs"]:
         rows = list(c["engines"].items())
         if c.get("structure"):
-            rows += [(k, v) for k, v in c["structure"].items() if isinstance(v, dict)]
+            rows += [(k, v) for k, v in c["structure"].items() if isinstance(v, dict) and "median_ms" in v]
         for name, s in rows:
             table.add_row(str(c["size"]), str(c["threads"]), name, _f(s["median_ms"]), _f(s["p90_ms"]),
                           _f(s["throughput_fps"]), _f(s.get("peak_rss_delta_mb")))
         table.add_section()
     console.print(table)
     for c in result["configs"]:
-        parts = [f"{k} {v:.2f}" for k, v in c["ratios"].items() if v is not None]
-        if c.get("structure") and c["structure"].get("seed_over_ours") is not None:
-            parts.append(f"seed/ours (empty weights) {c['structure']['seed_over_ours']:.2f}x")
-        console.print(f"{c['size']} px, {c['threads']} thread(s): median ratios: " + "; ".join(parts))
+        parts = [f"{k} {_spread(v)}" for k, v in c.get("ratio_spreads", {}).items() if v]
+        if c.get("structure") and c["structure"].get("seed_over_ours_spread"):
+            parts.append(f"seed/ours (empty weights) {_spread(c['structure']['seed_over_ours_spread'])}")
+        console.print(f"{c['size']} px, {c['threads']} thread(s): ratios of medians [lowest-highest of the "
+                      f"per-round ratios]: " + "; ".join(parts), markup=False)
     for k, why in result.get("skipped", {}).items():
         console.print(f"skipped {k}: {why}")
     lb, la = result["machine_before"]["loadavg"], result["machine_after"]["loadavg"]

@@ -32,6 +32,10 @@ def summarize(samples_s: Sequence[float]) -> dict:
     }
 
 
+def effective_block(block: int, runs: int) -> int:
+    return max(1, min(block, runs))
+
+
 def time_blocks(engines: Sequence[Engine], runs: int, block: int = 5, warmup: int = 3, pause_s: float = 0.15) -> dict[str, list[float]]:
     """`runs` timed calls per engine (seconds), in rotating blocks of `block`."""
     samples: dict[str, list[float]] = {e.name: [] for e in engines}
@@ -42,7 +46,7 @@ def time_blocks(engines: Sequence[Engine], runs: int, block: int = 5, warmup: in
         for _ in range(max(warmup, 0)):
             e.run()
         time.sleep(pause_s)
-    block = max(1, min(block, runs))
+    block = effective_block(block, runs)
     rounds = math.ceil(runs / block)
     n = len(engines)
     for r in range(rounds):
@@ -61,3 +65,22 @@ def time_blocks(engines: Sequence[Engine], runs: int, block: int = 5, warmup: in
                 samples[e.name].append(time.perf_counter() - t0)
             time.sleep(pause_s)
     return samples
+
+
+def round_ratios(a_s: Sequence[float], b_s: Sequence[float], block: int) -> list[float]:
+    """median(a) / median(b) per round. `time_blocks` runs the k-th block of every engine in round k, so
+    the two blocks of a pair ran seconds apart and slow drifts of the machine cancel out of their ratio."""
+    n = min(len(a_s), len(b_s)) // block
+    return [float(np.median(a_s[k * block:(k + 1) * block]) / np.median(b_s[k * block:(k + 1) * block])) for k in range(n)]
+
+
+def ratio_summary(a_s: Sequence[float], b_s: Sequence[float], block: int) -> dict | None:
+    """The ratio of the medians of all runs, and the lowest and highest per-round ratio (how far it moved
+    within this one run)."""
+    if not a_s or not b_s:
+        return None
+    per_round = round_ratios(a_s, b_s, block)
+    return {"ratio": float(np.median(a_s) / np.median(b_s)),
+            "round_low": min(per_round) if per_round else None,
+            "round_high": max(per_round) if per_round else None,
+            "rounds": len(per_round)}

@@ -14,7 +14,7 @@ from ..config import SSDConfig
 from ..errors import InputError
 from .engines import Engine, ncnn_engine, ort_engine, torch_engine
 from .inputs import preprocess, synthetic_image
-from .runner import summarize, time_blocks
+from .runner import effective_block, ratio_summary, summarize, time_blocks
 
 NET_BLOBS = ("mbox_loc", "mbox_conf_flatten", "mbox_priorbox")
 SEED_PARAM_NAME = "mobilenetv3_ssdlite_voc.param"
@@ -83,12 +83,6 @@ def machine_info() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "loadavg": list(load)}
-
-
-def _ratio(a: dict | None, b: dict | None) -> float | None:
-    if not a or not b or not b.get("median_ms"):
-        return None
-    return a["median_ms"] / b["median_ms"]
 
 
 def run_bench(
@@ -172,16 +166,17 @@ def run_bench(
                 sspecs = [dict(common, kind="ncnn-empty", name="ours-empty", param=str(out_dir / "model.param"), size=size, threads=t),
                           dict(common, kind="ncnn-empty", name="seed-empty", param=str(seed_param), size=size, threads=t)]
                 sengines = [build_engine(s) for s in sspecs]
-                ss = {n: summarize(v) for n, v in time_blocks(sengines, runs, block, warmup, pause_s).items()}
+                ssamples = time_blocks(sengines, runs, block, warmup, pause_s)
+                ss = {n: summarize(v) for n, v in ssamples.items()}
                 del sengines
+                spread = ratio_summary(ssamples["seed-empty"], ssamples["ours-empty"], effective_block(block, runs))
                 structure = {"seed_param": str(seed_param), **ss,
-                             "seed_over_ours": _ratio(ss["seed-empty"], ss["ours-empty"])}
-            ratios = {"ncnn/onnxruntime": _ratio(stats.get("ncnn"), stats.get("onnxruntime")),
-                      "ncnn/torch": _ratio(stats.get("ncnn"), stats.get("torch")),
-                      "ncnn-net/onnxruntime-net": _ratio(stats.get("ncnn-net"), stats.get("onnxruntime-net"))}
-            for a in also:
-                ratios[f"ncnn/ncnn:{a.name}"] = _ratio(stats.get("ncnn"), stats.get(f"ncnn:{a.name}"))
-            cfg_res = {"size": size, "threads": t, "engines": stats, "ratios": ratios, "structure": structure,
+                             "seed_over_ours": spread["ratio"] if spread else None, "seed_over_ours_spread": spread}
+            pairs = [("ncnn", "onnxruntime"), ("ncnn", "torch"), ("ncnn-net", "onnxruntime-net")]
+            pairs += [("ncnn", f"ncnn:{a.name}") for a in also]
+            spreads = {f"{a}/{b}": ratio_summary(samples.get(a, []), samples.get(b, []), effective_block(block, runs)) for a, b in pairs}
+            ratios = {k: (v["ratio"] if v else None) for k, v in spreads.items()}
+            cfg_res = {"size": size, "threads": t, "engines": stats, "ratios": ratios, "ratio_spreads": spreads, "structure": structure,
                        "seconds": time.perf_counter() - t0}
             result["configs"].append(cfg_res)
         if memory:
