@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..converter.param import Graph, Layer, write_param
+from ..runtime.net import load_net, time_forward
 from .int8 import ConvWeights, write_int8
 
 SELECT_MODES = ("speed", "all")
@@ -30,16 +30,6 @@ MIN_GAIN = 0.03
 MIN_SHARE = 0.0005
 # rounds of `runs_per_round` alternating fp32/int8 runs; a close call gets more rounds, up to MAX_ROUNDS
 ROUNDS, MAX_ROUNDS, CLOSE = 3, 9, 0.1
-
-
-@dataclass
-class Timing:
-    fp32: list[float] = field(default_factory=list)  # per-round medians, ms
-    int8: list[float] = field(default_factory=list)
-
-    @property
-    def ms(self) -> tuple[float, float]:
-        return float(np.median(self.fp32)), float(np.median(self.int8))
 
 
 def int8_wins(fp32_ms: float, int8_ms: float, min_saving_ms: float) -> bool:
@@ -66,29 +56,19 @@ def _single_layer(layer: Layer, cw: ConvWeights, shape: tuple[int, ...], scale: 
     return param, weights
 
 
-def _median_ms(net, blob_in: str, blob_out: str, x: np.ndarray, runs: int) -> float:
-    from ..runtime.net import time_forward
-
-    return float(np.median(time_forward(net, x, blob_out, blob_in, runs))) * 1e3
-
-
 def time_int8_vs_fp32(graph: Graph, convs: list[ConvWeights], scales: dict[str, float], activations: dict[str, np.ndarray],
                       options: dict | None = None, threads: int = 1, runs_per_round: int = 5) -> tuple[dict[str, dict], float]:
     """({layer: {"fp32_ms", "int8_ms", "rounds", "int8": `int8_wins`}}, the minimum saving in ms) for every
     conv in `scales`, each run alone on its input blob from `activations`. Every layer gets ROUNDS rounds
-    (fp32 and int8 alternate, so drift hits both); the saving threshold is MIN_SHARE of the summed fp32
-    times; then close calls get more rounds."""
-    from ..runtime.net import load_net
-
+    (fp32 and int8 alternate, so drift hits both), then close calls get more; the saving threshold is
+    MIN_SHARE of the summed fp32 medians."""
     by_name = {c.name: c for c in convs}
+    layers = [ly for ly in graph.layers
+              if ly.name in scales and ly.name in by_name
+              and activations[ly.inputs[0]].ndim == 3]  # not a feature map: nothing to learn timing it alone
     nets: dict[str, dict] = {}
-    timings: dict[str, Timing] = {}
-    with tempfile.TemporaryDirectory(prefix="ssd2ncnn-select-") as tmp:
-        for layer in graph.layers:
-            if layer.name not in scales or layer.name not in by_name:
-                continue
-            if activations[layer.inputs[0]].ndim != 3:  # not a feature map: nothing to learn timing it alone
-                continue
+    with tempfile.TemporaryDirectory(prefix="ssd2ncnn-select-") as tmp:  # ncnn has read the files once loaded
+        for layer in layers:
             nets[layer.name] = {}
             for tag, scale in (("fp32", None), ("int8", scales[layer.name])):
                 folder = Path(tmp) / layer.name / tag
@@ -96,25 +76,28 @@ def time_int8_vs_fp32(graph: Graph, convs: list[ConvWeights], scales: dict[str, 
                 param, weights = _single_layer(layer, by_name[layer.name], activations[layer.inputs[0]].shape, scale, folder)
                 nets[layer.name][tag] = load_net(param, weights, options, threads)
 
-        def one_round(name: str) -> None:
-            layer = graph.layer(name)
-            x = activations[layer.inputs[0]]
-            for tag in ("fp32", "int8"):
-                getattr(timings[name], tag).append(_median_ms(nets[name][tag], layer.inputs[0], layer.outputs[0], x, runs_per_round))
+    def one_round(layer: Layer, runs: int) -> dict[str, float]:
+        x = activations[layer.inputs[0]]
+        return {tag: float(np.median(time_forward(net, x, layer.outputs[0], layer.inputs[0], runs))) * 1e3
+                for tag, net in nets[layer.name].items()}
 
-        for name in nets:
-            timings[name] = Timing()
-            one_round(name)  # warm-up, discarded
-            timings[name] = Timing()
-            for _ in range(ROUNDS):
-                one_round(name)
-        min_saving = MIN_SHARE * sum(t.ms[0] for t in timings.values())
-        for name, t in timings.items():
-            while len(t.fp32) < MAX_ROUNDS and _close_call(*t.ms, min_saving):
-                one_round(name)
-    min_saving = MIN_SHARE * sum(t.ms[0] for t in timings.values())  # from the final medians
+    rounds: dict[str, list[dict[str, float]]] = {}
+    for layer in layers:
+        one_round(layer, 3)  # warm-up: first runs pack weights and fill the pools
+        rounds[layer.name] = [one_round(layer, runs_per_round) for _ in range(ROUNDS)]
+
+    def medians(name: str) -> tuple[float, float]:
+        fp32, int8 = (float(np.median([r[tag] for r in rounds[name]])) for tag in ("fp32", "int8"))
+        return fp32, int8
+
+    min_saving = MIN_SHARE * sum(medians(ly.name)[0] for ly in layers)
+    for layer in layers:
+        while len(rounds[layer.name]) < MAX_ROUNDS and _close_call(*medians(layer.name), min_saving):
+            rounds[layer.name].append(one_round(layer, runs_per_round))
+    min_saving = MIN_SHARE * sum(medians(ly.name)[0] for ly in layers)  # from the final medians
     result = {}
-    for name, t in timings.items():
-        fp32, int8 = t.ms
-        result[name] = {"fp32_ms": fp32, "int8_ms": int8, "rounds": len(t.fp32), "int8": int8_wins(fp32, int8, min_saving)}
+    for layer in layers:
+        fp32, int8 = medians(layer.name)
+        result[layer.name] = {"fp32_ms": fp32, "int8_ms": int8, "rounds": len(rounds[layer.name]),
+                              "int8": int8_wins(fp32, int8, min_saving)}
     return result, min_saving

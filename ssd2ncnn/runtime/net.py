@@ -64,13 +64,21 @@ def mat_to_numpy(mat, name: str = "") -> np.ndarray:
     return arr.reshape(-1, 6) if name == "detection_out" else arr
 
 
+def _owned_mat(chw: np.ndarray):
+    """An ncnn-owned copy of `chw`: the numpy array is held in a local while the Mat is built from it, and
+    the clone means the net never reads numpy's buffer."""
+    import ncnn
+
+    data = np.ascontiguousarray(chw, dtype=np.float32)
+    mat = ncnn.Mat(data).clone()
+    del data
+    return mat
+
+
 def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "input", num_threads: int | None = None) -> dict[str, np.ndarray]:
     """Run one (3, H, W) float32 input; returns each requested blob as a float32 array (ncnn's shape,
     with `detection_out` always 2-D (D, 6))."""
-    import ncnn
-
-    data = np.ascontiguousarray(chw, dtype=np.float32)  # held while the Mat is built from it
-    mat_in = ncnn.Mat(data).clone()  # an owning copy: the net never reads numpy's buffer
+    mat_in = _owned_mat(chw)
     ex = net.create_extractor()
     if num_threads is not None:
         ex.set_num_threads(int(num_threads))
@@ -81,17 +89,14 @@ def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "inp
         if ret != 0:
             raise ToolError(f"ncnn failed to compute blob {name!r} (code {ret})")
         result[name] = mat_to_numpy(mat, name)
-    del ex, mat_in, data
+    del ex, mat_in
     return result
 
 
 def time_forward(net, chw: np.ndarray, output: str, input_blob: str = "input", runs: int = 10) -> list[float]:
     """Seconds per run of input -> `output`, the input Mat built once and the output left in ncnn's packed
     layout (extract type 1): the copies `run_net` makes around the net are not timed."""
-    import ncnn
-
-    data = np.ascontiguousarray(chw, dtype=np.float32)
-    mat_in = ncnn.Mat(data).clone()
+    mat_in = _owned_mat(chw)
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -101,5 +106,5 @@ def time_forward(net, chw: np.ndarray, output: str, input_blob: str = "input", r
         times.append(time.perf_counter() - t0)
         if ret != 0:
             raise ToolError(f"ncnn failed to compute blob {output!r} (code {ret})")
-    del ex, mat_in, data
+    del mat_in
     return times
