@@ -93,7 +93,7 @@ def quantize_folder(
             n_int8 = sum(v["int8"] for v in selection.values())
             log(f"  {n_int8} of {len(selection)} convs are at least {MIN_GAIN:.0%} and {min_saving:.4f} ms faster in "
                 f"int8 ({time.perf_counter() - t1:.1f} s); the others stay float")
-            if n_int8 == 0:
+            if selection and n_int8 == 0:
                 log("  no convolution is faster in int8 on this CPU at this input size: the output runs in float; "
                     "--select all quantizes anyway")
     with atomic_dir(out_dir, force) as tmp:
