@@ -15,13 +15,16 @@ import click
 @click.option("--preset", default=None, help="For a bare state dict: its preset.")
 @click.option("--num-classes", type=int, default=None, help="For a bare state dict: classes including background.")
 @click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")
-def command(checkpoint, data, split, batch_size, preset, num_classes, width_mult, json_out) -> None:
+def command(checkpoint, data, split, batch_size, preset, num_classes, width_mult, device, json_out) -> None:
     """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
     import json
 
     from rich.console import Console
     from rich.table import Table
+
+    import torch
 
     from ..checkpoint import load_model
     from ..train.data import open_dataset
@@ -30,7 +33,8 @@ def command(checkpoint, data, split, batch_size, preset, num_classes, width_mult
 
     model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult)
     source = open_dataset(data, split, model.cfg.class_names)
-    dets = predict(model, source, batch_size=batch_size)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dets = predict(model.to(dev), source, batch_size=batch_size, device=dev)
     gts = ground_truth(source)
     m07 = evaluate_detections(dets, gts, source.num_classes, use_07=True)
     mall = evaluate_detections(dets, gts, source.num_classes, use_07=False)

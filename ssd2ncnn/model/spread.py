@@ -14,14 +14,15 @@ from .ssdlite import SSDLite, head_conv
 
 @torch.no_grad()
 def spread_init(model: SSDLite, seed: int = 0, batch: int = 4) -> SSDLite:
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # CPU generator: the same spread on every device
+    weight = next(model.parameters())
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average: one pass sets running stats to the batch statistics
     size = model.cfg.input_size
     model.train()
-    model(torch.randn(batch, 3, size, size, generator=gen))
+    model(torch.randn(batch, 3, size, size, generator=gen, device=gen.device).to(weight.device, weight.dtype))
     for bn in bns:
         bn.momentum = 0.01
         # a (nearly) constant channel would be scaled up by 1/sqrt(eps) and amplify float rounding
@@ -30,7 +31,7 @@ def spread_init(model: SSDLite, seed: int = 0, batch: int = 4) -> SSDLite:
         bn.running_var.clamp_(min=0.25)
     for head, bias_std in [(h, 0.5) for h in model.loc_heads] + [(h, 1.0) for h in model.conf_heads]:
         conv = head_conv(head)
-        conv.weight.normal_(0.0, 2.0 / conv.in_channels**0.5, generator=gen)
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen, device=gen.device) * (2.0 / conv.in_channels**0.5))
         assert conv.bias is not None
-        conv.bias.normal_(0.0, bias_std, generator=gen)
+        conv.bias.copy_(torch.randn(conv.bias.shape, generator=gen, device=gen.device) * bias_std)
     return model.eval()

@@ -74,11 +74,13 @@ class SSDLite(nn.Module):
 
     @torch.no_grad()
     def feature_sizes(self, input_h: int, input_w: int) -> list[tuple[int, int]]:
-        """Feature-map sizes measured with a dummy forward pass (never a table)."""
+        """Feature-map sizes measured with a dummy forward pass (never a table). The dummy input is made on
+        the weights' device and dtype: a CPU tensor into a CUDA model was the first-epoch crash on GPUs."""
         was_training = self.training
         self.eval()
+        weight = next(self.parameters())
         try:
-            feats = self.features(torch.zeros(1, 3, input_h, input_w))
+            feats = self.features(torch.zeros(1, 3, input_h, input_w, device=weight.device, dtype=weight.dtype))
         finally:
             self.train(was_training)
         return [(int(f.shape[2]), int(f.shape[3])) for f in feats]
