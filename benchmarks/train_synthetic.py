@@ -19,10 +19,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from ssd2ncnn.checkpoint import load_model
-from ssd2ncnn.train.data import open_dataset
+from ssd2ncnn.data.folders import open_dataset
+from ssd2ncnn.data.synthetic import write_synthetic_voc
 from ssd2ncnn.train.evaluate import evaluate_model
 from ssd2ncnn.train.loop import TrainOptions, train
-from ssd2ncnn.train.synthetic import write_synthetic_voc
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,13 +16,15 @@ import torch
 
 from .config import SSDConfig, get_preset
 from .errors import CheckpointError
-from .model.ssdlite import SSDLite
+from .importers import IMPORTERS, ImportOptions, detect_importer, source_names
+from .model.factory import build_model
+from .model.ssdlite import SSDDetector
 
 FORMAT = "ssd2ncnn"
 VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike, model: SSDLite, meta: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(path: str | os.PathLike, model: SSDDetector, meta: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write atomically: a crash mid-write never leaves a truncated checkpoint at `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +100,25 @@ def _state_dict_of(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _foreign_model(obj: dict[str, Any], path: Path, source: str, opts: ImportOptions) -> SSDDetector | None:
+    """The network of a checkpoint in another code base's layout, or None for our own formats."""
+    if source == "ssd2ncnn" or obj.get("format") == FORMAT:
+        if source not in ("auto", "ssd2ncnn"):
+            raise CheckpointError(f"checkpoint {path} was written by ssd2ncnn, not by {source}; drop --from")
+        return None
+    if source == "auto":
+        importer = detect_importer(_state_dict_of(obj))
+        if importer is None:
+            return None
+    elif source in IMPORTERS:
+        importer = IMPORTERS[source]
+    else:
+        raise CheckpointError(f"unknown checkpoint source {source!r}; choose one of {', '.join(source_names())}")
+    sd = _state_dict_of(obj)
+    _check_finite(sd, path)
+    return importer.load(obj, sd, opts).eval()
+
+
 def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
@@ -112,11 +133,15 @@ def load_model(
     preset: str | None = None,
     num_classes: int | None = None,
     width_mult: float | None = None,
-) -> SSDLite:
+    source: str = "auto",
+) -> SSDDetector:
     """An `SSDLite` in eval mode with the checkpoint's weights and config. For a bare state dict, `preset`
     (with `num_classes`, `width_mult`) gives the config; for a full checkpoint they must not contradict it."""
     path = Path(path)
     obj = read_checkpoint(path)
+    foreign = _foreign_model(obj, path, source, ImportOptions(preset, num_classes, width_mult))
+    if foreign is not None:
+        return foreign
     if obj.get("format") == FORMAT:
         if obj.get("version") != VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {obj.get('version')}, this ssd2ncnn reads {VERSION}")
@@ -135,7 +160,7 @@ def load_model(
         cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult)
     sd = _state_dict_of(obj)
     _check_finite(sd, path)
-    model = SSDLite(cfg)
+    model = build_model(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))

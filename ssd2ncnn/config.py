@@ -30,6 +30,8 @@ VOC_CLASSES = (
 STEP_RULES = ("exact", "ceil")
 CENTER_RULES = ("standard", "mmdet_v1")
 SCORE_ACTIVATIONS = ("softmax", "sigmoid")
+# Network architectures `model.factory.build_model` can build; each variant adds its name here.
+ARCHES = ("ssdlite",)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class SSDConfig:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     rgb: bool = True
     width_mult: float = 1.0
+    # Which network the weights belong to (see ARCHES); the priors and post-processing are all above.
+    arch: str = "ssdlite"
     # SSDLite extras: (1x1 mid channels, output channels) per extra level, at width 1.0.
     extras: tuple[tuple[int, int], ...] = ((256, 512), (128, 256), (128, 256), (64, 128))
     # Prior rules (see module docstring).
@@ -113,6 +117,8 @@ class SSDConfig:
         for ratios in self.aspect_ratios:
             if any(r <= 0 for r in ratios):
                 raise bad(f"aspect ratios must be positive, got {list(ratios)}")
+        if self.arch not in ARCHES:
+            raise bad(f"arch must be one of {ARCHES}, got {self.arch!r}")
         if self.step_rule not in STEP_RULES:
             raise bad(f"step_rule must be one of {STEP_RULES}, got {self.step_rule!r}")
         if self.center_rule not in CENTER_RULES:

@@ -75,8 +75,8 @@ def build_models(root: Path) -> dict[str, Path]:
 
     from ssd2ncnn.config import get_preset
     from ssd2ncnn.converter.convert import convert_model
-    from ssd2ncnn.converter.param import read_param, write_param
     from ssd2ncnn.model.ssdlite import SSDLite
+    from ssd2ncnn.ncnn_format import read_param, write_param
 
     real, empty = root / "real", root / "empty"
     if (empty / "model.json").exists():

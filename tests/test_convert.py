@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from ssd2ncnn.cli import cli
 from ssd2ncnn.converter.convert import read_model_json
-from ssd2ncnn.converter.param import lint_param, read_param
+from ssd2ncnn.ncnn_format import lint_param, read_param
 from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify_checkpoint

@@ -1,4 +1,4 @@
-"""ssd2ncnn.converter.param and `ssd2ncnn param`: real reference files, real ncnn, no mocks."""
+"""ssd2ncnn.ncnn_format and `ssd2ncnn param`: real reference files, real ncnn, no mocks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ssd2ncnn.cli import cli
-from ssd2ncnn.converter.param import (
+from ssd2ncnn.errors import InputError, ParamError
+from ssd2ncnn.ncnn_format import (
     ARRAY_KEY_BASE,
     MAGIC,
     Finding,
@@ -29,7 +30,6 @@ from ssd2ncnn.converter.param import (
     read_param,
     write_param,
 )
-from ssd2ncnn.errors import InputError, ParamError
 
 ncnn = pytest.importorskip("ncnn")
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssd2ncnn.converter.param import (
+from ssd2ncnn.errors import ParamError
+from ssd2ncnn.ncnn_format import (
     LINT_CODES,
     Finding,
     format_param,
     lint_param,
     parse_param,
 )
-from ssd2ncnn.errors import ParamError
 
 _LOCAL_REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
 _SHARED_REF = Path(__file__).resolve().parents[2] / "shared" / "reference"

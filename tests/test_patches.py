@@ -3,7 +3,7 @@
 import ncnn
 import numpy as np
 
-from ssd2ncnn.converter.param import format_param, lint_param, parse_param
+from ssd2ncnn.ncnn_format import format_param, lint_param, parse_param
 from ssd2ncnn.patches.fuse_activation import fuse_conv_hardswish
 from ssd2ncnn.runtime.net import mat_to_numpy
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from ssd2ncnn.config import get_preset
-from ssd2ncnn.converter.param import Graph, Layer, format_param
 from ssd2ncnn.model.boxes import decode, encode
 from ssd2ncnn.model.postprocess import detect
 from ssd2ncnn.model.priors import generate_priors, priorbox_blob
+from ssd2ncnn.ncnn_format import Graph, Layer, format_param
 from ssd2ncnn.patches.ssd_postprocess import detection_output_params
 from ssd2ncnn.runtime.net import mat_to_numpy
 from ssd2ncnn.verify.compare import compare_detections

@@ -10,8 +10,8 @@ import pytest
 from conftest import REFERENCE
 
 from ssd2ncnn.config import get_preset
-from ssd2ncnn.converter.param import Graph, Layer, format_param, read_param
 from ssd2ncnn.model.priors import generate_priors, level_priors, priorbox_blob
+from ssd2ncnn.ncnn_format import Graph, Layer, format_param, read_param
 from ssd2ncnn.patches.ssd_postprocess import priorbox_params
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from ssd2ncnn.bench.inputs import preprocess, synthetic_image
 from ssd2ncnn.cli import cli
-from ssd2ncnn.converter.param import read_param
+from ssd2ncnn.ncnn_format import read_param
 from ssd2ncnn.quantize.int8 import TAG_INT8, round_half_away
 from ssd2ncnn.quantize.select import MIN_GAIN, MIN_SHARE
 from ssd2ncnn.runtime.net import load_net, run_net

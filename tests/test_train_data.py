@@ -11,16 +11,11 @@ import torch
 from PIL import Image
 
 from ssd2ncnn.config import get_preset
+from ssd2ncnn.data.coco import category_mapping
+from ssd2ncnn.data.folders import dataset_class_names, dataset_splits, open_dataset
+from ssd2ncnn.data.synthetic import write_synthetic_coco, write_synthetic_voc
 from ssd2ncnn.errors import InputError
-from ssd2ncnn.train.coco import category_mapping
-from ssd2ncnn.train.data import (
-    TorchDetectionDataset,
-    collate,
-    dataset_class_names,
-    dataset_splits,
-    open_dataset,
-)
-from ssd2ncnn.train.synthetic import write_synthetic_coco, write_synthetic_voc
+from ssd2ncnn.train.data import TorchDetectionDataset, collate
 from ssd2ncnn.train.transforms import EvalTransform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "data"

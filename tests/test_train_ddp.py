@@ -17,8 +17,9 @@ def _worker(out: Path) -> None:
     from torch.utils.data import DataLoader, DistributedSampler
 
     from ssd2ncnn.config import get_preset
+    from ssd2ncnn.data.folders import open_dataset
     from ssd2ncnn.model.ssdlite import SSDLite
-    from ssd2ncnn.train.data import TorchDetectionDataset, collate, open_dataset
+    from ssd2ncnn.train.data import TorchDetectionDataset, collate
     from ssd2ncnn.train.distributed import init_distributed
     from ssd2ncnn.train.evaluate import model_priors
     from ssd2ncnn.train.loop import TrainOptions, make_optimizer, train, train_step

@@ -4,7 +4,7 @@ brute-force reference and with pycocotools."""
 import numpy as np
 import pytest
 
-from ssd2ncnn.train.metrics import evaluate_detections, voc_ap
+from ssd2ncnn.data.metrics import evaluate_detections, voc_ap
 
 
 def test_voc_ap_hand_computed():

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from onnx import numpy_helper
 
 from ssd2ncnn.cli import cli
-from ssd2ncnn.converter.param import read_param, write_param
+from ssd2ncnn.ncnn_format import read_param, write_param
 from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify_checkpoint
 from ssd2ncnn.verify.tolerances import FP32

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..converter.param import read_param, write_param
+from ..ncnn_format import read_param, write_param
 from ..patches.se_pooling import PASSES
 from ..runtime.net import load_net, run_net
 from .engines import ncnn_engine

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..config import PRESETS
 from ..converter.convert import convert_checkpoint
+from .model_options import load_kwargs, model_options
 
 
 def _human(n: int) -> str:
@@ -26,10 +26,8 @@ def _human(n: int) -> str:
 @click.option("--fp16/--fp32", default=False, show_default=True, help="Store weights as fp16 (half the .bin) or fp32.")
 @click.option("--no-simplify", is_flag=True, help="Skip onnx-simplifier (use when it fails on your model).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="For a bare state dict: its preset.")
-@click.option("--num-classes", type=click.IntRange(min=2), default=None, help="For a bare state dict: classes incl. background.")
-@click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")
-def command(checkpoint, output, input_size, fp16, no_simplify, force, preset, num_classes, width_mult):
+@model_options
+def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult):
     """Convert CHECKPOINT to an ncnn SSD detector in OUTPUT."""
 
     def log(stage):
@@ -37,7 +35,7 @@ def command(checkpoint, output, input_size, fp16, no_simplify, force, preset, nu
 
     click.echo(f"converting {checkpoint} -> {output}/")
     res = convert_checkpoint(
-        checkpoint, output, preset=preset, num_classes=num_classes, width_mult=width_mult,
+        checkpoint, output, **load_kwargs(source, preset, num_classes, width_mult),
         input_size=input_size, fp16=fp16, simplify=not no_simplify, force=force, log=log,
     )
     total = sum(s.seconds for s in res.stages)

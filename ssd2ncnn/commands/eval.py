@@ -6,32 +6,31 @@ from pathlib import Path
 
 import click
 
+from .model_options import load_kwargs, model_options
+
 
 @click.command("eval")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="VOC or COCO data set folder.")
 @click.option("--split", default="test", show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--preset", default=None, help="For a bare state dict: its preset.")
-@click.option("--num-classes", type=int, default=None, help="For a bare state dict: classes including background.")
-@click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")
+@model_options
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")
-def command(checkpoint, data, split, batch_size, preset, num_classes, width_mult, device, json_out) -> None:
+def command(checkpoint, data, split, batch_size, source, preset, num_classes, width_mult, device, json_out) -> None:
     """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
     import json
 
+    import torch
     from rich.console import Console
     from rich.table import Table
 
-    import torch
-
     from ..checkpoint import load_model
-    from ..train.data import open_dataset
+    from ..data.folders import open_dataset
+    from ..data.metrics import evaluate_detections
     from ..train.evaluate import ground_truth, predict
-    from ..train.metrics import evaluate_detections
 
-    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult)
+    model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
     source = open_dataset(data, split, model.cfg.class_names)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dets = predict(model.to(dev), source, batch_size=batch_size, device=dev)

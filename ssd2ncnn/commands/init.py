@@ -9,8 +9,8 @@ import torch
 
 from ..checkpoint import save_checkpoint
 from ..config import PRESETS, get_preset
+from ..model.factory import build_model
 from ..model.spread import spread_init
-from ..model.ssdlite import SSDLite
 
 
 @click.command("init")
@@ -25,7 +25,7 @@ def command(preset, num_classes, width_mult, input_size, seed, spread, output):
     """Write an untrained checkpoint (config saved inside) to OUTPUT."""
     cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult, input_size=input_size)
     torch.manual_seed(seed)
-    model = SSDLite(cfg).eval()
+    model = build_model(cfg).eval()
     if spread:
         spread_init(model, seed)
     save_checkpoint(output, model, meta={"trained": False, "seed": seed, "spread": spread})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..converter.param import lint_param, parse_param, read_param_text, write_param
 from ..errors import CheckFailed
+from ..ncnn_format import lint_param, parse_param, read_param_text, write_param
 
 
 @click.group("param")

@@ -19,8 +19,8 @@ import click
 @click.option("--p-difficult", type=float, default=0.15, show_default=True, help="Probability that a shape is tiny (6-12 px, difficult).")
 def command(out, num, seed, shapes, fmt, image_size, object_size, max_objects, p_difficult) -> None:
     """Coloured shapes on noisy textured backgrounds, splits train/val/test 80/10/10 (COCO: train/val 80/20)."""
+    from ..data.synthetic import ALL_SHAPES, write_synthetic_coco, write_synthetic_voc
     from ..errors import InputError
-    from ..train.synthetic import ALL_SHAPES, write_synthetic_coco, write_synthetic_voc
 
     names = tuple(s.strip() for s in shapes.split(",") if s.strip())
     unknown = [s for s in names if s not in ALL_SHAPES]

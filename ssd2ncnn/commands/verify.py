@@ -15,6 +15,7 @@ from ..verify.inputs import folder_images, synthetic_images
 from ..verify.parity import verify_checkpoint
 from ..verify.report import print_report
 from ..verify.tolerances import FP32, for_model, parse_overrides
+from .model_options import load_kwargs, model_options
 
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
 
@@ -41,10 +42,8 @@ def parse_sizes(text: str) -> list[int]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
 @click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
 @click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (or set SSD2NCNN_UPDATE_GOLDEN=1).")
-@click.option("--preset", default=None, help="For a bare state dict: its preset.")
-@click.option("--num-classes", type=int, default=None, help="For a bare state dict: classes incl. background.")
-@click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier.")
-def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, preset, num_classes, width_mult):
+@model_options
+def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
     Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input."""
@@ -78,7 +77,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         report = verify_checkpoint(
             checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=not no_onnx,
             progress=lambda done, total: progress.update(task, completed=done),
-            preset=preset, num_classes=num_classes, width_mult=width_mult,
+            **load_kwargs(source, preset, num_classes, width_mult),
         )
     print_report(report, console)
     if report_path:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..checkpoint import load_model
-from ..model.ssdlite import SSDLite
+from ..model.ssdlite import SSDDetector
+from ..ncnn_format import format_param, parse_param
 from ..patches.fuse_activation import fuse_conv_hardswish
 from ..patches.se_pooling import se_pool_adaptive
 from ..patches.ssd_postprocess import DETECTION_BLOB, INPUT_BLOB, apply_ssd_patch
 from .export import export_onnx
 from .outdir import atomic_dir
-from .param import format_param, parse_param
 from .pnnx_backend import onnx_to_ncnn
 from .simplify import check_simplified, simplify_onnx
 
@@ -75,7 +75,7 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-def model_json(model: SSDLite, input_size: int, fp16: bool, files: dict[str, Path], simplified: bool) -> dict:
+def model_json(model: SSDDetector, input_size: int, fp16: bool, files: dict[str, Path], simplified: bool) -> dict:
     cfg = model.cfg
     return {
         "format": MODEL_JSON_FORMAT,
@@ -97,7 +97,7 @@ def model_json(model: SSDLite, input_size: int, fp16: bool, files: dict[str, Pat
 
 
 def convert_model(
-    model: SSDLite,
+    model: SSDDetector,
     out_dir: Path,
     input_size: int | None = None,
     fp16: bool = False,
@@ -158,8 +158,8 @@ def convert_model(
     return result
 
 
-def convert_checkpoint(checkpoint: Path, out_dir: Path, preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None, **kw) -> ConvertResult:
-    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult)
+def convert_checkpoint(checkpoint: Path, out_dir: Path, source: str = "auto", preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None, **kw) -> ConvertResult:
+    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult, source=source)
     return convert_model(model, out_dir, **kw)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ToolError
-from ..model.ssdlite import ExportWrapper, SSDLite
+from ..model.ssdlite import ExportWrapper, SSDDetector
 
 OPSET = 13
 
@@ -20,7 +20,7 @@ def output_names(num_levels: int) -> list[str]:
     return [f"loc{k}" for k in range(num_levels)] + [f"conf{k}" for k in range(num_levels)]
 
 
-def export_onnx(model: SSDLite, path: Path, input_size: int) -> Path:
+def export_onnx(model: SSDDetector, path: Path, input_size: int) -> Path:
     # torch.onnx.export restores the training flag of the module it is given: export a wrapper that is
     # itself in eval mode, around a model in eval mode, so BatchNorm uses its running statistics.
     model.eval()

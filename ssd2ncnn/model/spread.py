@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .ssdlite import SSDLite, head_conv
+from .ssdlite import SSDDetector, head_conv
 
 
 @torch.no_grad()
-def spread_init(model: SSDLite, seed: int = 0, batch: int = 4) -> SSDLite:
+def spread_init(model: SSDDetector, seed: int = 0, batch: int = 4) -> SSDDetector:
     gen = torch.Generator().manual_seed(seed)  # CPU generator: the same spread on every device
     weight = next(model.parameters())
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]

@@ -30,10 +30,45 @@ def head_conv(head: nn.Module) -> nn.Conv2d:
     return head[-1]
 
 
-class SSDLite(nn.Module):
+class SSDDetector(nn.Module):
+    """What every network variant (`cfg.arch`, built by `model.factory`) provides: `features(x)` gives the
+    per-level maps, `loc_heads`/`conf_heads` (ModuleLists whose heads end in a 1x1 conv, see `head_conv`)
+    turn them into raw head maps."""
+
+    loc_heads: nn.ModuleList
+    conf_heads: nn.ModuleList
+
     def __init__(self, cfg: SSDConfig):
         super().__init__()
         self.cfg = cfg
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(N, 3, H, W) -> ([loc_k (N, A_k*4, H_k, W_k)], [conf_k (N, A_k*C, H_k, W_k)])."""
+        feats = self.features(x)
+        return [h(f) for h, f in zip(self.loc_heads, feats)], [h(f) for h, f in zip(self.conf_heads, feats)]
+
+    @torch.no_grad()
+    def feature_sizes(self, input_h: int, input_w: int) -> list[tuple[int, int]]:
+        """Feature-map sizes measured with a dummy forward pass (never a table). The dummy input is made on
+        the weights' device and dtype: a CPU tensor into a CUDA model was the first-epoch crash on GPUs."""
+        was_training = self.training
+        self.eval()
+        weight = next(self.parameters())
+        try:
+            feats = self.features(torch.zeros(1, 3, input_h, input_w, device=weight.device, dtype=weight.dtype))
+        finally:
+            self.train(was_training)
+        return [(int(f.shape[2]), int(f.shape[3])) for f in feats]
+
+
+class SSDLite(SSDDetector):
+    """The bundled network: MobileNetV3-Large as in the paper's Table 1, SSDLite extras and heads."""
+
+    def __init__(self, cfg: SSDConfig):
+        super().__init__(cfg)
         self.backbone = MobileNetV3Large(cfg.width_mult)
         channels: list[int] = [self.backbone.tap_channels, self.backbone.last_channels]
         extras = []
@@ -67,24 +102,6 @@ class SSDLite(nn.Module):
             feats.append(extra(feats[-1]))
         return feats
 
-    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """(N, 3, H, W) -> ([loc_k (N, A_k*4, H_k, W_k)], [conf_k (N, A_k*C, H_k, W_k)])."""
-        feats = self.features(x)
-        return [h(f) for h, f in zip(self.loc_heads, feats)], [h(f) for h, f in zip(self.conf_heads, feats)]
-
-    @torch.no_grad()
-    def feature_sizes(self, input_h: int, input_w: int) -> list[tuple[int, int]]:
-        """Feature-map sizes measured with a dummy forward pass (never a table). The dummy input is made on
-        the weights' device and dtype: a CPU tensor into a CUDA model was the first-epoch crash on GPUs."""
-        was_training = self.training
-        self.eval()
-        weight = next(self.parameters())
-        try:
-            feats = self.features(torch.zeros(1, 3, input_h, input_w, device=weight.device, dtype=weight.dtype))
-        finally:
-            self.train(was_training)
-        return [(int(f.shape[2]), int(f.shape[3])) for f in feats]
-
 
 def flatten_heads(locs: list[torch.Tensor], confs: list[torch.Tensor], num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-level maps -> (N, P, 4) and (N, P, C) logits, priors ordered cell-major then anchor, as ncnn's
@@ -98,7 +115,7 @@ def flatten_heads(locs: list[torch.Tensor], confs: list[torch.Tensor], num_class
 class ExportWrapper(nn.Module):
     """The exported graph: raw per-level maps as outputs loc0..loc{K-1}, conf0..conf{K-1}."""
 
-    def __init__(self, model: SSDLite):
+    def __init__(self, model: SSDDetector):
         super().__init__()
         self.model = model
 

@@ -5,7 +5,7 @@ hard-swish activations as separate layers; ncnn's Convolution and ConvolutionDep
 
 from __future__ import annotations
 
-from ..converter.param import Graph
+from ..ncnn_format import Graph
 
 CONV_TYPES = ("Convolution", "ConvolutionDepthWise")
 ACTIVATION_TYPE, ACTIVATION_PARAMS = 9, 10  # conv param ids; arrays are stored under their id

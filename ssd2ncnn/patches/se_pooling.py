@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..converter.param import Graph, Layer
+from ..ncnn_format import Graph, Layer
 
 
 def _is_spatial_mean(layer: Layer) -> bool:

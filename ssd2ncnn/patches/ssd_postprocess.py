@@ -15,8 +15,8 @@ DetectionOutput param is written explicitly because ncnn's defaults differ from 
 from __future__ import annotations
 
 from ..config import SSDConfig
-from ..converter.param import Graph, Layer
 from ..errors import InputError
+from ..ncnn_format import Graph, Layer
 
 INPUT_BLOB = "input"
 LOC_BLOB, CONF_BLOB, PRIOR_BLOB, DETECTION_BLOB = "mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..converter.param import Graph
+from ..ncnn_format import Graph
 from .int8 import CONV_TYPES
 
 NUM_BINS = 2048

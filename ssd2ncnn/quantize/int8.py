@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..converter.param import Graph
 from ..errors import InputError, ToolError
+from ..ncnn_format import Graph
 
 TAG_FP32 = 0
 TAG_FP16 = 0x01306B47
@@ -199,7 +199,7 @@ def check_roundtrip(graph: Graph, bin_path: Path) -> None:
     """Raise ToolError if ncnn cannot load the written model (used right after writing)."""
     import ncnn
 
-    from ..converter.param import format_param
+    from ..ncnn_format import format_param
 
     net = ncnn.Net()
     net.opt.use_vulkan_compute = False

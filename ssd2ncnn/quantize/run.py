@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..bench.suite import read_meta
 from ..converter.outdir import atomic_dir, check_writable
-from ..converter.param import read_param, write_param
 from ..errors import InputError
+from ..ncnn_format import read_param, write_param
 from ..runtime.images import list_images, load_image
 from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image

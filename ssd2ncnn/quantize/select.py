@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..converter.param import Graph, Layer, write_param
+from ..ncnn_format import Graph, Layer, write_param
 from ..runtime.net import load_net, time_forward
 from .int8 import ConvWeights, write_int8
 

@@ -6,22 +6,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..data.metrics import DetectionMetrics, evaluate_detections
+from ..data.records import DetectionSource
 from ..model.postprocess import class_scores, detect
 from ..model.priors import generate_priors
-from ..model.ssdlite import SSDLite, flatten_heads
+from ..model.ssdlite import SSDDetector, flatten_heads
 from .data import TorchDetectionDataset, collate
-from .metrics import DetectionMetrics, evaluate_detections
-from .records import DetectionSource
 from .transforms import EvalTransform
 
 
-def model_priors(model: SSDLite, size: int | None = None) -> torch.Tensor:
+def model_priors(model: SSDDetector, size: int | None = None) -> torch.Tensor:
     size = size or model.cfg.input_size
     return generate_priors(model.cfg, model.feature_sizes(size, size), (size, size))
 
 
 @torch.no_grad()
-def predict(model: SSDLite, source: DetectionSource, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> list[np.ndarray]:
+def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> list[np.ndarray]:
     """Detections per image, (D, 6) rows (label, score, x1, y1, x2, y2) in the image's pixels."""
     was_training = model.training
     model.eval()
@@ -50,6 +50,6 @@ def ground_truth(source: DetectionSource) -> list[dict[str, np.ndarray]]:
     return [{"boxes": r.boxes, "labels": r.labels, "difficult": r.difficult} for r in source.records]
 
 
-def evaluate_model(model: SSDLite, source: DetectionSource, use_07: bool = True, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> DetectionMetrics:
+def evaluate_model(model: SSDDetector, source: DetectionSource, use_07: bool = True, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> DetectionMetrics:
     dets = predict(model, source, batch_size, workers, device)
     return evaluate_detections(dets, ground_truth(source), source.num_classes, iou=0.5, use_07=use_07)

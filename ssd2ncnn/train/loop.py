@@ -20,10 +20,12 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..checkpoint import read_checkpoint, save_checkpoint
 from ..config import SSDConfig, get_preset
+from ..data.folders import dataset_class_names, dataset_splits, open_dataset
 from ..errors import InputError
-from ..model.ssdlite import SSDLite, flatten_heads
+from ..model.factory import build_model
+from ..model.ssdlite import flatten_heads
 from .backbone_weights import load_backbone_weights
-from .data import TorchDetectionDataset, collate, dataset_class_names, dataset_splits, open_dataset
+from .data import TorchDetectionDataset, collate
 from .distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from .evaluate import evaluate_model, model_priors
 from .loss import multibox_loss
@@ -227,9 +229,9 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
 
     _cpu_threads(device, info, opts.workers)
     torch.manual_seed(opts.seed)
-    model = SSDLite(cfg)
+    model = build_model(cfg)
     if opts.backbone_weights is not None and opts.resume is None:
-        report = load_backbone_weights(model.backbone, opts.backbone_weights)
+        report = load_backbone_weights(model.backbone, opts.backbone_weights)  # type: ignore[arg-type]
         log.info("backbone weights %s: %s", opts.backbone_weights, report.summary())
     if opts.bn_momentum is not None:
         for m in model.modules():

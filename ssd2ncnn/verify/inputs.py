@@ -49,9 +49,9 @@ def folder_images(folder: Path, limit: int | None = None) -> list[VerifyImage]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"--images {folder} is not a folder")
-    from ..train.coco import is_coco
-    from ..train.data import dataset_splits, open_dataset
-    from ..train.voc import is_voc
+    from ..data.coco import is_coco
+    from ..data.folders import dataset_splits, open_dataset
+    from ..data.voc import is_voc
 
     if is_voc(folder) or is_coco(folder):
         splits = dataset_splits(folder)

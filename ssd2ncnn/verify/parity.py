@@ -23,7 +23,7 @@ from ..converter.convert import read_model_json
 from ..errors import InputError
 from ..model.postprocess import class_scores, detect
 from ..model.priors import generate_priors, priorbox_blob
-from ..model.ssdlite import SSDLite, flatten_heads
+from ..model.ssdlite import SSDDetector, flatten_heads
 from ..runtime.net import load_net, run_net
 from .compare import DetectionCheck, TensorCheck, compare_detections, compare_tensor
 from .inputs import VerifyImage
@@ -48,7 +48,7 @@ class References:
     blobs: dict[str, np.ndarray]
 
 
-def torch_references(model: SSDLite, chw: np.ndarray) -> References:
+def torch_references(model: SSDDetector, chw: np.ndarray) -> References:
     cfg = model.cfg
     x = torch.from_numpy(chw)[None]
     with torch.no_grad():
@@ -57,7 +57,7 @@ def torch_references(model: SSDLite, chw: np.ndarray) -> References:
     return References(heads, torch_blobs(model, locs, confs, chw.shape[1:]))
 
 
-def torch_blobs(model: SSDLite, locs, confs, hw) -> dict[str, np.ndarray]:
+def torch_blobs(model: SSDDetector, locs, confs, hw) -> dict[str, np.ndarray]:
     """The contract blobs computed in PyTorch from head maps (PyTorch's own, or onnxruntime's)."""
     cfg = model.cfg
     loc, conf = flatten_heads(locs, confs, cfg.num_classes)
@@ -122,7 +122,7 @@ def _detection_check(cfg, got: np.ndarray, ref: np.ndarray, tol: Tolerances) -> 
     return compare_detections(got, ref, cfg.conf_threshold, cfg.keep_top_k, tol.score_atol, tol.box_atol, tol.match_iou, tol.min_score)
 
 
-def check_case(model: SSDLite, net, onnx: OnnxRunner | None, chw: np.ndarray, tol: Tolerances, name: str, size: int) -> CaseResult:
+def check_case(model: SSDDetector, net, onnx: OnnxRunner | None, chw: np.ndarray, tol: Tolerances, name: str, size: int) -> CaseResult:
     cfg = model.cfg
     heads = head_names(cfg.num_levels)
     ref = torch_references(model, chw)
@@ -151,7 +151,7 @@ def check_case(model: SSDLite, net, onnx: OnnxRunner | None, chw: np.ndarray, to
     return CaseResult(name, size, checks, det, got["detection_out"], ref.blobs["detection_out"])
 
 
-def check_same_model(model: SSDLite, meta: dict, out_dir: Path) -> None:
+def check_same_model(model: SSDDetector, meta: dict, out_dir: Path) -> None:
     """The checkpoint must be the one OUT was converted from (same SSDConfig), or nothing compares."""
     ours, theirs = model.cfg.to_dict(), meta.get("config", {})
     differ = sorted(k for k in ours if ours[k] != theirs.get(k))
@@ -208,7 +208,7 @@ class VerifyReport:
 
 
 def verify(
-    model: SSDLite,
+    model: SSDDetector,
     out_dir: Path,
     images: list[VerifyImage],
     sizes: list[int],
@@ -231,7 +231,7 @@ def verify(
             if progress:
                 progress(done, total)
         if annotated:
-            from ..train.metrics import evaluate_detections
+            from ..data.metrics import evaluate_detections
 
             gts = [im.gt for im in images]
             cases = report.cases[-len(images):]

@@ -1,0 +1,50 @@
+"""Checkpoints written by other code bases (a training repository's own layout), turned into one of our
+networks plus its `SSDConfig`. Each importer is a module here that registers itself in `IMPORTERS`;
+`checkpoint.load_model` picks one by name (`--from NAME`) or by asking each whether the keys match."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..model.ssdlite import SSDDetector
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What the command line may add for a foreign checkpoint (a foreign file carries no SSDConfig)."""
+
+    preset: str | None = None
+    num_classes: int | None = None
+    width_mult: float | None = None
+
+
+@dataclass(frozen=True)
+class Importer:
+    name: str  # the --from value
+    description: str
+    matches: Callable[[dict[str, torch.Tensor]], bool]  # True when the state dict has this layout
+    # (full checkpoint dict, its state dict, options) -> a network in eval mode with the weights loaded
+    load: Callable[[dict, dict[str, torch.Tensor], ImportOptions], SSDDetector]
+
+
+IMPORTERS: dict[str, Importer] = {}
+
+
+def register(importer: Importer) -> Importer:
+    IMPORTERS[importer.name] = importer
+    return importer
+
+
+def detect_importer(sd: dict[str, torch.Tensor]) -> Importer | None:
+    hits = [imp for imp in IMPORTERS.values() if imp.matches(sd)]
+    return hits[0] if len(hits) == 1 else None
+
+
+SOURCES = ("auto", "ssd2ncnn")  # plus every registered importer's name; see `source_names`
+
+
+def source_names() -> list[str]:
+    return list(SOURCES) + sorted(IMPORTERS)

@@ -1,0 +1,14 @@
+"""One entry point from an `SSDConfig` to its PyTorch network, whatever the architecture (`cfg.arch`).
+Every network here has the same interface: `cfg`, `forward(x) -> ([loc_k], [conf_k])` raw NCHW head maps,
+`features`, `feature_sizes`, `loc_heads`/`conf_heads` ending in a 1x1 conv (see `ssdlite.head_conv`)."""
+
+from __future__ import annotations
+
+from ..config import SSDConfig
+from .ssdlite import SSDDetector, SSDLite
+
+
+def build_model(cfg: SSDConfig) -> SSDDetector:
+    if cfg.arch == "ssdlite":
+        return SSDLite(cfg)
+    raise ValueError(f"no network for arch {cfg.arch!r}")  # SSDConfig.validate refuses unknown arches first

@@ -1,0 +1,212 @@
+"""ncnn ``.param`` files: a typed data model, a strict parser, a canonical writer, graph-editing helpers
+and a linter.
+
+The text format (what ncnn's ``Net::load_param`` and ``ParamDict::load_param`` read)::
+
+    7767517
+    layer_count blob_count
+    Type Name n_in n_out in_blob... out_blob... id=value id=value ...
+
+Facts taken from ncnn's ``src/paramdict.cpp`` that this module relies on:
+
+* A value is a float when its text contains ``.``, ``e`` or ``E``, otherwise an int. So ``60`` is an int and
+  ``60.0`` a float; the type of every value is kept as read (Python ``int`` / ``float``) and written back the
+  same way. An int written where a layer reads a float is not the same thing: older ncnn stores ints and
+  floats in one union and reads the int's bits as a float, newer ncnn converts or falls back to the default.
+* A key ``<= -23300`` is an array for param id ``-23300 - key`` with value ``n,v1,...,vn``. Arrays are kept as
+  Python lists under their *param id* (``params[0] = [60.0]`` for ``-23300=1,60.0``); the writer turns a list
+  back into the array key. All elements of one array have one type (ncnn stores them in one Mat).
+* Param ids are ``0 .. NCNN_MAX_PARAM_COUNT-1`` (32): ncnn refuses larger ids.
+* Older ncnn reads each value with ``%15s`` (and array elements with ``%15[^,\\n ]``): a value longer than
+  15 characters is split. It also accumulates the digits before and after the decimal point in 32-bit
+  unsigned integers. The writer therefore never emits a float longer than 15 characters or with more than
+  9 digits on either side of the point.
+
+Canonical float text (``format_value``): the shortest decimal that rounds back to the same float32 (numpy's
+Dragon4 ``unique=True``). It is written positionally (``0.1``, ``60.0``, ``-233.0``) when that fits ncnn's
+limits above, otherwise in scientific notation (``1e-10``, ``1.2345679e+08``). Both forms always contain
+``.`` or ``e``, so ncnn reads them as floats. Floats are rounded to float32 on writing (ncnn has no doubles).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import struct
+
+import numpy as np
+
+from ..errors import ParamError
+
+MAGIC = 7767517
+ARRAY_KEY_BASE = -23300
+MAX_PARAM_COUNT = 32  # NCNN_MAX_PARAM_COUNT: param ids are 0..31
+MAX_VALUE_CHARS = 15  # older ncnn reads a value with %15s
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+# float32 rounds to infinity at and above 2**128 - 2**103 (half an ulp past FLT_MAX)
+_F32_OVERFLOW = 2.0**128 - 2.0**103
+
+ParamValue = int | float | list[int] | list[float]
+
+_WS_CHARS = " \t\r\f\v"
+_WS = re.compile(r"[ \t\r\f\v]+")
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_COUNT_RE = re.compile(r"[0-9]+")
+
+
+def array_key(param_id: int) -> int:
+    """The key an array param with id ``param_id`` is written under: ``-23300 - id``."""
+    return ARRAY_KEY_BASE - param_id
+
+
+def decode_key(key: int) -> tuple[int, bool]:
+    """``(param_id, is_array)`` for a written key: ``-23302`` -> ``(2, True)``, ``5`` -> ``(5, False)``."""
+    if key <= ARRAY_KEY_BASE:
+        return ARRAY_KEY_BASE - key, True
+    return key, False
+
+
+
+# --------------------------------------------------------------------------------------------- values
+
+
+def _to_f32(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def _is_f32_finite(x: float) -> bool:
+    return x == x and abs(x) < _F32_OVERFLOW
+
+
+def _format_float(x: float) -> str:
+    if not isinstance(x, float) or not _is_f32_finite(x):
+        raise ParamError(f"cannot write float {x!r}: ncnn params must be finite float32 values")
+    return _format_f32_bits(struct.pack("<f", x))
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_f32_bits(bits: bytes) -> str:
+    f = np.frombuffer(bits, dtype="<f4")[0]
+    pos = np.format_float_positional(f, unique=True, trim="0")
+    int_part, _, frac_part = pos.lstrip("-").partition(".")
+    if len(pos) <= MAX_VALUE_CHARS and len(int_part) <= 9 and len(frac_part) <= 9:
+        text = pos
+    else:
+        text = np.format_float_scientific(f, unique=True, trim="-", exp_digits=2)
+    if np.float32(float(text)) != f:  # double rounding guard; never seen, but keep the value exact
+        text = np.format_float_scientific(f, precision=8, unique=False, exp_digits=2)
+    return text
+
+
+def _format_int(v: int) -> str:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ParamError(f"cannot write {v!r} as an ncnn int param")
+    if not INT32_MIN <= v <= INT32_MAX:
+        raise ParamError(f"cannot write int {v}: outside the int32 range")
+    return str(v)
+
+
+def format_value(v: ParamValue) -> str:
+    """Canonical text of one param value. Lists give ``n,v1,...,vn`` (the array key is the caller's)."""
+    if isinstance(v, list):
+        if not v:
+            return "0"
+        if all(isinstance(e, float) for e in v):
+            items = [_format_float(e) for e in v]
+        elif all(isinstance(e, int) and not isinstance(e, bool) for e in v):
+            items = [_format_int(int(e)) for e in v]
+        else:
+            raise ParamError(f"cannot write array {v!r}: elements must be all int or all float")
+        return ",".join([str(len(v)), *items])
+    if isinstance(v, float):
+        return _format_float(v)
+    return _format_int(v)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar(text: str) -> tuple[int | float | None, str | None]:
+    """``(value, None)`` or ``(None, reason)``; cached because real files repeat their values a lot."""
+    if _INT_RE.fullmatch(text):
+        v = int(text)
+        if not INT32_MIN <= v <= INT32_MAX:
+            return None, f"int {text!r} is outside the int32 range"
+        return v, None
+    if _FLOAT_RE.fullmatch(text):
+        x = float(text)
+        if not _is_f32_finite(x):
+            return None, f"float {text!r} is outside the float32 range"
+        return x, None
+    return None, f"expected an int or a float (e.g. 3, 0.5, 1e-05), found {text!r}"
+
+
+def _parse_scalar(text: str, what: str, line: int | None, path: str | None) -> int | float:
+    value, reason = _scalar(text)
+    if reason is not None:
+        raise ParamError(f"{what}: {reason}", line, path)
+    return value  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(key_text: str) -> tuple[int, int, bool] | None:
+    """``(key, param_id, is_array)`` for key text, or None when it is not an integer."""
+    if not _INT_RE.fullmatch(key_text):
+        return None
+    key = int(key_text)
+    return (key, *decode_key(key))
+
+
+def _parse_param(
+    tok: str, seen: dict[int, str], line: int | None, path: str | None
+) -> tuple[int, ParamValue]:
+    key_text, eq, val_text = tok.partition("=")
+    if not eq:
+        raise ParamError(f"expected a param 'key=value', found {tok!r}", line, path)
+    decoded = _key(key_text)
+    if decoded is None:
+        raise ParamError(f"param {tok!r}: expected an integer key, found {key_text!r}", line, path)
+    key, pid, is_array = decoded
+    if not 0 <= pid < MAX_PARAM_COUNT:
+        raise ParamError(
+            f"param {tok!r}: key {key} is out of range (ids 0..{MAX_PARAM_COUNT - 1}, arrays "
+            f"{ARRAY_KEY_BASE}..{array_key(MAX_PARAM_COUNT - 1)})",
+            line,
+            path,
+        )
+    if pid in seen:
+        raise ParamError(
+            f"param {tok!r}: duplicate param id {pid} (already set by {seen[pid]!r})", line, path
+        )
+    seen[pid] = tok
+    if not is_array:
+        value, reason = _scalar(val_text)
+        if reason is not None:
+            raise ParamError(f"param {key}: {reason}", line, path)
+        return pid, value  # type: ignore[return-value]
+    parts = val_text.split(",")
+    if not _COUNT_RE.fullmatch(parts[0]):
+        raise ParamError(
+            f"array param {key}: expected 'n,v1,...,vn' with a non-negative length n, found {val_text!r}",
+            line,
+            path,
+        )
+    n = int(parts[0])
+    items = parts[1:]
+    if len(items) != n:
+        raise ParamError(f"array param {key}: declares {n} values, found {len(items)}", line, path)
+    values = []
+    for i, e in enumerate(items):
+        value, reason = _scalar(e)
+        if reason is not None:
+            raise ParamError(f"array param {key} element {i}: {reason}", line, path)
+        values.append(value)
+    if values and len({type(e) for e in values}) > 1:
+        raise ParamError(
+            f"array param {key}: mixes int and float elements ({val_text!r}); ncnn needs one type",
+            line,
+            path,
+        )
+    return pid, values  # type: ignore[return-value]  # element types checked above
+
+
