@@ -12,6 +12,7 @@ from .checkpoint import load_model
 from .converter.convert import ConvertResult, convert_model
 from .errors import CheckFailed, InputError
 from .jsonutil import dumps
+from .modelfolder import read_info
 from .runtime.detector import Detection, Detector
 from .runtime.draw import draw_detections
 from .runtime.images import list_images, load_image
@@ -56,7 +57,7 @@ def run_demo(
 
     sizes = [cfg.input_size, cfg.input_size + 32]
     say(f"2/3 verify ncnn against PyTorch on {len(paths)} images at sizes {sizes}")
-    report = verify(model, out / "model", folder_images(images), sizes, for_model({}))
+    report = verify(model, out / "model", folder_images(images), sizes, for_model(read_info(out / "model")))
     (out / "verify.json").write_text(dumps(report.as_dict()))
     worst = max((t for c in report.cases for t in c.tensors), key=lambda t: t.max_abs)
     say(

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ssd2ncnn.cli import cli
-from ssd2ncnn.converter.convert import read_model_json
+from ssd2ncnn.modelfolder import read_info
 from ssd2ncnn.ncnn_format import lint_param, read_param
 from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.verify.inputs import synthetic_images
@@ -28,8 +28,8 @@ def test_init_and_convert_cli_full_width_runs_at_three_sizes(tmp_path):
     for stage in ("export", "simplify", "pnnx", "patch"):
         assert stage in res.output
     assert sorted(p.name for p in out.iterdir()) == ["model.bin", "model.json", "model.onnx", "model.param"]
-    meta = read_model_json(out)
-    net = load_net(out / "model.param", out / "model.bin", meta["ncnn_options"], num_threads=2)
+    meta = read_info(out)
+    net = load_net(out / "model.param", out / "model.bin", meta.ncnn_options, num_threads=2)
     for size, priors in ((300, 2268), (320, 2424), (384, 3458)):
         x = np.random.default_rng(size).normal(size=(3, size, size)).astype(np.float32)
         got = run_net(net, x, BLOBS)
@@ -44,7 +44,7 @@ def test_init_and_convert_cli_full_width_runs_at_three_sizes(tmp_path):
 
 def test_model_json_describes_the_files(converted):
     _, out = converted("voc300")
-    meta = read_model_json(out)
+    meta = read_info(out).to_dict()
     for name in ("model.param", "model.bin", "model.onnx"):
         assert meta["sha256"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
     assert meta["input_blob"] == "input" and meta["output_blob"] == "detection_out"
@@ -88,7 +88,7 @@ def test_fp16_conversion_is_half_the_size_and_within_fp16_tolerances(converted):
     ckpt, out32 = converted("voc300")
     _, out16 = converted("voc300", fp16=True)
     assert (out16 / "model.bin").stat().st_size < 0.6 * (out32 / "model.bin").stat().st_size
-    assert read_model_json(out16)["fp16_weights"] is True
+    assert read_info(out16).fp16_weights is True
     report = verify_checkpoint(ckpt, out16, synthetic_images(1, seed=2), [320], FP16)
     assert report.passed, report.failures()
 

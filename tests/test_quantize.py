@@ -13,6 +13,7 @@ from PIL import Image
 
 from ssd2ncnn.bench.inputs import preprocess, synthetic_image
 from ssd2ncnn.cli import cli
+from ssd2ncnn.modelfolder import read_info
 from ssd2ncnn.ncnn_format import read_param
 from ssd2ncnn.quantize.int8 import TAG_INT8, round_half_away
 from ssd2ncnn.quantize.select import MIN_GAIN, MIN_SHARE
@@ -66,7 +67,7 @@ def test_default_keeps_depthwise_and_slower_convs_float(converted, tmp_path):
     assert cal["quantized_layers"] == sum(t["int8"] for t in timings.values())
     n32 = load_net(out / "model.param", out / "model.bin", {}, 1)
     n8 = load_net(tmp_path / "q" / "model.param", tmp_path / "q" / "model.bin", {}, 1)
-    x = preprocess(synthetic_image(240, seed=100), json.loads((out / "model.json").read_text()), 320)
+    x = preprocess(synthetic_image(240, seed=100), read_info(out), 320)
     a, b = run_net(n32, x, ["mbox_conf_flatten"]), run_net(n8, x, ["mbox_conf_flatten"])
     assert np.abs(a["mbox_conf_flatten"] - b["mbox_conf_flatten"]).max() <= CONF_TOL
 
@@ -112,7 +113,7 @@ def test_round_half_away():
 @pytest.mark.parametrize("size", [320, 256])
 def test_int8_runs_and_matches_fp32(quantized, size):
     out, q = quantized
-    meta = json.loads((out / "model.json").read_text())
+    meta = read_info(out)
     n32 = load_net(out / "model.param", out / "model.bin", {}, 1)
     n8 = load_net(q / "model.param", q / "model.bin", {}, 1)
     blobs = ["mbox_conf_flatten", "mbox_loc", "detection_out"]
@@ -147,8 +148,7 @@ def test_requantize_changes_layout_not_results(quantized, tmp_path):
                                  "--num-images", "6", "--int8-depthwise", "--select", "all", "--no-requantize"])
     assert r.exit_code == 0, r.output
     assert all(ly.params.get(8, 0) < 100 for ly in read_param(tmp_path / "plain" / "model.param").layers)
-    meta = json.loads((out / "model.json").read_text())
-    x = preprocess(synthetic_image(240, seed=7), meta, 320)
+    x = preprocess(synthetic_image(240, seed=7), read_info(out), 320)
     blobs = ["mbox_conf_flatten", "mbox_loc"]
     a = run_net(load_net(q / "model.param", q / "model.bin", {}, 1), x, blobs)
     b = run_net(load_net(tmp_path / "plain" / "model.param", tmp_path / "plain" / "model.bin", {}, 1), x, blobs)

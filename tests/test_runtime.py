@@ -50,7 +50,7 @@ def test_preprocess_uniform_image_by_hand(detector):
     chw, size = detector.preprocess(im)
     assert size == ImageSize(3, 2)
     assert chw.shape == (3, INPUT_SIZE, INPUT_SIZE) and chw.dtype == np.float32
-    mean, norm = detector.meta["mean_vals"], detector.meta["norm_vals"]
+    mean, norm = detector.info.mean_vals, detector.info.norm_vals
     for c, pixel in enumerate((10, 200, 30)):
         np.testing.assert_allclose(chw[c], (pixel - mean[c]) * norm[c], rtol=1e-6)
 
@@ -71,7 +71,7 @@ def test_preprocess_matches_training_pipeline(detector):
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
     chw, _ = detector.preprocess(Image.fromarray(pixels))
-    cfg = SSDConfig.from_dict(detector.meta["config"])
+    cfg = SSDConfig.from_dict(detector.info.config)
     resized, _ = resize(pixels, np.zeros((0, 4), np.float32), INPUT_SIZE)
     np.testing.assert_allclose(chw, normalize(resized, cfg), rtol=1e-5, atol=1e-4)
 
@@ -82,7 +82,7 @@ def test_preprocess_bilinear_by_hand(detector):
     chw, _ = detector.preprocess(im)
     centres = (np.arange(INPUT_SIZE) + 0.5) * 2 / INPUT_SIZE - 0.5
     expected = np.clip(centres, 0, 1) * 200
-    got = chw[0, 0] / detector.meta["norm_vals"][0] + detector.meta["mean_vals"][0]
+    got = chw[0, 0] / detector.info.norm_vals[0] + detector.info.mean_vals[0]
     np.testing.assert_allclose(got, expected, atol=1.0)  # Pillow rounds to 8 bits
 
 
@@ -93,9 +93,9 @@ def test_detections_are_run_net_rows_scaled_to_the_original_image(models, detect
     im = scene_image(300, 170, seed=4)
     # Independent path: hand preprocessing, the plain runner, hand scaling.
     x = np.asarray(im.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), np.float32)
-    meta = detector.meta
-    chw = ((x - meta["mean_vals"]) * meta["norm_vals"]).transpose(2, 0, 1).astype(np.float32)
-    net = load_net(models["real"] / "model.param", models["real"] / "model.bin", meta["ncnn_options"])
+    meta = detector.info
+    chw = ((x - np.asarray(meta.mean_vals)) * np.asarray(meta.norm_vals)).transpose(2, 0, 1).astype(np.float32)
+    net = load_net(models["real"] / "model.param", models["real"] / "model.bin", meta.ncnn_options)
     rows = run_net(net, chw, ["detection_out"])["detection_out"]
     rows = rows[rows[:, 1] > 0.3]
     assert len(rows) >= 3, "the perturbed model should give real detections"
@@ -105,7 +105,7 @@ def test_detections_are_run_net_rows_scaled_to_the_original_image(models, detect
     for d in dets:
         x1, y1, x2, y2 = d.box
         assert 0 <= x1 <= x2 <= 300 and 0 <= y1 <= y2 <= 170
-        assert d.name == meta["class_names"][d.label] and d.label >= 1
+        assert d.name == meta.class_names[d.label] and d.label >= 1
     assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
 
 

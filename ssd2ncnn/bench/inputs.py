@@ -19,10 +19,10 @@ def synthetic_image(size: int, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def preprocess(rgb: np.ndarray, meta: dict, size: int | None = None) -> np.ndarray:
+def preprocess(rgb: np.ndarray, info, size: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (3, S, S) float32 network input, pre-processed as the runtime does it."""
     from PIL import Image
 
     from ..runtime.preprocess import preprocess_image
 
-    return preprocess_image(Image.fromarray(rgb), int(size or meta["input_size"]), meta)
+    return preprocess_image(Image.fromarray(rgb), int(size or info.input_size), info)

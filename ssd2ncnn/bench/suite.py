@@ -3,7 +3,6 @@ process in rotating blocks, probe peak memory in subprocesses, and return one JS
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -12,26 +11,23 @@ from typing import Any
 
 from ..config import SSDConfig
 from ..errors import InputError
+from ..modelfolder import (
+    BIN,
+    CONF_BLOB,
+    DETECTION_BLOB,
+    LOC_BLOB,
+    ONNX,
+    PARAM,
+    PRIOR_BLOB,
+    ModelInfo,
+    read_info,
+)
 from .engines import Engine, ncnn_engine, ort_engine, torch_engine
 from .inputs import preprocess, synthetic_image
 from .runner import effective_block, ratio_summary, summarize, time_blocks
 
-NET_BLOBS = ("mbox_loc", "mbox_conf_flatten", "mbox_priorbox")
+NET_BLOBS = (LOC_BLOB, CONF_BLOB, PRIOR_BLOB)
 SEED_PARAM_NAME = "mobilenetv3_ssdlite_voc.param"
-
-
-def read_meta(out_dir: Path) -> dict:
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise InputError(f"model folder {out_dir} does not exist; pass the -o folder of `ssd2ncnn convert`")
-    mj = out_dir / "model.json"
-    for name in ("model.param", "model.bin", "model.json"):
-        if not (out_dir / name).is_file():
-            raise InputError(f"{out_dir} has no {name}; pass the -o folder of `ssd2ncnn convert` (or `quantize`)")
-    try:
-        return json.loads(mj.read_text())
-    except ValueError as exc:
-        raise InputError(f"{mj} is not valid JSON ({exc}); re-run convert") from None
 
 
 def default_seed_param() -> Path | None:
@@ -53,8 +49,8 @@ def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
     return list(dict.fromkeys(vals))
 
 
-def make_input(meta: dict, size: int):
-    return preprocess(synthetic_image(size), meta, size)
+def make_input(info: ModelInfo, size: int):
+    return preprocess(synthetic_image(size), info, size)
 
 
 def build_engine(spec: dict) -> Engine:
@@ -64,16 +60,16 @@ def build_engine(spec: dict) -> Engine:
     size, threads = int(spec["size"]), int(spec["threads"])
     # every kind but ncnn-empty reads its model folder; ncnn-empty only needs meta (input size, mean/norm)
     out = Path(spec.get("out_dir") or ".")
-    meta = spec.get("meta") or read_meta(out)
+    meta = spec.get("meta") or read_info(out)
     x = make_input(meta, size)
     if kind in ("ncnn", "ncnn-net"):
-        outputs = ("detection_out",) if kind == "ncnn" else NET_BLOBS
-        return ncnn_engine(name, out / "model.param", out / "model.bin", x, threads, spec.get("options"), outputs)
+        outputs = (DETECTION_BLOB,) if kind == "ncnn" else NET_BLOBS
+        return ncnn_engine(name, out / PARAM, out / BIN, x, threads, spec.get("options"), outputs)
     if kind == "ncnn-empty":
-        return ncnn_engine(name, Path(spec["param"]), None, x, threads, spec.get("options"), ("detection_out",))
-    cfg = SSDConfig.from_dict(meta["config"])
+        return ncnn_engine(name, Path(spec["param"]), None, x, threads, spec.get("options"), (DETECTION_BLOB,))
+    cfg = SSDConfig.from_dict(meta.config)
     if kind in ("onnxruntime", "onnxruntime-net"):
-        return ort_engine(name, out / "model.onnx", cfg, x, threads, net_only=kind.endswith("-net"))
+        return ort_engine(name, out / ONNX, cfg, x, threads, net_only=kind.endswith("-net"))
     if kind == "torch":
         return torch_engine(name, Path(spec["checkpoint"]), cfg, x, threads)
     raise ValueError(kind)
@@ -103,22 +99,22 @@ def run_bench(
 ) -> dict:
     """Everything `ssd2ncnn bench` reports, as a dict (see docs/tuning.md for the keys)."""
     out_dir = Path(out_dir)
-    meta = read_meta(out_dir)
-    sizes = sizes or [int(meta["input_size"])]
+    meta = read_info(out_dir)
+    sizes = sizes or [meta.input_size]
     if runs < 1:
         raise InputError(f"--runs must be >= 1, got {runs}")
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise InputError(f"--checkpoint {checkpoint} does not exist")
     also = [Path(a) for a in (also or [])]
-    also_meta = {a: read_meta(a) for a in also}
-    is_int8 = bool(meta.get("int8"))
-    has_onnx = (out_dir / "model.onnx").is_file()
-    opts = dict(meta.get("ncnn_options") or {}) if options is None else dict(options)
+    also_meta = {a: read_info(a) for a in also}
+    is_int8 = meta.int8
+    has_onnx = (out_dir / ONNX).is_file()
+    opts = dict(meta.ncnn_options) if options is None else dict(options)
     skipped: dict[str, str] = {}
     if checkpoint is None:
         skipped["torch"] = "no --checkpoint given (the checkpoint is not in the model folder)"
     if not has_onnx:
-        skipped["onnxruntime"] = f"{out_dir}/model.onnx missing"
+        skipped["onnxruntime"] = f"{out_dir}/{ONNX} missing"
     if seed_param is None:
         seed_param = default_seed_param()
     if seed_param is False:
@@ -130,9 +126,8 @@ def run_bench(
 
     result: dict[str, Any] = {
         "format": "ssd2ncnn-bench", "version": 1,
-        "model": {"dir": str(out_dir), "input_size": meta.get("input_size"), "int8": is_int8,
-                  "width_mult": (meta.get("config") or {}).get("width_mult"),
-                  "preset": (meta.get("config") or {}).get("preset")},
+        "model": {"dir": str(out_dir), "input_size": meta.input_size, "int8": is_int8,
+                  "width_mult": meta.config.get("width_mult"), "preset": meta.config.get("preset")},
         "settings": {"runs": runs, "block": block, "warmup": warmup, "pause_s": pause_s, "ncnn_options": opts,
                      "threads": threads, "sizes": sizes, "input": "synthetic picture, model pre-processing"},
         "machine_before": machine_info(),
@@ -163,7 +158,7 @@ def run_bench(
             del engines
             structure = None
             if "structure" not in skipped:
-                sspecs = [dict(common, kind="ncnn-empty", name="ours-empty", param=str(out_dir / "model.param"), size=size, threads=t),
+                sspecs = [dict(common, kind="ncnn-empty", name="ours-empty", param=str(out_dir / PARAM), size=size, threads=t),
                           dict(common, kind="ncnn-empty", name="seed-empty", param=str(seed_param), size=size, threads=t)]
                 sengines = [build_engine(s) for s in sspecs]
                 ssamples = time_blocks(sengines, runs, block, warmup, pause_s)

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..modelfolder import CONF_BLOB, DETECTION_BLOB, LOC_BLOB, PARITY_OPTIONS, read_info
 from ..ncnn_format import read_param, write_param
 from ..patches.se_pooling import PASSES
 from ..runtime.net import load_net, run_net
 from .engines import ncnn_engine
 from .inputs import preprocess, synthetic_image
 from .runner import summarize, time_blocks
-from .suite import read_meta
 
-BASE = {"use_packing_layout": True, "use_fp16_storage": False, "use_fp16_arithmetic": False, "use_fp16_packed": False,
-        "use_bf16_storage": False, "use_winograd_convolution": True, "use_sgemm_convolution": True, "lightmode": True}
+BASE = {**PARITY_OPTIONS, "use_fp16_packed": False}
 VARIANTS: dict[str, dict] = {
     "fp32 default": {},
     "no packing": {"use_packing_layout": False},
@@ -28,7 +27,7 @@ VARIANTS: dict[str, dict] = {
     "no sgemm": {"use_sgemm_convolution": False},
     "lightmode off": {"lightmode": False},
 }
-PARITY_BLOBS = ("mbox_conf_flatten", "mbox_loc", "detection_out")
+PARITY_BLOBS = (CONF_BLOB, LOC_BLOB, DETECTION_BLOB)
 
 
 def _parity(ref: dict, got: dict) -> dict:
@@ -49,7 +48,7 @@ def _parity(ref: dict, got: dict) -> dict:
 def run_tuning(out_dir: Path, size: int, threads: int, runs: int = 20, int8_dir: Path | None = None,
                block: int = 5, warmup: int = 2, log=None) -> dict:
     out_dir = Path(out_dir)
-    meta = read_meta(out_dir)
+    meta = read_info(out_dir)
     x = preprocess(synthetic_image(size), meta, size)
     with tempfile.TemporaryDirectory(prefix="ssd2ncnn-tune-") as tmp:
         entries = [(name, out_dir / "model.param", out_dir / "model.bin", dict(BASE, **o)) for name, o in VARIANTS.items()]

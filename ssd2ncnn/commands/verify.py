@@ -65,12 +65,12 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         return
     if checkpoint is None or out_dir is None:
         raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
-    from ..converter.convert import read_model_json
+    from ..modelfolder import read_info
 
     size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
-    meta = read_model_json(out_dir)
-    tolerances = for_model(meta).override(overrides)
-    size_list = size_list or [int(meta["input_size"]), int(meta["input_size"]) + 32]
+    info = read_info(out_dir)
+    tolerances = for_model(info).override(overrides)
+    size_list = size_list or [info.input_size, info.input_size + 32]
     inputs = folder_images(images, limit=num_images) if images else synthetic_images(num_images or SYNTHETIC_DEFAULT, seed)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("verifying", total=len(inputs) * len(size_list))

@@ -4,8 +4,6 @@ times them, and writes the folder atomically."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import shutil
@@ -18,28 +16,15 @@ from pathlib import Path
 from .. import __version__
 from ..checkpoint import load_model
 from ..model.ssdlite import SSDDetector
+from ..modelfolder import BIN, ONNX, PARAM, ModelInfo, write_info
 from ..ncnn_format import format_param, parse_param
 from ..patches.fuse_activation import fuse_conv_hardswish
 from ..patches.se_pooling import se_pool_adaptive
-from ..patches.ssd_postprocess import DETECTION_BLOB, INPUT_BLOB, apply_ssd_patch
+from ..patches.ssd_postprocess import apply_ssd_patch
 from .export import export_onnx
 from .outdir import atomic_dir
 from .pnnx_backend import onnx_to_ncnn
 from .simplify import check_simplified, simplify_onnx
-
-MODEL_JSON_FORMAT = "ssd2ncnn-model"
-MODEL_JSON_VERSION = 1
-# ncnn options that verify and the runtime use unless told otherwise: fp32 everywhere, so the parity
-# tolerances hold; faster choices are measured in docs/tuning.md and carry their own tolerances.
-DEFAULT_NCNN_OPTIONS = {
-    "use_packing_layout": True,
-    "use_fp16_storage": False,
-    "use_fp16_arithmetic": False,
-    "use_bf16_storage": False,
-    "use_winograd_convolution": True,
-    "use_sgemm_convolution": True,
-    "lightmode": True,
-}
 
 
 @dataclass
@@ -59,10 +44,6 @@ class ConvertResult:
     simplify_max_diff: float | None = None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def tool_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -75,25 +56,20 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
-def model_json(model: SSDDetector, input_size: int, fp16: bool, files: dict[str, Path], simplified: bool) -> dict:
+def model_info(model: SSDDetector, input_size: int, fp16: bool, simplified: bool) -> ModelInfo:
+    """model.json's content (the file hashes are added when it is written)."""
     cfg = model.cfg
-    return {
-        "format": MODEL_JSON_FORMAT,
-        "version": MODEL_JSON_VERSION,
-        "input_blob": INPUT_BLOB,
-        "output_blob": DETECTION_BLOB,
-        "input_size": input_size,
-        "class_names": list(cfg.class_names),
-        "rgb": cfg.rgb,
-        "mean_vals": list(cfg.mean_vals),
-        "norm_vals": list(cfg.norm_vals),
-        "fp16_weights": fp16,
-        "simplified": simplified,
-        "ncnn_options": dict(DEFAULT_NCNN_OPTIONS),
-        "config": cfg.to_dict(),
-        "tools": tool_versions(),
-        "sha256": {name: _sha256(p) for name, p in files.items()},
-    }
+    return ModelInfo(
+        input_size=input_size,
+        class_names=tuple(cfg.class_names),
+        rgb=cfg.rgb,
+        mean_vals=tuple(cfg.mean_vals),
+        norm_vals=tuple(cfg.norm_vals),
+        config=cfg.to_dict(),
+        fp16_weights=fp16,
+        simplified=simplified,
+        tools=tool_versions(),
+    )
 
 
 def convert_model(
@@ -145,41 +121,17 @@ def convert_model(
             apply_ssd_patch(graph, cfg, heads, input_blob="in0")
             se_pool_adaptive(graph)  # SE means as 1x1 adaptive pooling: measured faster in docs/tuning.md
             fuse_conv_hardswish(graph)  # hard-swish inside the convolution kernels
-            (out / "model.param").write_text(format_param(graph))
-            (out / "model.bin").write_bytes(backend["res"].bin_bytes)
+            (out / PARAM).write_text(format_param(graph))
+            (out / BIN).write_bytes(backend["res"].bin_bytes)
             result.layer_count, result.blob_count = len(graph.layers), len(graph.blobs())
-            return out / "model.param"
+            return out / PARAM
 
         stage("patch", run_patch)
-        shutil.copy(onnx_path, out / "model.onnx")
-        files = {n: out / n for n in ("model.param", "model.bin", "model.onnx")}
-        meta = model_json(model, size, fp16, files, simplify)
-        (out / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+        shutil.copy(onnx_path, out / ONNX)
+        write_info(out, model_info(model, size, fp16, simplify))
     return result
 
 
 def convert_checkpoint(checkpoint: Path, out_dir: Path, source: str = "auto", preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None, **kw) -> ConvertResult:
     model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult, source=source)
     return convert_model(model, out_dir, **kw)
-
-
-def read_model_json(out_dir: Path) -> dict:
-    """model.json of a converted folder, checked for the files it names."""
-    from ..errors import InputError
-
-    out_dir = Path(out_dir)
-    meta_path = out_dir / "model.json"
-    if not out_dir.is_dir():
-        raise InputError(f"{out_dir} is not a folder; pass the -o folder written by `ssd2ncnn convert`")
-    if not meta_path.exists():
-        raise InputError(f"{out_dir} has no model.json; pass a folder written by `ssd2ncnn convert`")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{meta_path} is not valid JSON ({exc}); re-run `ssd2ncnn convert`") from exc
-    if not isinstance(meta, dict) or meta.get("format") != MODEL_JSON_FORMAT:
-        raise InputError(f"{meta_path} is not an ssd2ncnn model description; re-run `ssd2ncnn convert`")
-    for name in ("model.param", "model.bin"):
-        if not (out_dir / name).exists():
-            raise InputError(f"{out_dir} lacks {name}; re-run `ssd2ncnn convert`")
-    return meta

@@ -12,12 +12,9 @@ import torch
 
 from ..errors import ToolError
 from ..model.ssdlite import ExportWrapper, SSDDetector
+from ..modelfolder import INPUT_BLOB, head_names
 
 OPSET = 13
-
-
-def output_names(num_levels: int) -> list[str]:
-    return [f"loc{k}" for k in range(num_levels)] + [f"conf{k}" for k in range(num_levels)]
 
 
 def export_onnx(model: SSDDetector, path: Path, input_size: int) -> Path:
@@ -25,8 +22,8 @@ def export_onnx(model: SSDDetector, path: Path, input_size: int) -> Path:
     # itself in eval mode, around a model in eval mode, so BatchNorm uses its running statistics.
     model.eval()
     wrapper = ExportWrapper(model).eval()
-    names = output_names(model.cfg.num_levels)
-    dynamic = {"input": {2: "height", 3: "width"}} | {n: {2: f"{n}_h", 3: f"{n}_w"} for n in names}
+    names = head_names(model.cfg.num_levels)
+    dynamic = {INPUT_BLOB: {2: "height", 3: "width"}} | {n: {2: f"{n}_h", 3: f"{n}_w"} for n in names}
     dummy = torch.zeros(1, 3, input_size, input_size)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -35,7 +32,7 @@ def export_onnx(model: SSDDetector, path: Path, input_size: int) -> Path:
                 wrapper,
                 (dummy,),
                 str(path),
-                input_names=["input"],
+                input_names=[INPUT_BLOB],
                 output_names=names,
                 opset_version=OPSET,
                 dynamic_axes=dynamic,

@@ -16,10 +16,17 @@ from __future__ import annotations
 
 from ..config import SSDConfig
 from ..errors import InputError
+from ..modelfolder import (
+    CONF_BLOB,
+    DETECTION_BLOB,
+    INPUT_BLOB,
+    LOC_BLOB,
+    PRIOR_BLOB,
+    conf_head,
+    head_names,
+    loc_head,
+)
 from ..ncnn_format import Graph, Layer
-
-INPUT_BLOB = "input"
-LOC_BLOB, CONF_BLOB, PRIOR_BLOB, DETECTION_BLOB = "mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out"
 
 PERMUTE_ORDER = 0
 PERMUTE_CHW_TO_HWC = 3  # ncnn order_type 3: (c, h, w) -> (h, w, c)
@@ -95,7 +102,7 @@ def apply_ssd_patch(graph: Graph, cfg: SSDConfig, head_blobs: list[str], input_b
         raise InputError(f"the backend graph has no input blob {input_blob!r}")
     graph.rename_blob(input_blob, INPUT_BLOB)
     source.name = INPUT_BLOB
-    names = [f"loc{k}" for k in range(k_levels)] + [f"conf{k}" for k in range(k_levels)]
+    names = head_names(k_levels)
     for old, new in zip(head_blobs, names):
         if graph.producer(old) is None:
             raise InputError(f"the backend graph has no head output blob {old!r}")
@@ -104,15 +111,15 @@ def apply_ssd_patch(graph: Graph, cfg: SSDConfig, head_blobs: list[str], input_b
     tail: list[Layer] = []
     loc_flats, conf_flats, priors = [], [], []
     for k in range(k_levels):
-        layers, flat = _flatten_branch("loc", k, f"loc{k}")
+        layers, flat = _flatten_branch("loc", k, loc_head(k))
         tail += layers
         loc_flats.append(flat)
-        layers, flat = _flatten_branch("conf", k, f"conf{k}")
+        layers, flat = _flatten_branch("conf", k, conf_head(k))
         tail += layers
         conf_flats.append(flat)
         # PriorBox reads only the width/height of its first input: the head map has the level's size.
         prior = f"priorbox{k}"
-        tail.append(Layer("PriorBox", prior, [f"loc{k}", INPUT_BLOB], [prior], priorbox_params(cfg, k)))
+        tail.append(Layer("PriorBox", prior, [loc_head(k), INPUT_BLOB], [prior], priorbox_params(cfg, k)))
         priors.append(prior)
 
     activation = (

@@ -79,6 +79,7 @@ def calibrate(
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, float], dict[str, dict]]:
     """Per conv layer: (bottom scales {layer: 127 / T}, stats {layer: {absmax, threshold}})."""
+    from ..modelfolder import CALIBRATION_OPTIONS
     from ..runtime.net import load_net, run_net
 
     if method not in METHODS:
@@ -87,9 +88,7 @@ def calibrate(
     if layers is not None:
         bottoms = {k: v for k, v in bottoms.items() if k in layers}
     blobs = sorted(set(bottoms.values()))
-    opts = {"use_packing_layout": True, "use_fp16_storage": False, "use_fp16_arithmetic": False,
-            "use_bf16_storage": False, "lightmode": False}
-    net = load_net(Path(param), Path(bin_path), opts, num_threads=2)
+    net = load_net(Path(param), Path(bin_path), CALIBRATION_OPTIONS, num_threads=2)
     absmax = dict.fromkeys(blobs, 0.0)
     for k, x in enumerate(inputs):
         for b, a in run_net(net, x, blobs, input_blob).items():

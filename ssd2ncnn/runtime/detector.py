@@ -16,8 +16,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from ..converter.convert import read_model_json
 from ..errors import InputError
+from ..modelfolder import read_info
 from .images import load_image
 from .net import load_net, run_net
 from .preprocess import preprocess_image
@@ -52,20 +52,19 @@ class Detector:
         input_size: int | None = None,
     ):
         self.out_dir = Path(out_dir)
-        meta = read_model_json(self.out_dir)
-        self.meta = meta
-        self.class_names: list[str] = list(meta["class_names"])
-        self.input_blob: str = meta.get("input_blob", "input")
-        self.output_blob: str = meta.get("output_blob", "detection_out")
-        self.rgb = bool(meta["rgb"])
-        size = int(meta["input_size"] if input_size is None else input_size)
+        info = read_info(self.out_dir)
+        self.info = info
+        self.class_names: list[str] = list(info.class_names)
+        self.input_blob = info.input_blob
+        self.output_blob = info.output_blob
+        size = int(info.input_size if input_size is None else input_size)
         if size < MIN_INPUT_SIZE:
             raise InputError(f"input size {size} is too small; use at least {MIN_INPUT_SIZE}")
         self.input_size = size
         if int(num_threads) < 1:
             raise InputError(f"threads must be at least 1, got {num_threads}")
         self.num_threads = int(num_threads)
-        merged = {**meta.get("ncnn_options", {}), **(options or {})}
+        merged = {**info.ncnn_options, **(options or {})}
         self.net = load_net(
             self.out_dir / "model.param", self.out_dir / "model.bin", merged, self.num_threads
         )
@@ -77,7 +76,7 @@ class Detector:
             image = load_image(image)
         elif image.mode != "RGB":
             image = image.convert("RGB")
-        return preprocess_image(image, self.input_size, self.meta), ImageSize(*image.size)
+        return preprocess_image(image, self.input_size, self.info), ImageSize(*image.size)
 
     def raw(self, chw: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """The named blobs (default: detection_out, (D, 6) in [0, 1] input coordinates) for one input."""

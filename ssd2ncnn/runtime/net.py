@@ -15,18 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ToolError
-
-OPTION_NAMES = (
-    "use_packing_layout",
-    "use_fp16_storage",
-    "use_fp16_arithmetic",
-    "use_fp16_packed",
-    "use_bf16_storage",
-    "use_winograd_convolution",
-    "use_sgemm_convolution",
-    "lightmode",
-    "use_vulkan_compute",
-)
+from ..modelfolder import DETECTION_BLOB, INPUT_BLOB, OPTION_NAMES
 
 
 def load_net(param: Path, weights: Path | None, options: dict | None = None, num_threads: int = 1):
@@ -59,9 +48,9 @@ def mat_to_numpy(mat, name: str = "") -> np.ndarray:
     """A float32 copy of an ncnn Mat. An empty Mat (DetectionOutput found nothing) must not reach
     `np.array`, which crashes on it; `detection_out` is always returned as (D, 6)."""
     if mat.empty():
-        return np.zeros((0, 6) if name == "detection_out" else (0,), dtype=np.float32)
+        return np.zeros((0, 6) if name == DETECTION_BLOB else (0,), dtype=np.float32)
     arr = np.array(mat, dtype=np.float32, copy=True)
-    return arr.reshape(-1, 6) if name == "detection_out" else arr
+    return arr.reshape(-1, 6) if name == DETECTION_BLOB else arr
 
 
 def _owned_mat(chw: np.ndarray):
@@ -75,7 +64,7 @@ def _owned_mat(chw: np.ndarray):
     return mat
 
 
-def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "input", num_threads: int | None = None) -> dict[str, np.ndarray]:
+def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = INPUT_BLOB, num_threads: int | None = None) -> dict[str, np.ndarray]:
     """Run one (3, H, W) float32 input; returns each requested blob as a float32 array (ncnn's shape,
     with `detection_out` always 2-D (D, 6))."""
     mat_in = _owned_mat(chw)
@@ -93,7 +82,7 @@ def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = "inp
     return result
 
 
-def time_forward(net, chw: np.ndarray, output: str, input_blob: str = "input", runs: int = 10) -> list[float]:
+def time_forward(net, chw: np.ndarray, output: str, input_blob: str = INPUT_BLOB, runs: int = 10) -> list[float]:
     """Seconds per run of input -> `output`, the input Mat built once and the output left in ncnn's packed
     layout (extract type 1): the copies `run_net` makes around the net are not timed."""
     mat_in = _owned_mat(chw)

@@ -8,13 +8,13 @@ import numpy as np
 from PIL import Image
 
 
-def preprocess_image(image: Image.Image, size: int, meta: dict) -> np.ndarray:
-    """RGB PIL image -> (3, size, size) float32 for the `input` blob. `meta` is model.json (or any dict
-    with `rgb`, `mean_vals`, `norm_vals`)."""
+def preprocess_image(image: Image.Image, size: int, norm) -> np.ndarray:
+    """RGB PIL image -> (3, size, size) float32 for the `input` blob. `norm` has `rgb`, `mean_vals`,
+    `norm_vals` (a ModelInfo or an SSDConfig)."""
     resized = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     hwc = np.asarray(resized, dtype=np.float32)
-    if not meta.get("rgb", True):
+    if not norm.rgb:
         hwc = hwc[:, :, ::-1]
-    mean = np.asarray(meta["mean_vals"], dtype=np.float32)
-    norm = np.asarray(meta["norm_vals"], dtype=np.float32)
+    mean = np.asarray(norm.mean_vals, dtype=np.float32)
+    norm = np.asarray(norm.norm_vals, dtype=np.float32)
     return np.ascontiguousarray(((hwc - mean) * norm).transpose(2, 0, 1), dtype=np.float32)

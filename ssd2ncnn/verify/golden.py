@@ -16,12 +16,22 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import load_model
-from ..converter.convert import convert_model, read_model_json, tool_versions
+from ..converter.convert import convert_model, tool_versions
 from ..errors import InputError
+from ..modelfolder import (
+    BIN,
+    CONF_BLOB,
+    CONTRACT_BLOBS,
+    DETECTION_BLOB,
+    LOC_BLOB,
+    PARAM,
+    PRIOR_BLOB,
+    read_info,
+)
 from ..runtime.net import load_net, run_net
 from .compare import TensorCheck, compare_detections, compare_tensor
 from .inputs import synthetic_images
-from .parity import CONTRACT_BLOBS, preprocess
+from .parity import preprocess
 from .tolerances import Tolerances
 
 UPDATE_ENV = "SSD2NCNN_UPDATE_GOLDEN"
@@ -43,11 +53,11 @@ def _run(golden: Path, meta: dict) -> dict[str, np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="ssd2ncnn-golden-") as tmp:
         out = Path(tmp) / "out"
         convert_model(model, out)
-        mj = read_model_json(out)
-        net = load_net(out / "model.param", out / "model.bin", mj["ncnn_options"], num_threads=2)
+        info = read_info(out)
+        net = load_net(out / PARAM, out / BIN, info.ncnn_options, num_threads=2)
         arrays = {}
         for key, im, size in _cases(meta):
-            blobs = run_net(net, preprocess(im.image, size, mj), CONTRACT_BLOBS)
+            blobs = run_net(net, preprocess(im.image, size, info), CONTRACT_BLOBS)
             arrays.update({f"{key}/{name}": blobs[name] for name in CONTRACT_BLOBS})
     return arrays
 
@@ -84,7 +94,7 @@ def check_golden(golden: Path, tol: Tolerances) -> GoldenResult:
     stored = dict(np.load(golden / "golden.npz"))
     fresh = _run(golden, meta)
     checks, failures = [], []
-    limits = {"mbox_loc": (tol.head_atol, tol.head_rtol), "mbox_conf_flatten": (tol.conf_atol, 0.0), "mbox_priorbox": (tol.prior_atol, 0.0)}
+    limits = {LOC_BLOB: (tol.head_atol, tol.head_rtol), CONF_BLOB: (tol.conf_atol, 0.0), PRIOR_BLOB: (tol.prior_atol, 0.0)}
     for key, _, _ in _cases(meta):
         for name, (atol, rtol) in limits.items():
             c = compare_tensor(f"{key}/{name}", "golden", fresh[f"{key}/{name}"], stored[f"{key}/{name}"], atol, rtol)
@@ -92,7 +102,7 @@ def check_golden(golden: Path, tol: Tolerances) -> GoldenResult:
             if not c.passed:
                 failures.append(f"{c.name}: max abs error {c.max_abs:.3g} > {c.limit:.3g} against the golden tensor")
         d = compare_detections(
-            fresh[f"{key}/detection_out"], stored[f"{key}/detection_out"], cfg.conf_threshold, cfg.keep_top_k,
+            fresh[f"{key}/{DETECTION_BLOB}"], stored[f"{key}/{DETECTION_BLOB}"], cfg.conf_threshold, cfg.keep_top_k,
             tol.score_atol, tol.box_atol, tol.match_iou,
         )
         if not d.passed:

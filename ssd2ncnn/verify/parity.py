@@ -19,27 +19,33 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_model
-from ..converter.convert import read_model_json
 from ..errors import InputError
 from ..model.postprocess import class_scores, detect
 from ..model.priors import generate_priors, priorbox_blob
 from ..model.ssdlite import SSDDetector, flatten_heads
+from ..modelfolder import (
+    BIN,
+    CONF_BLOB,
+    CONTRACT_BLOBS,
+    DETECTION_BLOB,
+    LOC_BLOB,
+    ONNX,
+    PARAM,
+    PRIOR_BLOB,
+    ModelInfo,
+    head_names,
+    read_info,
+)
 from ..runtime.net import load_net, run_net
 from .compare import DetectionCheck, TensorCheck, compare_detections, compare_tensor
 from .inputs import VerifyImage
 from .tolerances import Tolerances
 
-CONTRACT_BLOBS = ("mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out")
 
-
-def head_names(num_levels: int) -> list[str]:
-    return [f"loc{k}" for k in range(num_levels)] + [f"conf{k}" for k in range(num_levels)]
-
-
-def preprocess(image, size: int, meta: dict) -> np.ndarray:
+def preprocess(image, size: int, info: ModelInfo) -> np.ndarray:
     from ..runtime.preprocess import preprocess_image
 
-    return preprocess_image(image, size, meta)
+    return preprocess_image(image, size, info)
 
 
 @dataclass
@@ -65,10 +71,10 @@ def torch_blobs(model: SSDDetector, locs, confs, hw) -> dict[str, np.ndarray]:
     sizes = [(int(t.shape[2]), int(t.shape[3])) for t in locs]
     priors = generate_priors(cfg, sizes, (int(hw[0]), int(hw[1])))
     return {
-        "mbox_loc": loc[0].reshape(-1).numpy(),
-        "mbox_conf_flatten": scores.reshape(-1).numpy(),
-        "mbox_priorbox": priorbox_blob(cfg, priors),
-        "detection_out": detect(loc[0], scores, priors, cfg),
+        LOC_BLOB: loc[0].reshape(-1).numpy(),
+        CONF_BLOB: scores.reshape(-1).numpy(),
+        PRIOR_BLOB: priorbox_blob(cfg, priors),
+        DETECTION_BLOB: detect(loc[0], scores, priors, cfg),
     }
 
 
@@ -141,19 +147,19 @@ def check_case(model: SSDDetector, net, onnx: OnnxRunner | None, chw: np.ndarray
     k = cfg.num_levels
     ncnn_maps = [torch.from_numpy(got[n])[None] for n in heads]
     iso = torch_blobs(model, ncnn_maps[:k], ncnn_maps[k:], chw.shape[1:])
-    checks.append(compare_tensor("mbox_loc", "patch", got["mbox_loc"], iso["mbox_loc"], tol.prior_atol))
-    checks.append(compare_tensor("mbox_conf_flatten", "patch", got["mbox_conf_flatten"], iso["mbox_conf_flatten"], tol.conf_atol))
-    checks.append(compare_tensor("mbox_priorbox", "patch", got["mbox_priorbox"], ref.blobs["mbox_priorbox"], tol.prior_atol))
+    checks.append(compare_tensor(LOC_BLOB, "patch", got[LOC_BLOB], iso[LOC_BLOB], tol.prior_atol))
+    checks.append(compare_tensor(CONF_BLOB, "patch", got[CONF_BLOB], iso[CONF_BLOB], tol.conf_atol))
+    checks.append(compare_tensor(PRIOR_BLOB, "patch", got[PRIOR_BLOB], ref.blobs[PRIOR_BLOB], tol.prior_atol))
     # End to end: what the user gets, against PyTorch + the reference post-processing.
-    checks.append(compare_tensor("mbox_loc", "end-to-end", got["mbox_loc"], ref.blobs["mbox_loc"], tol.head_atol, tol.head_rtol))
-    checks.append(compare_tensor("mbox_conf_flatten", "end-to-end", got["mbox_conf_flatten"], ref.blobs["mbox_conf_flatten"], tol.conf_atol))
-    det = _detection_check(cfg, got["detection_out"], ref.blobs["detection_out"], tol)
-    return CaseResult(name, size, checks, det, got["detection_out"], ref.blobs["detection_out"])
+    checks.append(compare_tensor(LOC_BLOB, "end-to-end", got[LOC_BLOB], ref.blobs[LOC_BLOB], tol.head_atol, tol.head_rtol))
+    checks.append(compare_tensor(CONF_BLOB, "end-to-end", got[CONF_BLOB], ref.blobs[CONF_BLOB], tol.conf_atol))
+    det = _detection_check(cfg, got[DETECTION_BLOB], ref.blobs[DETECTION_BLOB], tol)
+    return CaseResult(name, size, checks, det, got[DETECTION_BLOB], ref.blobs[DETECTION_BLOB])
 
 
-def check_same_model(model: SSDDetector, meta: dict, out_dir: Path) -> None:
+def check_same_model(model: SSDDetector, info: ModelInfo, out_dir: Path) -> None:
     """The checkpoint must be the one OUT was converted from (same SSDConfig), or nothing compares."""
-    ours, theirs = model.cfg.to_dict(), meta.get("config", {})
+    ours, theirs = model.cfg.to_dict(), info.config
     differ = sorted(k for k in ours if ours[k] != theirs.get(k))
     if differ:
         shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs.get(k)!r}" for k in differ[:3])
@@ -216,16 +222,16 @@ def verify(
     use_onnx: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    meta = read_model_json(out_dir)
-    check_same_model(model, meta, out_dir)
-    net = load_net(out_dir / "model.param", out_dir / "model.bin", meta.get("ncnn_options"), num_threads=2)
-    onnx = OnnxRunner(out_dir / "model.onnx") if use_onnx and (out_dir / "model.onnx").exists() else None
+    info = read_info(out_dir)
+    check_same_model(model, info, out_dir)
+    net = load_net(out_dir / PARAM, out_dir / BIN, info.ncnn_options, num_threads=2)
+    onnx = OnnxRunner(out_dir / ONNX) if use_onnx and (out_dir / ONNX).exists() else None
     report = VerifyReport([], tol, sizes)
     total, done = len(images) * len(sizes), 0
     annotated = bool(images) and all(im.gt is not None for im in images)
     for size in sizes:
         for im in images:
-            chw = preprocess(im.image, size, meta)
+            chw = preprocess(im.image, size, info)
             report.cases.append(check_case(model, net, onnx, chw, tol, im.name, size))
             done += 1
             if progress:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from ..errors import InputError
+from ..modelfolder import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,10 @@ INT8 = Tolerances(
 )
 
 
-def for_model(meta: dict) -> Tolerances:
-    if meta.get("int8"):
+def for_model(info: ModelInfo) -> Tolerances:
+    if info.int8:
         return INT8
-    return FP16 if meta.get("fp16_weights") else FP32
+    return FP16 if info.fp16_weights else FP32
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict[str, float]:
