@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -116,3 +122,37 @@ def test_bad_input_is_one_line_exit_2_nothing_written(models, images, tmp_path, 
     assert "Traceback" not in res.stderr
     assert re.search(pattern, lines[0]), lines[0]
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_folders_expand_to_their_images(models, images, tmp_path):
+    res = invoke("detect", models["real"], tmp_path, "--json")  # tmp_path holds exactly the two images
+    assert res.exit_code == 0, res.output
+    by_file = json.loads(invoke("detect", models["real"], *sorted(images), "--json").stdout)
+    assert json.loads(res.stdout) == by_file and len(by_file) == 2
+    (tmp_path / "none").mkdir()
+    res = invoke("detect", models["real"], tmp_path / "none")
+    assert res.exit_code == 2 and "holds no images" in res.stderr
+
+
+def test_pngs_follow_the_umask(models, images, tmp_path):
+    old = os.umask(0o027)
+    try:
+        res = invoke("detect", models["real"], images[0], "-o", tmp_path / "drawn")
+    finally:
+        os.umask(old)
+    assert res.exit_code == 0, res.output
+    assert stat.S_IMODE((tmp_path / "drawn" / "wide.png").stat().st_mode) == 0o640
+
+
+def test_a_reader_that_stops_early_is_not_an_error(models, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(6):
+        scene_image(200, 150, seed=10 + k).save(folder / f"im{k}.png")
+    drawn = tmp_path / "drawn"
+    cmd = f"set -o pipefail; {shlex.quote(sys.executable)} -m ssd2ncnn detect {models['real']} {folder} -o {drawn} | head -2"
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 2 and "error" not in proc.stderr.lower(), proc.stderr
+    assert sorted(p.name for p in drawn.iterdir()) == [f"im{k}.png" for k in range(6)]  # the work was finished

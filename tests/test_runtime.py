@@ -12,13 +12,10 @@ import pytest
 from PIL import Image
 from runtime_helpers import INPUT_SIZE, build_models, scene_image
 
-from ssd2ncnn.config import SSDConfig
 from ssd2ncnn.errors import InputError
 from ssd2ncnn.runtime.detector import Detection, Detector, ImageSize
 from ssd2ncnn.runtime.draw import class_colour, draw_detections
 from ssd2ncnn.runtime.images import MAX_PIXELS, load_image
-from ssd2ncnn.runtime.net import load_net, run_net
-from ssd2ncnn.train.transforms import normalize, resize
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +28,37 @@ def detector(models):
     return Detector(models["real"])
 
 
-def _scaled_rows(rows: np.ndarray, w: int, h: int) -> np.ndarray:
-    """detection_out rows with boxes in pixels, computed independently of Detector."""
+def _scaled_rows(rows: np.ndarray, w: int, h: int, s: int = INPUT_SIZE) -> np.ndarray:
+    """detection_out rows with boxes in pixels, computed independently of Detector, as ncnn's
+    examples/mobilenetv3ssdlite.cpp does it: clamp(v * S, 0, S - 1) / S * w."""
     out = rows.astype(np.float64).copy()
-    out[:, 2:6] = np.clip(out[:, 2:6] * [w, h, w, h], 0, [w, h, w, h])
+    out[:, 2:6] = np.clip(out[:, 2:6] * s, 0, s - 1) / s * [w, h, w, h]
     return out
+
+
+def _ncnn_app(param, weights, pixels: np.ndarray, size: int, info) -> np.ndarray:
+    """The pipeline of ncnn's python model_zoo MobileNetV3_SSDLite, written out here with ncnn's API:
+    from_pixels_resize, substract_mean_normalize, extract detection_out, clamp and scale. Rows of label,
+    score, x1, y1, x2, y2 in pixels of the original image."""
+    import ncnn
+
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    assert net.load_param(str(param)) == 0 and net.load_model(str(weights)) == 0
+    h, w = pixels.shape[:2]
+    mat = ncnn.Mat.from_pixels_resize(pixels, ncnn.Mat.PixelType.PIXEL_RGB, w, h, size, size)
+    mat.substract_mean_normalize(list(info.mean_vals), list(info.norm_vals))
+    ex = net.create_extractor()
+    ex.input("input", mat)
+    ret, out = ex.extract("detection_out")
+    assert ret == 0
+    rows = []
+    for i in range(out.h):
+        v = [float(x) for x in out.row(i)]
+        box = [min(max(v[2 + k] * size, 0.0), float(size - 1)) / size * (w, h)[k % 2] for k in range(4)]
+        rows.append([v[0], v[1], *box])
+    del ex, net
+    return np.array(rows, dtype=np.float64).reshape(-1, 6)
 
 
 def _as_rows(dets: list[Detection]) -> np.ndarray:
@@ -67,44 +90,47 @@ def test_preprocess_bgr_and_norm_from_model_json(models, tmp_path):
         np.testing.assert_allclose(chw[c], expected, rtol=1e-6)
 
 
-def test_preprocess_matches_training_pipeline(detector):
-    rng = np.random.default_rng(3)
-    pixels = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+def test_preprocess_is_ncnn_bilinear_not_pillow(detector):
+    # Downscaling 640 -> 160 columns of 4-pixel stripes in periods of 8: ncnn's bilinear samples the two
+    # pixels around (dx + 0.5) * 4 - 0.5 = 4 dx + 1.5, both inside one stripe, so output columns alternate
+    # 0 and 255 exactly; Pillow's filter widens with the scale and averages neighbouring stripes.
+    row = np.tile(np.repeat(np.array([0, 255], np.uint8), 4), 80)
+    pixels = np.repeat(np.repeat(row[None, :, None], 3, axis=2), 40, axis=0)
     chw, _ = detector.preprocess(Image.fromarray(pixels))
-    cfg = SSDConfig.from_dict(detector.info.config)
-    resized, _ = resize(pixels, np.zeros((0, 4), np.float32), INPUT_SIZE)
-    np.testing.assert_allclose(chw, normalize(resized, cfg), rtol=1e-5, atol=1e-4)
+    got = chw[0] / detector.info.norm_vals[0] + detector.info.mean_vals[0]
+    expected = np.tile([0.0, 255.0], INPUT_SIZE // 2)
+    np.testing.assert_allclose(got, np.broadcast_to(expected, got.shape), atol=1e-3)
+    pillow = np.asarray(Image.fromarray(pixels).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR))
+    assert np.abs(pillow[..., 0].astype(float) - expected).max() > 30  # the two resizes really differ here
 
 
 def test_preprocess_bilinear_by_hand(detector):
-    # Upscaling 2 -> 160 columns: Pillow's bilinear is linear between pixel centres, flat outside them.
+    # Upscaling 2 -> 160 columns: ncnn's bilinear is linear between pixel centres, flat outside them.
     im = Image.fromarray(np.array([[[0, 0, 0], [200, 200, 200]]], dtype=np.uint8))
     chw, _ = detector.preprocess(im)
     centres = (np.arange(INPUT_SIZE) + 0.5) * 2 / INPUT_SIZE - 0.5
     expected = np.clip(centres, 0, 1) * 200
     got = chw[0, 0] / detector.info.norm_vals[0] + detector.info.mean_vals[0]
-    np.testing.assert_allclose(got, expected, atol=1.0)  # Pillow rounds to 8 bits
+    np.testing.assert_allclose(got, expected, atol=1.0)  # ncnn rounds to 8 bits
 
 
 # --- detection ---------------------------------------------------------------------------------------------
 
 
-def test_detections_are_run_net_rows_scaled_to_the_original_image(models, detector):
-    im = scene_image(300, 170, seed=4)
-    # Independent path: hand preprocessing, the plain runner, hand scaling.
-    x = np.asarray(im.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR), np.float32)
+@pytest.mark.parametrize("wh", [(300, 170), (97, 61)])  # downscaled and upscaled
+def test_detections_are_what_ncnns_own_client_gets(models, detector, wh):
+    im = scene_image(*wh, seed=4)
     meta = detector.info
-    chw = ((x - np.asarray(meta.mean_vals)) * np.asarray(meta.norm_vals)).transpose(2, 0, 1).astype(np.float32)
-    net = load_net(models["real"] / "model.param", models["real"] / "model.bin", meta.ncnn_options)
-    rows = run_net(net, chw, ["detection_out"])["detection_out"]
+    rows = _ncnn_app(models["real"] / "model.param", models["real"] / "model.bin", np.asarray(im), INPUT_SIZE, meta)
     rows = rows[rows[:, 1] > 0.3]
+    rows = rows[np.argsort(-rows[:, 1], kind="stable")]
     assert len(rows) >= 3, "the perturbed model should give real detections"
     dets = detector.detect(im, threshold=0.3)
     assert detector.last_dropped == 0
-    np.testing.assert_allclose(_as_rows(dets), _scaled_rows(rows, 300, 170), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(_as_rows(dets), rows, rtol=0, atol=1e-9)  # the same numbers, not merely close
     for d in dets:
         x1, y1, x2, y2 = d.box
-        assert 0 <= x1 <= x2 <= 300 and 0 <= y1 <= y2 <= 170
+        assert 0 <= x1 <= x2 < wh[0] and 0 <= y1 <= y2 < wh[1]
         assert d.name == meta.class_names[d.label] and d.label >= 1
     assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
 
@@ -161,7 +187,8 @@ def test_non_finite_and_unknown_rows_are_dropped_and_counted(detector):
 def test_boxes_outside_the_input_are_clipped(detector):
     rows = np.array([[1, 0.5, -0.2, -0.1, 1.3, 0.5]], dtype=np.float32)
     (d,) = detector.to_detections(rows, ImageSize(50, 40))
-    assert d.box == pytest.approx((0, 0, 50, 20))
+    s = INPUT_SIZE  # clamped to [0, S-1] on the network input, as ncnn's clients do
+    assert d.box == pytest.approx((0, 0, (s - 1) / s * 50, 20))
 
 
 # --- images ------------------------------------------------------------------------------------------------

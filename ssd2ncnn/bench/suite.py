@@ -30,6 +30,14 @@ NET_BLOBS = (LOC_BLOB, CONF_BLOB, PRIOR_BLOB)
 SEED_PARAM_NAME = "mobilenetv3_ssdlite_voc.param"
 
 
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def default_seed_param() -> Path | None:
     here = Path(__file__).resolve().parents[2]
     for cand in (here / "tests" / "data" / "reference" / SEED_PARAM_NAME, Path("/work/shared/reference") / SEED_PARAM_NAME):
@@ -105,6 +113,8 @@ def run_bench(
         raise InputError(f"--runs must be >= 1, got {runs}")
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise InputError(f"--checkpoint {checkpoint} does not exist")
+    if checkpoint is not None and not torch_available():
+        raise InputError("--checkpoint times PyTorch, which is not installed; install torch or drop --checkpoint")
     also = [Path(a) for a in (also or [])]
     also_meta = {a: read_info(a) for a in also}
     is_int8 = meta.int8
@@ -115,6 +125,10 @@ def run_bench(
         skipped["torch"] = "no --checkpoint given (the checkpoint is not in the model folder)"
     if not has_onnx:
         skipped["onnxruntime"] = f"{out_dir}/{ONNX} missing"
+    elif not torch_available():
+        # the ncnn engines need ncnn, numpy and Pillow only; onnxruntime's post-processing is PyTorch's
+        has_onnx = False
+        skipped["onnxruntime"] = "torch is not installed (the reference post-processing after onnxruntime needs it)"
     if seed_param is None:
         seed_param = default_seed_param()
     if seed_param is False:

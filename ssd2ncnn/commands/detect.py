@@ -1,9 +1,11 @@
-"""`ssd2ncnn detect`: run a converted model folder on images, print the detections, optionally draw them."""
+"""`ssd2ncnn detect`: run a converted model folder on images, print the detections, optionally draw them.
+Needs ncnn, numpy and Pillow only: nothing here or below imports torch."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -14,10 +16,24 @@ from PIL import Image
 from ..errors import InputError
 from ..runtime.detector import Detection, Detector
 from ..runtime.draw import draw_detections
-from ..runtime.images import load_image, open_image
+from ..runtime.images import IMAGE_SUFFIXES, list_images, load_image, open_image
 
 
-def _check_images(images: tuple[Path, ...], output: Path | None) -> None:
+def expand_images(args: tuple[Path, ...]) -> list[Path]:
+    """Image files as given, each folder replaced by the images directly in it (sorted by name)."""
+    paths: list[Path] = []
+    for arg in args:
+        if arg.is_dir():
+            found = list_images(arg)
+            if not found:
+                raise InputError(f"folder {arg} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            paths += found
+        else:
+            paths.append(arg)
+    return paths
+
+
+def _check_images(images: list[Path], output: Path | None) -> None:
     """Header-only checks of every image before any work, so a bad path fails fast and writes nothing."""
     for path in images:
         open_image(path).close()
@@ -34,15 +50,39 @@ def _check_images(images: tuple[Path, ...], output: Path | None) -> None:
 
 
 def _write_png(image: Image.Image, path: Path) -> None:
-    """Atomic: a failure never leaves a partial PNG under the final name."""
+    """Atomic (a failure never leaves a partial PNG under the final name), with the mode any new file
+    gets under the umask (mkstemp alone makes 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".png.tmp", dir=path.parent)
     os.close(fd)
     try:
         image.save(tmp, format="PNG")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+class _Stdout:
+    """stdout that a reader may close early (`detect ... | head -2`): the first broken pipe sends the rest
+    to /dev/null, so the command finishes its files and exits 0 instead of reporting an error."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def echo(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            click.echo(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+            os.close(devnull)
 
 
 def _line(det: Detection) -> str:
@@ -69,11 +109,17 @@ def _line(det: Detection) -> str:
 @click.option("--input-size", type=int, default=None, help="Network input size (default: model.json's).")
 @click.option("--threads", type=int, default=2, show_default=True, help="ncnn CPU threads.")
 def command(out_dir, images, output, threshold, as_json, input_size, threads):
-    """Detect objects in IMAGES with the converted model in OUT_DIR."""
+    """Detect objects in IMAGES (files or folders of images) with the converted model in OUT_DIR.
+
+    Pre-processing and box clamping are ncnn's own (from_pixels_resize, substract_mean_normalize with
+    model.json's values), so the output is what an ncnn app prints for the same decoded pixels. When the
+    reader of stdout stops early (| head), the rest of the printing is dropped and -o files still written."""
     if not 0.0 <= threshold <= 1.0:
         raise InputError(f"--threshold must be in [0, 1], got {threshold}")
     detector = Detector(out_dir, num_threads=threads, input_size=input_size)
+    images = expand_images(images)
     _check_images(images, output)
+    out = _Stdout()
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
     results = []
@@ -96,10 +142,12 @@ def command(out_dir, images, output, threshold, as_json, input_size, threads):
                 {"image": str(path), "width": w, "height": h, "detections": [d.to_dict() for d in dets]}
             )
             continue
-        click.echo(f"{path}: {len(dets)} detection{'' if len(dets) == 1 else 's'}")
+        out.echo(f"{path}: {len(dets)} detection{'' if len(dets) == 1 else 's'}")
         for det in dets:
-            click.echo(_line(det))
+            out.echo(_line(det))
         if output is not None:
-            click.echo(f"  wrote {png}")
+            out.echo(f"  wrote {png}")
+        elif out.closed:
+            break  # nothing is written to files and nobody reads the rest
     if as_json:
-        click.echo(json.dumps(results, indent=2))
+        out.echo(json.dumps(results, indent=2))

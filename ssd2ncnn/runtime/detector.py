@@ -1,9 +1,13 @@
-"""A converted model folder (OUT/ from `ssd2ncnn convert`) as a detector on PIL images.
+"""A converted model folder (OUT/ from `ssd2ncnn convert`) as a detector on PIL images, doing what ncnn's
+own clients for this model do (examples/mobilenetv3ssdlite.cpp, python model_zoo `MobileNetV3_SSDLite`):
 
-Pre-processing repeats the training pipeline (`ssd2ncnn.train.transforms.resize` + `normalize`): stretch
-to size x size with Pillow's bilinear filter on 8-bit RGB, reorder channels when the model is BGR, then
-(x - mean) * norm. Post-processing is only a change of units: the `.param` already decodes and runs NMS,
-so each detection_out row is scaled from [0, 1] input coordinates to pixels of the original image.
+- pre-processing: `ncnn::Mat::from_pixels_resize` to size x size, then `substract_mean_normalize` with
+  model.json's mean_vals/norm_vals (`runtime.preprocess`);
+- post-processing: the `.param` already decodes and runs NMS, so each detection_out row only changes units:
+  every coordinate is clamped to [0, S-1] on the S-pixel network input and scaled to the original image,
+  `clamp(v * S, 0, S - 1) / S * w` as those clients write it.
+
+Needs ncnn, numpy and Pillow only (no torch), so `detect` runs where the model is deployed.
 """
 
 from __future__ import annotations
@@ -22,7 +26,24 @@ from .images import load_image
 from .net import load_net, run_net
 from .preprocess import preprocess_image
 
+
+class ImageSize(NamedTuple):
+    """The original image's size: what `preprocess` returns to map boxes back."""
+
+    width: int
+    height: int
+
+
 MIN_INPUT_SIZE = 32  # the smallest size `ssd2ncnn convert` exports; below it the last levels vanish
+
+
+def clamp_boxes(boxes: np.ndarray, input_size: int, size: ImageSize) -> np.ndarray:
+    """(N, 4) x1, y1, x2, y2 in [0, 1] of the network input -> pixels of the original image, clamped as
+    ncnn's clients clamp them: to [0, S-1] on the S-pixel input, then scaled, so a box touching the right
+    edge ends at (S-1)/S of the width."""
+    s = float(input_size)
+    w, h = size
+    return np.clip(boxes * s, 0.0, s - 1.0) / s * np.array([w, h, w, h], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -30,17 +51,10 @@ class Detection:
     label: int  # index into class_names (0 is background and never appears)
     name: str
     score: float
-    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the original image, clipped to it
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the original image (see clamp_boxes)
 
     def to_dict(self) -> dict:
         return {"label": self.label, "name": self.name, "score": self.score, "box": list(self.box)}
-
-
-class ImageSize(NamedTuple):
-    """The original image's size: what `preprocess` returns to map boxes back."""
-
-    width: int
-    height: int
 
 
 class Detector:
@@ -107,8 +121,7 @@ class Detector:
         if threshold is not None:
             rows = rows[rows[:, 1] > threshold]
         rows = rows[np.argsort(-rows[:, 1], kind="stable")]
-        w, h = size
-        boxes = np.clip(rows[:, 2:6] * [w, h, w, h], 0, [w, h, w, h])
+        boxes = clamp_boxes(rows[:, 2:6], self.input_size, size)
         return [
             Detection(int(r[0]), self.class_names[int(r[0])], float(r[1]), (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
             for r, b in zip(rows, boxes, strict=True)

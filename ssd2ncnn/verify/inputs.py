@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..config import SSDConfig
 from ..errors import InputError
 
 
@@ -17,6 +18,16 @@ class VerifyImage:
     name: str
     image: Image.Image  # RGB
     gt: dict | None = None  # {"boxes": (N, 4) normalised, "labels": (N,), "difficult": (N,)}
+
+
+def training_input(image: Image.Image, size: int, cfg: SSDConfig) -> np.ndarray:
+    """(3, size, size) float32 as the training pipeline makes it: Pillow's bilinear resize
+    (`train.transforms.resize`) and `normalize`. The ncnn side uses ncnn's own resize
+    (`runtime.preprocess`); `verify --images` reports the difference between the two pipelines."""
+    from ..train.transforms import normalize, resize
+
+    resized, _ = resize(np.asarray(image.convert("RGB")), np.zeros((0, 4), np.float32), size)
+    return normalize(resized, cfg)
 
 
 def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyImage]:
