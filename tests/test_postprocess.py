@@ -7,12 +7,13 @@ import torch
 
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.model.boxes import decode, encode
-from ssd2ncnn.model.postprocess import detect
+from ssd2ncnn.model.postprocess import decode_boxes, detect
 from ssd2ncnn.model.priors import generate_priors, priorbox_blob
 from ssd2ncnn.ncnn_format import Graph, Layer, format_param
 from ssd2ncnn.patches.ssd_postprocess import detection_output_params
 from ssd2ncnn.runtime.net import mat_to_numpy
-from ssd2ncnn.verify.compare import compare_detections
+from ssd2ncnn.verify.detections import Candidates, compare_detections
+from ssd2ncnn.verify.tolerances import Tolerances
 
 
 def _ncnn_detection_output(cfg, loc, scores, prior_blob):
@@ -42,7 +43,8 @@ def test_reference_postprocess_matches_ncnn_detection_output(preset, seed):
     ours = detect(loc, scores, priors, cfg)
     theirs = _ncnn_detection_output(cfg, loc.numpy(), scores.numpy(), priorbox_blob(cfg, priors))
     assert len(ours) == cfg.keep_top_k  # enough candidates that keep_top_k and NMS both act
-    check = compare_detections(theirs, ours, cfg.conf_threshold, cfg.keep_top_k, 1e-6, 1e-5, 0.5)
+    cand = Candidates(decode_boxes(loc, priors, cfg), scores.numpy())
+    check = compare_detections(theirs, ours, cfg, Tolerances(score_atol=1e-6, box_atol=1e-5), cand, 0.0)
     assert check.passed, check
     assert check.matched >= len(ours) - 2
 

@@ -40,22 +40,31 @@ def _nms(boxes: np.ndarray, threshold: float) -> list[int]:
     return picked
 
 
-def detect(loc: torch.Tensor, scores: torch.Tensor, priors: torch.Tensor, cfg: SSDConfig) -> np.ndarray:
-    """One image: loc (P, 4), scores (P, C) after activation, priors (P, 4) -> detections (D, 6)."""
-    boxes = decode(loc.float(), priors.float(), cfg.variances).numpy()
-    scores_np = scores.float().numpy()
-    rows = []
-    for c in range(1, scores_np.shape[1]):
-        s = scores_np[:, c]
+def select(boxes: np.ndarray, scores: np.ndarray, cfg: SSDConfig) -> list[tuple[int, int]]:
+    """DetectionOutput's choice on decoded boxes (P, 4) and scores (P, C): the kept (class, prior) pairs in
+    output order. Split from `detect` so verify can replay it on perturbed scores."""
+    picked: list[tuple[int, int]] = []
+    for c in range(1, scores.shape[1]):
+        s = scores[:, c]
         keep = np.nonzero(s > cfg.conf_threshold)[0]
         if keep.size == 0:
             continue
         order = keep[np.argsort(-s[keep], kind="stable")][: cfg.nms_top_k]
-        for i in _nms(boxes[order], cfg.nms_threshold):
-            j = order[i]
-            rows.append((float(c), float(s[j]), *boxes[j].tolist()))
-    if not rows:
+        picked += [(c, int(order[i])) for i in _nms(boxes[order], cfg.nms_threshold)]
+    picked.sort(key=lambda cp: -float(scores[cp[1], cp[0]]))  # stable, as ncnn's final sort of all classes
+    return picked[: cfg.keep_top_k]
+
+
+def decode_boxes(loc: torch.Tensor, priors: torch.Tensor, cfg: SSDConfig) -> np.ndarray:
+    """(P, 4) regressions and priors -> (P, 4) float32 boxes in [0, 1] input coordinates."""
+    return decode(loc.float(), priors.float(), cfg.variances).numpy()
+
+
+def detect(loc: torch.Tensor, scores: torch.Tensor, priors: torch.Tensor, cfg: SSDConfig) -> np.ndarray:
+    """One image: loc (P, 4), scores (P, C) after activation, priors (P, 4) -> detections (D, 6)."""
+    boxes = decode_boxes(loc, priors, cfg)
+    scores_np = scores.float().numpy()
+    picked = select(boxes, scores_np, cfg)
+    if not picked:
         return np.zeros((0, 6), dtype=np.float32)
-    out = np.asarray(rows, dtype=np.float32)
-    out = out[np.argsort(-out[:, 1], kind="stable")][: cfg.keep_top_k]
-    return out
+    return np.asarray([(float(c), float(scores_np[p, c]), *boxes[p].tolist()) for c, p in picked], dtype=np.float32)

@@ -29,7 +29,8 @@ from ..modelfolder import (
     read_info,
 )
 from ..runtime.net import load_net, run_net
-from .compare import TensorCheck, compare_detections, compare_tensor
+from .compare import TensorCheck, compare_tensor
+from .detections import candidates_from_blobs, compare_detections
 from .inputs import synthetic_images, training_input
 from .tolerances import Tolerances
 
@@ -101,13 +102,14 @@ def check_golden(golden: Path, tol: Tolerances) -> GoldenResult:
             checks.append(c)
             if not c.passed:
                 failures.append(f"{c.name}: max abs error {c.max_abs:.3g} > {c.limit:.3g} against the golden tensor")
-        d = compare_detections(
-            fresh[f"{key}/{DETECTION_BLOB}"], stored[f"{key}/{DETECTION_BLOB}"], cfg.conf_threshold, cfg.keep_top_k,
-            tol.score_atol, tol.box_atol, tol.match_iou,
-        )
+        # the stored tensors are the reference: their candidates judge any difference by replay
+        cand = candidates_from_blobs(stored[f"{key}/{LOC_BLOB}"], stored[f"{key}/{CONF_BLOB}"], stored[f"{key}/{PRIOR_BLOB}"], cfg)
+        conf_err = float(np.abs(fresh[f"{key}/{CONF_BLOB}"] - stored[f"{key}/{CONF_BLOB}"]).max())
+        d = compare_detections(fresh[f"{key}/{DETECTION_BLOB}"], stored[f"{key}/{DETECTION_BLOB}"], cfg, tol, cand, conf_err)
         if not d.passed:
             failures.append(
                 f"{key}/detection_out: {d.matched} matched, {d.unmatched_ncnn} new, {d.unmatched_ref} missing, "
                 f"score error {d.max_score_err:.3g}, box error {d.max_box_err:.3g} against the golden detections"
+                + (f": {d.unexplained[0]}" if d.unexplained else "")
             )
     return GoldenResult(checks, failures)

@@ -24,6 +24,9 @@ class Tolerances:
     # detection_out, matched by label and IoU: scores are softmax outputs, boxes are in [0, 1] units
     score_atol: float = 1e-4
     box_atol: float = 1e-3
+    # near-tied scores, where DetectionOutput may choose either way (NMS, top-k and threshold cuts): at least
+    # this, else TIE_FACTOR x the measured class-score error (verify/detections.py), at most score_atol
+    tie_atol: float = 1e-5
     # two detections are "the same" when labels agree and IoU >= match_iou
     match_iou: float = 0.5
     # mAP difference (points, VOC07) between ncnn and PyTorch detections on an annotated set

@@ -1,0 +1,240 @@
+"""ncnn's detection_out against PyTorch's, where a difference passes only when near-tied scores explain it.
+
+Two correct runtimes differ in float rounding (~1e-7 on scores), so DetectionOutput may legitimately
+choose differently wherever two scores are closer than that noise:
+- NMS: two overlapping boxes of one class with near-tied scores: which one is kept flips, and so does
+  every box that the kept one suppresses (a cascade);
+- the keep_top_k cut, the per-class nms_top_k cut and the confidence threshold.
+
+The judge is a replay, not a list of rules: PyTorch's own candidates (every prior's decoded box and class
+scores) go through DetectionOutput's algorithm again (`model.postprocess.select`) with each score moved by
+at most the tie tolerance, towards ncnn's choice (up where ncnn kept that prior, down where it did not).
+If that reproduces ncnn's detections exactly, ncnn's output is what DetectionOutput gives for scores within
+the tolerance of PyTorch's, and every difference is excused. Moving kept priors up and the others down is
+the most favourable perturbation for greedy NMS (only kept boxes suppress), so a failed replay means no
+perturbation within the tolerance explains ncnn's output: the differing rows are named.
+
+The tie tolerance is tied to what was measured: `max(tol.tie_atol, TIE_FACTOR x` the class-score error
+between the two runtimes `)`, capped at `score_atol`, so a broken model with large score errors does not
+widen it beyond what the matched detections must meet anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from ..config import SSDConfig
+from ..model.postprocess import decode_boxes, select
+from .tolerances import Tolerances
+
+TIE_FACTOR = 4.0  # near-tied: within 4x the largest class-score difference measured between the runtimes
+IOU_EPS = 1e-4  # IoU noise from box errors of ~1e-7; two kept boxes may overlap this much above nms_threshold
+
+REASONS = ("nms tie", "keep_top_k cut", "threshold cut")
+
+
+@dataclass
+class Candidates:
+    """Everything DetectionOutput chose from, on the reference side: per prior, its decoded box and scores."""
+
+    boxes: np.ndarray  # (P, 4) x1, y1, x2, y2 in [0, 1]
+    scores: np.ndarray  # (P, C) after Softmax/Sigmoid, class 0 the background
+
+
+def candidates_from_blobs(loc: np.ndarray, conf: np.ndarray, priorbox: np.ndarray, cfg: SSDConfig) -> Candidates:
+    """Candidates from the contract blobs mbox_loc, mbox_conf_flatten and mbox_priorbox."""
+    import torch
+
+    priors = torch.from_numpy(np.asarray(priorbox, np.float32)[0].reshape(-1, 4))
+    boxes = decode_boxes(torch.from_numpy(np.asarray(loc, np.float32).reshape(-1, 4)), priors, cfg)
+    return Candidates(boxes, np.asarray(conf, np.float32).reshape(-1, cfg.num_classes))
+
+
+@dataclass
+class DetectionCheck:
+    matched: int
+    unmatched_ncnn: int
+    unmatched_ref: int
+    excused: dict[str, int]  # reason -> count of unmatched rows explained by near-ties there
+    unexplained: list[str]  # each difference no near-tie explains, naming the row
+    tie_tol: float
+    max_score_err: float
+    max_box_err: float
+    passed: bool
+    note: str = ""  # what was compared when the plain comparison had nothing to compare
+    threshold: float = 0.0  # detections with score above this were compared
+
+    @property
+    def compared(self) -> int:
+        return self.matched + self.unmatched_ncnn + self.unmatched_ref
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"compared": self.compared}
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, 4) x (M, 4) -> (N, M) IoU, ncnn's definition (no +1; disjoint or empty boxes give 0)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Pairs (ncnn row, reference row) of one label, taken greedily by decreasing IoU: a detection's own
+    twin (IoU ~1) is always preferred over a neighbouring prior's box of similar score."""
+    pairs: list[tuple[int, int]] = []
+    if len(got) and len(ref):
+        iou = iou_matrix(got[:, 2:6], ref[:, 2:6])
+        iou[got[:, 0][:, None] != ref[:, 0][None, :]] = -1.0
+        cand = np.argwhere(iou >= match_iou)
+        order = np.argsort(-iou[cand[:, 0], cand[:, 1]], kind="stable")
+        used_got, used_ref = set(), set()
+        for j, i in cand[order]:
+            if j not in used_got and i not in used_ref:
+                pairs.append((int(j), int(i)))
+                used_got.add(j)
+                used_ref.add(i)
+    got_left = sorted(set(range(len(got))) - {p[0] for p in pairs})
+    ref_left = sorted(set(range(len(ref))) - {p[1] for p in pairs})
+    return pairs, got_left, ref_left
+
+
+def _row(r: np.ndarray) -> str:
+    return f"label {int(r[0])} score {r[1]:.6f} box ({r[2]:.4f}, {r[3]:.4f}, {r[4]:.4f}, {r[5]:.4f})"
+
+
+def nms_violations(rows: np.ndarray, nms_threshold: float, side: str) -> list[str]:
+    """Two kept boxes of one class overlapping more than nms_threshold: no NMS with that threshold keeps
+    both, whatever the scores (a changed NMS threshold shows here)."""
+    out = []
+    for c in np.unique(rows[:, 0]):
+        idx = np.nonzero(rows[:, 0] == c)[0]
+        iou = np.triu(iou_matrix(rows[idx, 2:6], rows[idx, 2:6]), 1)
+        for a, b in np.argwhere(iou > nms_threshold + IOU_EPS):
+            out.append(f"{side} keeps two boxes of label {int(c)} overlapping IoU {iou[a, b]:.3f} > nms_threshold "
+                       f"{nms_threshold}: {_row(rows[idx[a]])} and {_row(rows[idx[b]])}")
+    return out
+
+
+def identify(rows: np.ndarray, cand: Candidates, box_atol: float, score_atol: float) -> tuple[list[int | None], list[str]]:
+    """The reference prior behind each ncnn row: same class, box within box_atol, score within
+    score_atol; None (and a named failure) when no prior has that box."""
+    priors: list[int | None] = []
+    failures = []
+    for r in rows:
+        c = int(r[0])
+        err = np.abs(cand.boxes - r[2:6]).max(axis=1)
+        ok = np.nonzero((err <= box_atol) & (np.abs(cand.scores[:, c] - r[1]) <= score_atol))[0]
+        if ok.size == 0:
+            priors.append(None)
+            failures.append(f"ncnn's {_row(r)} is no PyTorch prior's box and score (box error > {box_atol:g})")
+        else:
+            priors.append(int(ok[np.argmin(err[ok])]))
+    return priors, failures
+
+
+def replay(rows: np.ndarray, cand: Candidates, cfg: SSDConfig, tie_tol: float, min_score: float,
+           box_atol: float, score_atol: float) -> list[str]:
+    """Differences between ncnn's rows and DetectionOutput replayed on PyTorch's candidates with each
+    score moved by at most tie_tol towards ncnn's choice (see the module docstring); [] when it agrees."""
+    priors, failures = identify(rows, cand, box_atol, score_atol)
+    if failures:
+        return failures
+    chosen = {(int(r[0]), p) for r, p in zip(rows, priors, strict=True) if p is not None}
+    moved = cand.scores.astype(np.float64) - tie_tol
+    for c, p in chosen:
+        moved[p, c] += 2 * tie_tol
+    moved[:, 0] = cand.scores[:, 0]  # the background is never selected
+    kept = set(select(cand.boxes, moved, cfg))
+    out = []
+    # Rows within tie_tol of the min_score cut may fall either side of it.
+    def above(c: int, p: int) -> bool:
+        return float(cand.scores[p, c]) > min_score + tie_tol
+
+    for c, p in sorted(chosen - kept):
+        if above(c, p):
+            out.append(f"ncnn keeps label {c} prior {p} (PyTorch score {cand.scores[p, c]:.6f}), which no "
+                       f"score change within {tie_tol:.2g} lets DetectionOutput keep")
+    for c, p in sorted(kept - chosen):
+        if above(c, p):
+            out.append(f"ncnn drops label {c} prior {p} (PyTorch score {cand.scores[p, c]:.6f}, box "
+                       f"{np.round(cand.boxes[p], 4).tolist()}), which DetectionOutput keeps for every score "
+                       f"change within {tie_tol:.2g}")
+    return out
+
+
+def _reason(row: np.ndarray, others: np.ndarray, threshold: float, keep_top_k: int, tie_tol: float) -> str:
+    """Where an excused difference sits, for the report."""
+    if row[1] <= threshold + tie_tol:
+        return "threshold cut"
+    if len(others) >= keep_top_k and row[1] <= others[:, 1].min() + tie_tol:
+        return "keep_top_k cut"
+    return "nms tie"
+
+
+def tie_tolerance(tol: Tolerances, measured_score_err: float) -> float:
+    return float(min(tol.score_atol, max(tol.tie_atol, TIE_FACTOR * measured_score_err)))
+
+
+def compare_detections(got: np.ndarray, ref: np.ndarray, cfg: SSDConfig, tol: Tolerances,
+                       candidates: Candidates | None = None, measured_score_err: float | None = None) -> DetectionCheck:
+    """ncnn rows `got` against reference rows `ref` (label, score, x1, y1, x2, y2). With `candidates`
+    (the reference side's boxes and scores per prior) differences are judged by replay; without them,
+    only differences at the threshold or keep_top_k cut can be excused. `tol.min_score` > 0 compares
+    only the detections scoring above it (int8: the low-score tail moves)."""
+    got = np.asarray(got, dtype=np.float64).reshape(-1, 6)
+    ref = np.asarray(ref, dtype=np.float64).reshape(-1, 6)
+    threshold = max(cfg.conf_threshold, tol.min_score)
+    got, ref = got[got[:, 1] > tol.min_score], ref[ref[:, 1] > tol.min_score]
+    pairs, got_left, ref_left = match_detections(got, ref, tol.match_iou)
+    # A pair whose boxes disagree is two different, overlapping priors, not one detection with a wrong
+    # box: both become unmatched and must be explained.
+    split = [(j, i) for j, i in pairs if np.abs(got[j, 2:6] - ref[i, 2:6]).max() > tol.box_atol]
+    pairs = [p for p in pairs if p not in split]
+    got_left = sorted(got_left + [j for j, _ in split])
+    ref_left = sorted(ref_left + [i for _, i in split])
+    score_err = max((abs(got[j, 1] - ref[i, 1]) for j, i in pairs), default=0.0)
+    box_err = max((float(np.abs(got[j, 2:6] - ref[i, 2:6]).max()) for j, i in pairs), default=0.0)
+    tie_tol = tie_tolerance(tol, score_err if measured_score_err is None else measured_score_err)
+
+    unexplained = nms_violations(got, cfg.nms_threshold, "ncnn") + nms_violations(ref, cfg.nms_threshold, "PyTorch")
+    if got_left or ref_left:
+        if candidates is not None:
+            unexplained += replay(got, candidates, cfg, tie_tol, tol.min_score, tol.box_atol, tol.score_atol)
+        else:
+            for side, rows, left, others in (("ncnn", got, got_left, ref), ("PyTorch", ref, ref_left, got)):
+                for k in left:
+                    if _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol) == "nms tie":
+                        unexplained.append(f"only {side} has {_row(rows[k])}, not at a cut-off")
+    excused = dict.fromkeys(REASONS, 0)
+    if not unexplained:
+        for rows, left, others in ((got, got_left, ref), (ref, ref_left, got)):
+            for k in left:
+                excused[_reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol)] += 1
+    passed = bool(not unexplained and score_err <= tol.score_atol and box_err <= tol.box_atol)
+    return DetectionCheck(len(pairs), len(got_left), len(ref_left), excused, unexplained, tie_tol,
+                          float(score_err), float(box_err), passed, threshold=threshold)
+
+
+def reference_rows(cand: Candidates, cfg: SSDConfig) -> np.ndarray:
+    """DetectionOutput's rows (label, score, x1, y1, x2, y2) on the candidates."""
+    picked = select(cand.boxes, cand.scores, cfg)
+    return np.asarray([(c, cand.scores[p, c], *cand.boxes[p]) for c, p in picked], np.float32).reshape(-1, 6)
+
+
+def lowered(cfg: SSDConfig, tol: Tolerances, candidates: Candidates) -> tuple[SSDConfig, Tolerances] | None:
+    """For a case where neither side detected anything above the compared threshold: a config and
+    tolerances whose threshold is half PyTorch's best foreground score, so the comparison has
+    detections to judge; None when PyTorch scores no foreground class above 0."""
+    best = float(candidates.scores[:, 1:].max()) if candidates.scores.shape[1] > 1 else 0.0
+    if best <= 0:
+        return None
+    low = best / 2
+    return replace(cfg, conf_threshold=low), replace(tol, min_score=0.0)
+
