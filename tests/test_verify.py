@@ -122,20 +122,53 @@ def test_verify_cli_exit_codes_and_report(converted, tmp_path):
     assert res.exit_code == 2 and "unknown tolerance" in res.output
 
 
-def test_mean_ap_is_compared_on_an_annotated_set(converted):
-    from pathlib import Path
+def test_images_report_the_pipeline_difference_apart_from_parity(tmp_path):
+    """The trained fixture on held-out synthetic shapes: parity (identical tensors) passes, and the
+    pipeline difference (Pillow-resized PyTorch vs ncnn-resized ncnn) is reported as detections and mAP."""
+    from ssd2ncnn.converter.convert import convert_model
+    from ssd2ncnn.data.synthetic import write_synthetic_voc
+    from ssd2ncnn.demo import DEFAULT_CHECKPOINT
 
-    from ssd2ncnn.verify.inputs import folder_images
+    data = write_synthetic_voc(tmp_path / "shapes", 12, seed=4242, size_range=(128, 160), object_range=(0.25, 0.6),
+                               max_objects=3, p_difficult=0.0, splits={"test": 1.0})
+    from ssd2ncnn.checkpoint import load_model
 
-    voc = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "voc"
-    if not voc.exists():
-        pytest.skip("no VOC fixture")
-    images = folder_images(voc)
-    assert all(im.gt is not None for im in images)
-    ckpt, out = converted("voc300")
-    report = verify_checkpoint(ckpt, out, images[:2], [300], FP32)
-    assert 300 in report.map_ncnn and 300 in report.map_torch
-    assert abs(report.map_ncnn[300] - report.map_torch[300]) * 100 <= FP32.map_atol
+    convert_model(load_model(DEFAULT_CHECKPOINT), tmp_path / "out")
+    report_path = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["verify", str(DEFAULT_CHECKPOINT), str(tmp_path / "out"), "--images", str(data),
+                                   "--sizes", "128", "--report", str(report_path)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "pipeline difference (not parity)" in text and "mAP@128 (VOC07, 12 images)" in text
+    assert "fails only when ncnn is lower" in text
+    import json
+
+    pipe = json.loads(report_path.read_text())["pipeline"]["128"]
+    assert pipe["images"] == 12 and pipe["ncnn_count"] > 0 and pipe["torch_count"] > 0 and pipe["matched"] > 0
+    assert 0.5 < pipe["map_ncnn"] <= 1 and 0.5 < pipe["map_torch"] <= 1 and pipe["map_margin"] >= FP32.map_atol
+
+
+def _gt(boxes, labels):
+    return {"boxes": np.asarray(boxes, float), "labels": np.asarray(labels), "difficult": np.zeros(len(labels), bool)}
+
+
+def test_the_map_gate_is_one_sided_and_sized_to_the_set():
+    from ssd2ncnn.verify.inputs import VerifyImage
+    from ssd2ncnn.verify.pipeline import pipeline_difference
+
+    rng = np.random.default_rng(0)
+    images, perfect, poor = [], [], []
+    for k in range(40):
+        box = np.sort(rng.uniform(0, 1, (2, 2)), axis=0).T.reshape(-1)[[0, 2, 1, 3]]
+        images.append(VerifyImage(f"im{k}", None, _gt([box], [1])))  # type: ignore[arg-type]
+        perfect.append(np.array([[1, 0.9, *box]]))
+        poor.append(np.array([[1, 0.9, *box]]) if k % 2 else np.zeros((0, 6)))  # misses half the objects
+    better = pipeline_difference(160, images, perfect, poor, 2, FP32)  # ncnn better than PyTorch: passes
+    assert better.map_ncnn > better.map_torch and not better.map_failed
+    worse = pipeline_difference(160, images, poor, perfect, 2, FP32)
+    assert worse.map_failed and worse.map_margin > FP32.map_atol  # bootstrap margin, 40 images
+    same = pipeline_difference(160, images, perfect, perfect, 2, FP32)
+    assert not same.map_failed and same.matched == 40 and same.max_box_diff_px == 0
 
 
 def test_checkpoint_that_does_not_match_the_folder_is_bad_input(converted):

@@ -50,7 +50,8 @@ from .detections import (
     lowered,
     reference_rows,
 )
-from .inputs import VerifyImage
+from .inputs import VerifyImage, training_input
+from .pipeline import PipelineDiff, pipeline_difference
 from .tolerances import Tolerances
 
 
@@ -227,16 +228,15 @@ class VerifyReport:
     cases: list[CaseResult]
     tolerances: Tolerances
     sizes: list[int]
-    map_ncnn: dict[int, float] = field(default_factory=dict)
-    map_torch: dict[int, float] = field(default_factory=dict)
+    pipelines: dict[int, PipelineDiff] = field(default_factory=dict)  # per size, with --images
 
     @property
     def map_failures(self) -> list[str]:
         return [
-            f"mAP@{s}: ncnn {100 * self.map_ncnn[s]:.2f} vs PyTorch {100 * self.map_torch[s]:.2f} differs by "
-            f"{100 * abs(self.map_ncnn[s] - self.map_torch[s]):.2f} points > {self.tolerances.map_atol}"
-            for s in self.map_ncnn
-            if 100 * abs(self.map_ncnn[s] - self.map_torch[s]) > self.tolerances.map_atol
+            f"mAP@{s}: ncnn's pipeline {100 * p.map_ncnn:.2f} is {100 * (p.map_torch - p.map_ncnn):.2f} points below "
+            f"PyTorch's {100 * p.map_torch:.2f}, more than the margin {p.map_margin:.2f} for {p.images} images"
+            for s, p in self.pipelines.items()
+            if p.map_failed and p.map_ncnn is not None and p.map_torch is not None
         ]
 
     @property
@@ -252,7 +252,7 @@ class VerifyReport:
             "sizes": self.sizes,
             "tolerances": self.tolerances.__dict__,
             "failures": self.failures(),
-            "map": {str(s): {"ncnn": self.map_ncnn[s], "pytorch": self.map_torch[s]} for s in self.map_ncnn},
+            "pipeline": {str(s): p.as_dict() for s, p in self.pipelines.items()},
             "cases": [
                 {
                     "image": c.image,
@@ -274,7 +274,10 @@ def verify(
     tol: Tolerances,
     use_onnx: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    pipeline: bool = False,
 ) -> VerifyReport:
+    """Parity on identical tensors (ncnn's own pre-processing of each image, fed to both); with `pipeline`,
+    also each runtime's own pipeline on the same images (`verify.pipeline`)."""
     info = read_info(out_dir)
     check_same_model(model, info, out_dir)
     net = load_net(out_dir / PARAM, out_dir / BIN, info.ncnn_options, num_threads=2)
@@ -282,24 +285,22 @@ def verify(
     low = LoweredThreshold(out_dir, info)
     report = VerifyReport([], tol, sizes)
     total, done = len(images) * len(sizes), 0
-    annotated = bool(images) and all(im.gt is not None for im in images)
     for size in sizes:
+        trained: list[np.ndarray] = []
         for im in images:
             chw = preprocess(im.image, size, info)
             report.cases.append(check_case(model, net, onnx, chw, tol, im.name, size, low))
+            if pipeline:  # PyTorch as trained: its own resize of the same image
+                trained.append(torch_references(model, training_input(im.image, size, model.cfg)).blobs[DETECTION_BLOB])
             done += 1
             if progress:
                 progress(done, total)
-        if annotated:
-            from ..data.metrics import evaluate_detections
-
-            gts = [im.gt for im in images]
-            cases = report.cases[-len(images):]
-            n = model.cfg.num_classes
-            report.map_ncnn[size] = evaluate_detections([c.ncnn_dets for c in cases], gts, n).map
-            report.map_torch[size] = evaluate_detections([c.torch_dets for c in cases], gts, n).map
+        if pipeline and images:
+            deployed = [c.ncnn_dets for c in report.cases[-len(images):]]
+            report.pipelines[size] = pipeline_difference(size, images, deployed, trained, model.cfg.num_classes, tol)
     return report
 
 
-def verify_checkpoint(checkpoint: Path, out_dir: Path, images, sizes, tol, use_onnx=True, progress=None, **load_kw) -> VerifyReport:
-    return verify(load_model(checkpoint, **load_kw), Path(out_dir), images, sizes, tol, use_onnx, progress)
+def verify_checkpoint(checkpoint: Path, out_dir: Path, images, sizes, tol, use_onnx=True, progress=None,
+                      pipeline: bool = False, **load_kw) -> VerifyReport:
+    return verify(load_model(checkpoint, **load_kw), Path(out_dir), images, sizes, tol, use_onnx, progress, pipeline)

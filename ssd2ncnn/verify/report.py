@@ -7,6 +7,7 @@ from rich.table import Table
 
 from .detections import REASONS
 from .parity import VerifyReport
+from .pipeline import SHOWN_SCORE
 
 
 def print_detection_summary(report: VerifyReport, console: Console) -> None:
@@ -61,8 +62,27 @@ def print_report(report: VerifyReport, console: Console) -> None:
     console.print(table)
     console.print("detection_out errors are score/box, for detections matched by label and IoU")
     print_detection_summary(report, console)
-    for size in report.map_ncnn:
+    print_pipelines(report, console)
+
+
+def print_pipelines(report: VerifyReport, console: Console) -> None:
+    """The pipeline difference (--images), apart from parity: PyTorch as trained vs ncnn as deployed."""
+    if not report.pipelines:
+        return
+    console.print(
+        "pipeline difference (not parity): PyTorch with its training resize (Pillow) vs ncnn with its own "
+        "(from_pixels_resize), same images"
+    )
+    for size, p in report.pipelines.items():
         console.print(
-            f"mAP@{size} (VOC07): ncnn {100 * report.map_ncnn[size]:.2f}, PyTorch {100 * report.map_torch[size]:.2f}, "
-            f"difference {100 * (report.map_ncnn[size] - report.map_torch[size]):+.2f} points"
+            f"  @{size}: detections scoring > {SHOWN_SCORE}: ncnn {p.ncnn_count}, PyTorch {p.torch_count}, "
+            f"{p.matched} matched; matched differ by up to {p.max_score_diff:.3f} in score and "
+            f"{p.max_box_diff_px:.1f} px in box (at {size} px)"
         )
+        if p.map_ncnn is not None and p.map_torch is not None and p.map_margin is not None:
+            verdict = "[red]FAIL[/]" if p.map_failed else "ok"
+            console.print(
+                f"  mAP@{size} (VOC07, {p.images} images): ncnn {100 * p.map_ncnn:.2f}, PyTorch {100 * p.map_torch:.2f} "
+                f"({100 * (p.map_ncnn - p.map_torch):+.2f} points); gate: fails only when ncnn is lower by more "
+                f"than {p.map_margin:.2f} points (map_atol or 2x the bootstrap standard error over these images): {verdict}"
+            )
