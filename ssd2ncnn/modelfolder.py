@@ -144,6 +144,8 @@ class ModelInfo:
             raise InputError(f"{where} has a malformed value ({exc}); re-run `ssd2ncnn convert`") from exc
         if len(info.mean_vals) != 3 or len(info.norm_vals) != 3:
             raise InputError(f"{where}: mean_vals and norm_vals need 3 values each; re-run `ssd2ncnn convert`")
+        if info.resize != NCNN_RESIZE:
+            raise InputError(f"{where} asks for the resize {info.resize!r}; this ssd2ncnn runs {NCNN_RESIZE!r} only")
         unknown = sorted(set(info.ncnn_options) - set(OPTION_NAMES))
         if unknown:
             raise InputError(f"{where}: unknown ncnn option(s) {unknown}; known: {', '.join(OPTION_NAMES)}")

@@ -68,6 +68,7 @@ def test_version_1_reads_with_the_ncnn_resize(tmp_path):
         (lambda d: d.update(mean_vals=[1.0]), "3 values each"),
         (lambda d: d.update(input_size="big"), "malformed value"),
         (lambda d: d.update(ncnn_options={"use_turbo": True}), "unknown ncnn option"),
+        (lambda d: d.update(resize={"function": "cv::resize", "interpolation": "area"}), "asks for the resize"),
     ],
 )
 def test_malformed_model_json_is_one_input_error(tmp_path, change, message):
