@@ -69,6 +69,12 @@ def _full_tail(sd: dict[str, torch.Tensor]) -> bool:
 
 
 def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SSDDetector:
+    if not matches(sd):
+        missing = [k for k in SIGNATURE if k not in sd]
+        raise CheckpointError(
+            f"the checkpoint is not torchvision's ssdlite320_mobilenet_v3_large (no {missing[0]}); "
+            f"drop --from torchvision or pass the right file"
+        )
     if opts.preset is not None:
         raise CheckpointError("a torchvision checkpoint carries its own architecture; drop --preset")
     if opts.width_mult not in (None, 1.0):
