@@ -79,3 +79,16 @@ def test_converted_model_matches_the_reference_at_two_sizes(tmp_path):
     unclipped = detect(loc[0], class_scores(conf, cfg)[0], priors, replace(cfg, clip_boxes=False))
     check = compare_detections(blobs["detection_out"], unclipped, cfg.conf_threshold, cfg.keep_top_k, 1e-4, 1e-3, 0.5)
     assert not check.passed
+
+
+def test_folders_written_before_the_box_rule_fields_still_verify(tmp_path):
+    """model.json from before clip_rule / clip_boxes existed: the missing fields are their defaults."""
+    from ssd2ncnn.errors import InputError
+    from ssd2ncnn.verify.parity import check_same_model
+
+    model = SSDLite(get_preset("ssdlite320", width_mult=0.25))
+    old = {k: v for k, v in model.cfg.to_dict().items() if k not in ("clip_rule", "clip_boxes")}
+    check_same_model(model, {"config": old}, tmp_path)
+    model.cfg = torchvision_rules(model.cfg)
+    with pytest.raises(InputError, match="config differs"):
+        check_same_model(model, {"config": old}, tmp_path)

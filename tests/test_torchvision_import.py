@@ -58,6 +58,9 @@ def test_both_checkpoint_forms_load_by_their_keys(case, tmp_path):
         assert model.cfg.class_names == COCO_91 and model.cfg.class_names[1] == "person"
     assert all(torch.equal(model.state_dict()[k], v) for k, v in sd.items())
     assert load_model(ckpt, source="torchvision").cfg == model.cfg
+    again = load_model(save_checkpoint(tmp_path / "ours.pth", model))  # ssd2ncnn's own format keeps the arch
+    assert type(again) is TorchvisionSSDLite and again.cfg == model.cfg
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in sd.items())
 
 
 def test_importer_errors_name_the_fix(tmp_path):
