@@ -214,6 +214,7 @@ PRESETS: dict[str, SSDConfig] = {
         aspect_ratios=((2, 3),) * 6,
         step_rule="ceil",
         center_rule="standard",
+        strides=(16, 32, 64, 107, 160, 320),
     ),
 }
 
