@@ -11,6 +11,10 @@ the verifier. Prior semantics follow ncnn's `src/layer/priorbox.cpp`:
   j * step (PriorBox param 15, mmdetection v1's `(base_size - 1) / 2`).
 
 Steps are never stored as numbers: they follow the input size, so one `.param` runs at any input size.
+
+Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/center_size.py`):
+`clip_rule="center_size"` (priors' w, h clamped before the corners are taken) and `clip_boxes` (decoded boxes
+clipped to the image before NMS); `torchvision_ssdlite320` below sets both.
 """
 
 from __future__ import annotations

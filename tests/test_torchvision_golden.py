@@ -18,7 +18,7 @@ from ssd2ncnn.verify.compare import compare_detections, compare_tensor
 
 
 @pytest.fixture(scope="module", params=CASES)
-def converted(request, tmp_path_factory):
+def tv_converted(request, tmp_path_factory):
     folder = GOLDEN / request.param
     meta = json.loads((folder / "golden.json").read_text())
     root = tmp_path_factory.mktemp(request.param)
@@ -29,8 +29,8 @@ def converted(request, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_detect_matches_torchvision(converted):
-    folder, meta, _, out = converted
+def test_detect_matches_torchvision(tv_converted):
+    folder, meta, _, out = tv_converted
     stored = np.load(folder / "torchvision.npz")
     images = [folder / "images" / name for name in meta["images"]]
     res = CliRunner().invoke(cli, ["detect", str(out), *map(str, images), "--json", "--threshold", "0"])
@@ -49,10 +49,10 @@ def test_detect_matches_torchvision(converted):
 
 
 @pytest.mark.slow
-def test_priors_and_box_regression_equal_torchvisions(converted):
+def test_priors_and_box_regression_equal_torchvisions(tv_converted):
     """mbox_priorbox is torchvision's DefaultBoxGenerator output (centre-size clamped), mbox_loc its
     bbox_regression, in the same prior order."""
-    folder, meta, _, out = converted
+    folder, meta, _, out = tv_converted
     stored = np.load(folder / "torchvision.npz")
     detector = Detector(out)
     size = meta["input_size"]
@@ -67,18 +67,18 @@ def test_priors_and_box_regression_equal_torchvisions(converted):
 
 
 @pytest.mark.slow
-def test_verify_passes_on_the_converted_folder(converted):
-    _, _, ckpt, out = converted
+def test_verify_passes_on_the_converted_folder(tv_converted):
+    _, _, ckpt, out = tv_converted
     res = CliRunner().invoke(cli, ["verify", str(ckpt), str(out), "--num-images", "1"])
     assert res.exit_code == 0, res.output
 
 
 @pytest.mark.slow
-def test_int8_quantize_keeps_the_torchvision_box_rules(converted, tmp_path):
+def test_int8_quantize_keeps_the_torchvision_box_rules(tv_converted, tmp_path):
     """quantize rewrites only convolutions: the prior clamping and clip-before-NMS layers stay float, so
     the int8 model's priors are the fp32 model's exactly and its boxes stay clipped to the image. (Random
     weights give near-tied scores, so int8 detections are compared by score correlation, not one by one.)"""
-    folder, meta, _, out = converted
+    folder, meta, _, out = tv_converted
     images = [folder / "images" / name for name in meta["images"]]
     calib = tmp_path / "calib"
     calib.mkdir()

@@ -104,7 +104,7 @@ def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SSDDete
 
 IMPORTER = register(Importer(
     name="torchvision",
-    description="torchvision's ssdlite320_mobilenet_v3_large (state dict or references/detection train.py checkpoint)",
+    description="ssdlite320_mobilenet_v3_large, a state dict or a references/detection train.py checkpoint",
     matches=matches,
     load=load,
 ))
