@@ -95,3 +95,34 @@ def test_int8_quantize_keeps_the_torchvision_box_rules(tv_converted, tmp_path):
         assert np.corrcoef(a["mbox_conf_flatten"], b["mbox_conf_flatten"])[0, 1] >= 0.999
         boxes = b["detection_out"][:, 2:]
         assert len(boxes) > 0 and boxes.min() >= 0.0 and boxes.max() <= 1.0
+
+
+@pytest.mark.slow
+def test_readme_cpp_snippet_path_matches_torchvision(tv_converted):
+    """What an app does with the README's C++ calls (`from_pixels_resize`, `substract_mean_normalize` with
+    model.json's values, `input`/`extract`), through ncnn's Python binding of the same library."""
+    import ncnn
+    from PIL import Image
+
+    from ssd2ncnn.runtime.net import load_net, mat_to_numpy
+
+    folder, meta, _, out = tv_converted
+    mj = json.loads((out / "model.json").read_text())
+    net = load_net(out / "model.param", out / "model.bin", mj["ncnn_options"], 2)
+    stored = np.load(folder / "torchvision.npz")
+    size = mj["input_size"]
+    for name in meta["images"]:
+        with Image.open(folder / "images" / name) as im:
+            rgb = np.ascontiguousarray(np.asarray(im.convert("RGB")))
+        h, w = rgb.shape[:2]
+        mat = ncnn.Mat.from_pixels_resize(rgb, ncnn.Mat.PixelType.PIXEL_RGB, w, h, size, size)
+        mat.substract_mean_normalize(mj["mean_vals"], mj["norm_vals"])
+        ex = net.create_extractor()
+        ex.input(mj["input_blob"], mat)
+        ret, det = ex.extract(mj["output_blob"])
+        assert ret == 0
+        got = mat_to_numpy(det).reshape(-1, 6)
+        ref = stored[f"{name}/detections"].astype(np.float64)
+        ref[:, 2:] /= np.array([w, h, w, h])
+        check = compare_detections(got, ref, mj["config"]["conf_threshold"], mj["config"]["keep_top_k"], SCORE_ATOL, BOX_ATOL, MATCH_IOU)
+        assert check.passed and check.matched >= 0.95 * len(ref), (name, check)
