@@ -4,6 +4,7 @@ dict (what most training code saves) is accepted when the caller supplies a pres
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import pickle
@@ -65,7 +66,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         # torch.save writes a zip archive (or, before torch 1.6, a pickle starting with PROTO 0x80)
         raise CheckpointError(f"checkpoint {path} is not a PyTorch file (neither a zip archive nor a pickle); check the path or re-download it")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # torchvision's detection reference train.py saves its argparse.Namespace under "args"; a Namespace
+        # is rebuilt as a plain attribute bag (no code runs), so it is the one class allowed beyond tensors
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc).strip()
         if "global" not in text.lower():  # the weights-only unpickler names the GLOBAL it refused

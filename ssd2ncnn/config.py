@@ -11,6 +11,10 @@ the verifier. Prior semantics follow ncnn's `src/layer/priorbox.cpp`:
   j * step (PriorBox param 15, mmdetection v1's `(base_size - 1) / 2`).
 
 Steps are never stored as numbers: they follow the input size, so one `.param` runs at any input size.
+
+Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/center_size.py`):
+`clip_rule="center_size"` (priors' w, h clamped before the corners are taken) and `clip_boxes` (decoded boxes
+clipped to the image before NMS); `torchvision_ssdlite320` below sets both.
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ VOC_CLASSES = (
 STEP_RULES = ("exact", "ceil")
 CENTER_RULES = ("standard", "mmdet_v1")
 SCORE_ACTIVATIONS = ("softmax", "sigmoid")
+# "corners": clip (x1, y1, x2, y2) to [0, 1] (ncnn PriorBox, Caffe); "center_size": clamp w and h to [0, 1]
+# in (cx, cy, w, h) form, before the corners are taken (torchvision's DefaultBoxGenerator).
+CLIP_RULES = ("corners", "center_size")
 # Network architectures `model.factory.build_model` can build; each variant adds its name here.
-ARCHES = ("ssdlite",)
+# "torchvision" / "torchvision_full_tail": torchvision's ssdlite320_mobilenet_v3_large with the reduced
+# (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
+ARCHES = ("ssdlite", "torchvision", "torchvision_full_tail")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class SSDConfig:
     center_rule: str = "mmdet_v1"
     offset: float = 0.5
     clip: bool = False
+    clip_rule: str = "corners"
     variances: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
     # Post-processing, as ncnn DetectionOutput runs it.
     score_activation: str = "softmax"
@@ -65,6 +75,9 @@ class SSDConfig:
     conf_threshold: float = 0.01
     nms_top_k: int = 300
     keep_top_k: int = 100
+    # Clip decoded boxes to the image before NMS (torchvision's `postprocess_detections`); ncnn's
+    # DetectionOutput does not, so the graph rewrite decodes and clips in the graph first.
+    clip_boxes: bool = False
     # The nominal strides the step rule reproduces at `input_size` (documentation; a test checks it).
     strides: tuple[int, ...] = field(default=())
 
@@ -123,6 +136,8 @@ class SSDConfig:
             raise bad(f"step_rule must be one of {STEP_RULES}, got {self.step_rule!r}")
         if self.center_rule not in CENTER_RULES:
             raise bad(f"center_rule must be one of {CENTER_RULES}, got {self.center_rule!r}")
+        if self.clip_rule not in CLIP_RULES:
+            raise bad(f"clip_rule must be one of {CLIP_RULES}, got {self.clip_rule!r}")
         if self.score_activation not in SCORE_ACTIVATIONS:
             raise bad(f"score_activation must be one of {SCORE_ACTIVATIONS}, got {self.score_activation!r}")
         if any(s <= 0 for s in self.std):
@@ -234,3 +249,39 @@ def get_preset(
         n = num_classes if num_classes is not None else len(class_names or ())
         cfg = cfg.with_num_classes(n, class_names)
     return cfg.validate()
+
+
+def torchvision_ssdlite320(class_names: tuple[str, ...], full_tail: bool = False) -> SSDConfig:
+    """torchvision's `ssdlite320_mobilenet_v3_large` (pytorch/vision 0.29, `models/detection/ssdlite.py`),
+    written as an SSDConfig. Anchors: `DefaultBoxGenerator([[2, 3]] * 6, min_ratio=0.2, max_ratio=0.95)`,
+    scales s_k = 0.2 + 0.75 k / 5 and a last scale of 1.0 (`anchor_utils.py`), boxes s_k and
+    sqrt(s_k s_k+1) then (s_k sqrt(r), s_k / sqrt(r)) pairs: ncnn PriorBox's min/max/aspect-ratio order with
+    min = s_k * 320 and max = s_k+1 * 320 px; centres (j + 0.5) / f_k (exact step, offset 0.5); (w, h)
+    clamped to [0, 1] in centre-size form. Input: fixed 320 x 320 bilinear resize, then
+    (x / 255 - 0.5) / 0.5 = (pixel - 127.5) / 127.5. Post-processing (`ssd.py` and the builder's defaults):
+    softmax, BoxCoder weights (10, 10, 5, 5) = variances (0.1, 0.1, 0.2, 0.2), boxes clipped to the image,
+    score > 0.001, top 300 per class, NMS 0.55 per class, 300 detections."""
+    size = 320
+    scales = [0.2 + (0.95 - 0.2) * k / 5.0 for k in range(6)] + [1.0]
+    return SSDConfig(
+        preset="torchvision-ssdlite320",
+        input_size=size,
+        class_names=tuple(class_names),
+        min_sizes=tuple(s * size for s in scales[:6]),
+        max_sizes=tuple(s * size for s in scales[1:]),
+        aspect_ratios=((2, 3),) * 6,
+        mean=(127.5, 127.5, 127.5),
+        std=(127.5, 127.5, 127.5),
+        arch="torchvision_full_tail" if full_tail else "torchvision",
+        step_rule="exact",
+        center_rule="standard",
+        offset=0.5,
+        clip=True,
+        clip_rule="center_size",
+        variances=(0.1, 0.1, 0.2, 0.2),
+        nms_threshold=0.55,
+        conf_threshold=0.001,
+        nms_top_k=300,
+        keep_top_k=300,
+        clip_boxes=True,
+    ).validate()

@@ -18,6 +18,7 @@ from ..checkpoint import load_model
 from ..model.ssdlite import SSDDetector
 from ..modelfolder import BIN, ONNX, PARAM, ModelInfo, write_info
 from ..ncnn_format import format_param, parse_param
+from ..patches.center_size import apply_box_rules
 from ..patches.fuse_activation import fuse_conv_hardswish
 from ..patches.se_pooling import se_pool_adaptive
 from ..patches.ssd_postprocess import apply_ssd_patch
@@ -119,6 +120,7 @@ def convert_model(
             graph = parse_param(backend["res"].param_text, path="pnnx output")
             heads = [f"out{i}" for i in range(2 * cfg.num_levels)]
             apply_ssd_patch(graph, cfg, heads, input_blob="in0")
+            apply_box_rules(graph, cfg)  # torchvision-style prior clamping and clip-before-NMS, when cfg asks
             se_pool_adaptive(graph)  # SE means as 1x1 adaptive pooling: measured faster in docs/tuning.md
             fuse_conv_hardswish(graph)  # hard-swish inside the convolution kernels
             (out / PARAM).write_text(format_param(graph))

@@ -48,3 +48,7 @@ SOURCES = ("auto", "ssd2ncnn")  # plus every registered importer's name; see `so
 
 def source_names() -> list[str]:
     return list(SOURCES) + sorted(IMPORTERS)
+
+
+# Each importer module registers itself on import.
+from . import torchvision as _torchvision  # noqa: E402, F401

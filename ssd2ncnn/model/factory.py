@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from ..config import SSDConfig
 from .ssdlite import SSDDetector, SSDLite
+from .tv_ssdlite import ARCH_FULL, ARCH_REDUCED, TorchvisionSSDLite
 
 
 def build_model(cfg: SSDConfig) -> SSDDetector:
     if cfg.arch == "ssdlite":
         return SSDLite(cfg)
+    if cfg.arch in (ARCH_REDUCED, ARCH_FULL):
+        return TorchvisionSSDLite(cfg)
     raise ValueError(f"no network for arch {cfg.arch!r}")  # SSDConfig.validate refuses unknown arches first

@@ -1,5 +1,5 @@
 """Reference post-processing that mirrors ncnn DetectionOutput (`src/layer/detectionoutput.cpp`):
-decode with the priors' variances, per class (background 0 skipped) keep scores > conf_threshold, sort
+decode with the priors' variances (clipped to the image when `cfg.clip_boxes`), per class (background 0 skipped) keep scores > conf_threshold, sort
 descending, keep nms_top_k, greedy NMS suppressing IoU > nms_threshold, gather all classes, sort, keep
 keep_top_k. Output rows: (label, score, x1, y1, x2, y2) in [0, 1] input coordinates."""
 
@@ -57,7 +57,10 @@ def select(boxes: np.ndarray, scores: np.ndarray, cfg: SSDConfig) -> list[tuple[
 
 def decode_boxes(loc: torch.Tensor, priors: torch.Tensor, cfg: SSDConfig) -> np.ndarray:
     """(P, 4) regressions and priors -> (P, 4) float32 boxes in [0, 1] input coordinates."""
-    return decode(loc.float(), priors.float(), cfg.variances).numpy()
+    boxes = decode(loc.float(), priors.float(), cfg.variances).numpy()
+    if cfg.clip_boxes:  # torchvision clips to the image before NMS (`clip_boxes_to_image`)
+        boxes = np.clip(boxes, 0.0, 1.0)
+    return boxes
 
 
 def detect(loc: torch.Tensor, scores: torch.Tensor, priors: torch.Tensor, cfg: SSDConfig) -> np.ndarray:

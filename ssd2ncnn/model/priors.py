@@ -33,6 +33,9 @@ def level_priors(cfg: SSDConfig, level: int, feat_h: int, feat_w: int, image_h: 
         root = math.sqrt(f32(ar))
         bw, bh = f32(min_size * root), f32(min_size / root)
         sizes += [(bw, bh), (bh, bw)]
+    if cfg.clip and cfg.clip_rule == "center_size":
+        # torchvision's DefaultBoxGenerator clamps (w, h) to [0, 1] of the image before taking corners
+        sizes = [(min(w, f32(image_w)), min(h, f32(image_h))) for w, h in sizes]
     half = np.array([[w * f32(0.5), h * f32(0.5)] for w, h in sizes], dtype=f32)  # (A, 2)
 
     if cfg.center_rule == "mmdet_v1":
@@ -52,7 +55,7 @@ def level_priors(cfg: SSDConfig, level: int, feat_h: int, feat_w: int, image_h: 
     lo = ((centers - half[None]) / scale).astype(f32)
     hi = ((centers + half[None]) / scale).astype(f32)
     boxes = np.concatenate([lo, hi], axis=-1).reshape(-1, 4)  # (HW*A, 4): x1, y1, x2, y2
-    if cfg.clip:
+    if cfg.clip and cfg.clip_rule == "corners":
         boxes = np.clip(boxes, 0.0, 1.0)
     return boxes.astype(f32)
 
