@@ -18,6 +18,7 @@ from ..verify.tolerances import FP32, for_model, parse_overrides
 from .model_options import load_kwargs, model_options
 
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
+GOLDEN_SIZES = (300, 320)  # --update-golden without --sizes: voc300's and ssdlite320's nominal sizes
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -51,7 +52,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
     overrides = parse_overrides(tol)
     if golden is not None:
         if update_requested(update_golden):
-            size_list = parse_sizes(sizes) if sizes else [300, 320]
+            size_list = parse_sizes(sizes) if sizes else list(GOLDEN_SIZES)
             count = num_images or SYNTHETIC_DEFAULT
             cmd = f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} --num-images {count} --seed {seed}"
             write_golden(golden, size_list, count, seed, cmd)

@@ -19,6 +19,8 @@ class Tolerances:
     head_rtol: float = 1e-4
     # mbox_conf_flatten: softmax probabilities in [0, 1]
     conf_atol: float = 1e-5
+    # patch-stage mbox_loc: Permute/Flatten/Concat of ncnn's own head maps only move values: bit for bit
+    copy_atol: float = 0.0
     # mbox_priorbox: same float32 formula as ncnn PriorBox; only rounding of the division differs
     prior_atol: float = 1e-6
     # detection_out, matched by label and IoU: scores are softmax outputs, boxes are in [0, 1] units
