@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import CheckFailed
-from ..ncnn_format import lint_param, parse_param, read_param_text, write_param
+from ..ncnn_format import lint_param, ncnn_blob_count, parse_param, read_param_text, write_param
 
 
 @click.group("param")
@@ -25,16 +25,14 @@ def command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the canonical text (may be IN itself; the write is atomic).",
 )
-@click.option(
-    "--allow-duplicate-names",
-    is_flag=True,
-    help="Accept layers that share a name (ncnn loads them; lint reports them as duplicate-name).",
-)
-def fmt(src: Path, out: Path, allow_duplicate_names: bool) -> None:
-    """Rewrite IN in canonical form: fixed columns, recomputed header counts, shortest float32 text."""
-    graph = parse_param(read_param_text(src), str(src), allow_duplicate_names=allow_duplicate_names)
+def fmt(src: Path, out: Path) -> None:
+    """Rewrite IN in canonical form: fixed columns, recomputed header counts, shortest float32 text.
+
+    Keeps everything ncnn loads as it loads it (duplicate layer names, quoted strings); refuses, with the
+    reason, a file ncnn would not load or would load differently from what it says."""
+    graph = parse_param(read_param_text(src), str(src))
     write_param(graph, out)
-    click.echo(f"wrote {out} ({len(graph.layers)} layers, {len(graph.blobs())} blobs)", err=True)
+    click.echo(f"wrote {out} ({len(graph.layers)} layers, {ncnn_blob_count(graph.layers)} blobs)", err=True)
 
 
 @command.command("lint")

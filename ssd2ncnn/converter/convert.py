@@ -140,7 +140,7 @@ def convert_model(
         stage("pnnx", run_backend)
 
         def run_patch() -> Path:
-            graph = parse_param(backend["res"].param_text, path="pnnx output")
+            graph = parse_param(backend["res"].param_text, path="pnnx output", unique_names=True)
             heads = [f"out{i}" for i in range(2 * cfg.num_levels)]
             apply_ssd_patch(graph, cfg, heads, input_blob="in0")
             se_pool_adaptive(graph)  # SE means as 1x1 adaptive pooling: measured faster in docs/tuning.md

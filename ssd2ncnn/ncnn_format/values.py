@@ -17,6 +17,15 @@ Facts taken from ncnn's ``src/paramdict.cpp`` that this module relies on:
   Python lists under their *param id* (``params[0] = [60.0]`` for ``-23300=1,60.0``); the writer turns a list
   back into the array key. All elements of one array have one type (ncnn stores them in one Mat).
 * Param ids are ``0 .. NCNN_MAX_PARAM_COUNT-1`` (32): ncnn refuses larger ids.
+* A value whose text starts with a letter or ``"`` is a string (``vstr_is_string``), read on to the closing
+  quote (quoted: spaces and commas allowed) or to the next space (unquoted): ``6="1w,1h,128"``, the shape
+  expression current pnnx writes for Reshape, is the string ``1w,1h,128``. The rest of a string after its
+  first 15 characters may be at most 241 characters ("string too long"). A quoted string whose text starts
+  with a space or a comma, or that contains a quote or a newline, is not read back correctly by ncnn (its
+  first 15-character chunk would be the lone quote), so it is refused here. Strings are kept as Python
+  ``str`` and always written quoted.
+* ``id=v1,v2,...`` with a plain key is also an array (the newer form); it is read into the same list and
+  written back in the ``-23300 - id`` form, which ncnn loads into the same Mat.
 * Older ncnn reads each value with ``%15s`` (and array elements with ``%15[^,\\n ]``): a value longer than
   15 characters is split. It also accumulates the digits before and after the decimal point in 32-bit
   unsigned integers. The writer therefore never emits a float longer than 15 characters or with more than
@@ -47,7 +56,7 @@ INT32_MAX = 2**31 - 1
 # float32 rounds to infinity at and above 2**128 - 2**103 (half an ulp past FLT_MAX)
 _F32_OVERFLOW = 2.0**128 - 2.0**103
 
-ParamValue = int | float | list[int] | list[float]
+ParamValue = int | float | str | list[int] | list[float]
 
 _WS_CHARS = " \t\r\f\v"
 _WS = re.compile(r"[ \t\r\f\v]+")
@@ -70,10 +79,6 @@ def decode_key(key: int) -> tuple[int, bool]:
 
 
 # --------------------------------------------------------------------------------------------- values
-
-
-def _to_f32(x: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
 def _is_f32_finite(x: float) -> bool:
@@ -108,8 +113,28 @@ def _format_int(v: int) -> str:
     return str(v)
 
 
+MAX_STRING_CHARS = 240  # ncnn reads a string's first chunk (up to 15) then at most 241 more; 240 always fits
+_STRING_FORBIDDEN = re.compile(r'["\x00-\x1f\x7f]')
+
+
+def _format_string(v: str) -> str:
+    problem = None
+    if len(v) > MAX_STRING_CHARS:
+        problem = f"it is {len(v)} characters long, ncnn reads at most {MAX_STRING_CHARS} safely"
+    elif _STRING_FORBIDDEN.search(v):
+        problem = "it contains a quote or a control character, which ncnn cannot read back"
+    elif v[:1] in (" ", ","):
+        problem = "it starts with a space or a comma, which ncnn reads as an empty string"
+    if problem:
+        raise ParamError(f"cannot write string param {v!r}: {problem}")
+    return f'"{v}"'
+
+
 def format_value(v: ParamValue) -> str:
-    """Canonical text of one param value. Lists give ``n,v1,...,vn`` (the array key is the caller's)."""
+    """Canonical text of one param value. Lists give ``n,v1,...,vn`` (the array key is the caller's);
+    strings are quoted."""
+    if isinstance(v, str):
+        return _format_string(v)
     if isinstance(v, list):
         if not v:
             return "0"
@@ -139,13 +164,6 @@ def _scalar(text: str) -> tuple[int | float | None, str | None]:
             return None, f"float {text!r} is outside the float32 range"
         return x, None
     return None, f"expected an int or a float (e.g. 3, 0.5, 1e-05), found {text!r}"
-
-
-def _parse_scalar(text: str, what: str, line: int | None, path: str | None) -> int | float:
-    value, reason = _scalar(text)
-    if reason is not None:
-        raise ParamError(f"{what}: {reason}", line, path)
-    return value  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -180,6 +198,10 @@ def _parse_param(
         )
     seen[pid] = tok
     if not is_array:
+        if val_text[:1] == '"' or (val_text[:1].isascii() and val_text[:1].isalpha()):  # C isalpha
+            return pid, _parse_string(key, val_text, line, path)
+        if "," in val_text:
+            return pid, _parse_items(key, val_text, val_text.split(","), line, path)
         value, reason = _scalar(val_text)
         if reason is not None:
             raise ParamError(f"param {key}: {reason}", line, path)
@@ -195,6 +217,37 @@ def _parse_param(
     items = parts[1:]
     if len(items) != n:
         raise ParamError(f"array param {key}: declares {n} values, found {len(items)}", line, path)
+    return pid, _parse_items(key, val_text, items, line, path)
+
+
+def _parse_string(key: int, val_text: str, line: int | None, path: str | None) -> str:
+    """A string value as ncnn's ParamDict reads it (see the module docstring); refuses what ncnn misreads."""
+    quoted = val_text[:1] == '"'
+    if quoted:
+        if len(val_text) < 2 or not val_text.endswith('"') or '"' in val_text[1:-1]:
+            raise ParamError(f"string param {key}: expected one quoted string \"...\", found {val_text!r}", line, path)
+        value = val_text[1:-1]
+        if value[:1] in (" ", ","):
+            raise ParamError(
+                f"string param {key}: {val_text!r} starts with a space or a comma after the quote; ncnn reads "
+                f"that as an empty string and then fails on the rest",
+                line,
+                path,
+            )
+    else:
+        if '"' in val_text[:-1]:
+            raise ParamError(f"string param {key}: unexpected quote inside {val_text!r}", line, path)
+        value = val_text[:-1] if val_text.endswith('"') else val_text  # ncnn drops one trailing quote
+    if _STRING_FORBIDDEN.search(value):
+        raise ParamError(f"string param {key}: {val_text!r} contains a quote or a control character", line, path)
+    first = min([15, *(i for i, c in enumerate(val_text) if c in ", ")])
+    rest = len(val_text) - first - (1 if quoted else 0)
+    if rest > 241:
+        raise ParamError(f"string param {key}: too long for ncnn ({len(value)} characters)", line, path)
+    return value
+
+
+def _parse_items(key: int, val_text: str, items: list[str], line: int | None, path: str | None) -> ParamValue:
     values = []
     for i, e in enumerate(items):
         value, reason = _scalar(e)
@@ -207,6 +260,6 @@ def _parse_param(
             line,
             path,
         )
-    return pid, values  # type: ignore[return-value]  # element types checked above
+    return values  # type: ignore[return-value]  # element types checked above
 
 

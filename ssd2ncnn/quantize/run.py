@@ -14,11 +14,12 @@ from ..bench.suite import read_meta
 from ..converter.outdir import atomic_dir, check_writable
 from ..errors import InputError
 from ..ncnn_format import read_param, write_param
+from ..ncnn_format.ids import CONV_INT8_SCALE_TERM, CONV_TYPES, INT8_TERM_REQUANTIZE
 from ..runtime.images import list_images, load_image
 from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image
 from .calibrate import METHODS, calibrate
-from .int8 import CONV_TYPES, check_roundtrip, read_conv_weights, write_int8, write_table
+from .int8 import check_roundtrip, read_conv_weights, write_int8, write_table
 from .select import MIN_GAIN, SELECT_MODES, time_int8_vs_fp32
 
 
@@ -117,7 +118,7 @@ def quantize_folder(
             "select_min_saving_ms": min_saving if selection is not None else None,
             "select_threads": select_threads if selection is not None else None,
             "quantized_layers": len(tables),
-            "requantized_layers": sorted(ly.name for ly in graph.layers if ly.type in CONV_TYPES and ly.get_int(8) > 100),
+            "requantized_layers": sorted(ly.name for ly in graph.layers if ly.type in CONV_TYPES and ly.get_int(CONV_INT8_SCALE_TERM) > INT8_TERM_REQUANTIZE),
             "float_layers": sorted(c.name for c in convs if c.name not in tables),
             "seconds": round(t_cal, 2),
             "from": str(model_dir),
