@@ -242,6 +242,25 @@ def test_float_text_round_trips_float32_and_fits_ncnn(x: float) -> None:
     assert ncnn_old_vstr_to_float(text) == np.float32(x)
 
 
+def _numpy_text(x: np.float32) -> str:
+    """The canonical text as numpy's Dragon4 writes it (what format_value computes without numpy)."""
+    pos = np.format_float_positional(x, unique=True, trim="0")
+    int_part, _, frac_part = pos.lstrip("-").partition(".")
+    if len(pos) <= 15 and len(int_part) <= 9 and len(frac_part) <= 9:
+        return pos
+    return np.format_float_scientific(x, unique=True, trim="-", exp_digits=2)
+
+
+def test_float_text_equals_numpy_dragon4() -> None:
+    bits = np.random.default_rng(7).integers(0, 2**32, size=20000, dtype=np.uint64).astype(np.uint32)
+    powers = np.float32(2.0) ** np.arange(-149, 128, dtype=np.float32)  # lopsided rounding intervals
+    near = powers.view(np.uint32)
+    values = np.concatenate([bits, near, near + 1, near[near > 0] - 1, [0, 0x80000000]]).view(np.float32)
+    values = values[np.isfinite(values)]
+    for x in values:
+        assert format_value(float(x)) == _numpy_text(x), float(x)
+
+
 # --------------------------------------------------------------------------------------- parse errors
 
 GOOD = "7767517\n2 2\nInput in 0 1 data 0=3\nReLU relu 1 1 data out\n"

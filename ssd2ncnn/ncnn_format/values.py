@@ -31,8 +31,8 @@ Facts taken from ncnn's ``src/paramdict.cpp`` that this module relies on:
   unsigned integers. The writer therefore never emits a float longer than 15 characters or with more than
   9 digits on either side of the point.
 
-Canonical float text (``format_value``): the shortest decimal that rounds back to the same float32 (numpy's
-Dragon4 ``unique=True``). It is written positionally (``0.1``, ``60.0``, ``-233.0``) when that fits ncnn's
+Canonical float text (``format_value``): the shortest decimal that rounds back to the same float32, the
+closest such (what numpy's Dragon4 ``unique=True`` prints; computed here without numpy). It is written positionally (``0.1``, ``60.0``, ``-233.0``) when that fits ncnn's
 limits above, otherwise in scientific notation (``1e-10``, ``1.2345679e+08``). Both forms always contain
 ``.`` or ``e``, so ncnn reads them as floats. Floats are rounded to float32 on writing (ncnn has no doubles).
 """
@@ -40,10 +40,10 @@ limits above, otherwise in scientific notation (``1e-10``, ``1.2345679e+08``). B
 from __future__ import annotations
 
 import functools
+import math
 import re
 import struct
-
-import numpy as np
+from decimal import Decimal
 
 from ..errors import ParamError
 
@@ -91,18 +91,60 @@ def _format_float(x: float) -> str:
     return _format_f32_bits(struct.pack("<f", x))
 
 
+def _f32(x: float) -> float:
+    """`x` rounded to float32 (inf past the float32 range)."""
+    if abs(x) >= _F32_OVERFLOW:
+        return math.copysign(math.inf, x)
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def _shortest_digits(ax: float) -> tuple[str, int]:
+    """``(digits, exp)`` with ``ax == float32(d.ddd x 10**exp)``: the fewest digits that round back to the
+    float32 `ax` (> 0), and among those the decimal closest to it, as numpy's Dragon4 ``unique=True`` picks
+    (tests/test_param.py compares the two). Pure Python, so `param fmt` need not import numpy."""
+    exact = Decimal(ax)
+    for p in range(1, 10):  # 9 significant digits always identify a float32
+        mant, _, exp_text = f"{ax:.{p - 1}e}".partition("e")
+        nearest, scale = int(mant.replace(".", "")), int(exp_text) - p + 1
+        # the correctly rounded p-digit decimal can miss the rounding interval where it is lopsided (at a
+        # power of two) while its neighbour on the wide side is inside it: try both neighbours too
+        fits = [Decimal(n).scaleb(scale) for n in (nearest, nearest - 1, nearest + 1) if n > 0]
+        fits = [d for d in fits if _f32(float(d)) == ax]
+        if fits:
+            best = min(fits, key=lambda d: abs(d - exact)).normalize()
+            sign, digits, exponent = best.as_tuple()
+            text = "".join(map(str, digits))
+            return text, int(exponent) + len(text) - 1
+    raise AssertionError(f"no 9-digit decimal rounds back to {ax!r}")  # unreachable for a float32
+
+
+def _positional(digits: str, exp: int) -> str:
+    """``digits`` (d.ddd x 10**exp) without an exponent, trailing zeros trimmed but one kept: 60.0, 0.001."""
+    if exp >= len(digits) - 1:
+        return digits + "0" * (exp - len(digits) + 1) + ".0"
+    if exp >= 0:
+        return f"{digits[: exp + 1]}.{digits[exp + 1 :]}"
+    return "0." + "0" * (-exp - 1) + digits
+
+
+def _scientific(digits: str, exp: int) -> str:
+    """1e-10, 1.2345679e+08: at least two exponent digits, no trailing point."""
+    mant = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
+    return f"{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
 @functools.lru_cache(maxsize=4096)
 def _format_f32_bits(bits: bytes) -> str:
-    f = np.frombuffer(bits, dtype="<f4")[0]
-    pos = np.format_float_positional(f, unique=True, trim="0")
-    int_part, _, frac_part = pos.lstrip("-").partition(".")
-    if len(pos) <= MAX_VALUE_CHARS and len(int_part) <= 9 and len(frac_part) <= 9:
-        text = pos
-    else:
-        text = np.format_float_scientific(f, unique=True, trim="-", exp_digits=2)
-    if np.float32(float(text)) != f:  # double rounding guard; never seen, but keep the value exact
-        text = np.format_float_scientific(f, precision=8, unique=False, exp_digits=2)
-    return text
+    (x,) = struct.unpack("<f", bits)
+    sign = "-" if math.copysign(1.0, x) < 0 else ""
+    if x == 0:
+        return sign + "0.0"
+    digits, exp = _shortest_digits(abs(x))
+    pos = _positional(digits, exp)
+    int_part, _, frac_part = pos.partition(".")
+    if len(sign + pos) <= MAX_VALUE_CHARS and len(int_part) <= 9 and len(frac_part) <= 9:
+        return sign + pos
+    return sign + _scientific(digits, exp)
 
 
 def _format_int(v: int) -> str:
