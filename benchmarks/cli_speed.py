@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PARAM = REPO / "tests" / "data" / "reference" / "mobilenetv3_ssdlite_voc.param"
+PARAM = REPO / "ssd2ncnn" / "assets" / "reference" / "mobilenetv3_ssdlite_voc.param"
 
 
 def _time(tree: Path, args: list[str], runs: int) -> list[float]:

@@ -11,10 +11,11 @@ from pathlib import Path
 import click
 import pytest
 
+from ssd2ncnn.assets import reference_param
 from ssd2ncnn.cli import COMMANDS, cli, load_command
 
 REPO = Path(__file__).resolve().parents[1]
-PARAM = REPO / "tests" / "data" / "reference" / "mobilenetv3_ssdlite_voc.param"
+PARAM = reference_param()
 HEAVY = ("torch", "onnx", "onnxruntime", "onnxsim", "ncnn", "numpy", "PIL", "rich")
 
 _PROBE = """

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ssd2ncnn.assets import reference_param
 from ssd2ncnn.cli import cli
 from ssd2ncnn.errors import InputError, ParamError
 from ssd2ncnn.ncnn_format import (
@@ -34,9 +35,7 @@ from ssd2ncnn.ncnn_format import (
 ncnn = pytest.importorskip("ncnn")
 
 REPO = Path(__file__).resolve().parents[1]
-_LOCAL_REF = REPO / "tests" / "data" / "reference"
-_SHARED_REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REF_DIR = _LOCAL_REF if _LOCAL_REF.is_dir() else _SHARED_REF
+REF_DIR = reference_param().parent
 REF_NAMES = ["mobilenet_ssd_voc_ncnn.param", "mobilenetv2_ssdlite_voc.param", "mobilenetv3_ssdlite_voc.param"]
 # mobilenetv2_ssdlite_voc.param really has ten layers named "slice" (lines 6, 7, 13, 14, 37, 38, 90, 91,
 # 105, 106); ncnn loads it, but it breaks lookup by name. The other two files have no findings.

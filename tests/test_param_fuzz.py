@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ssd2ncnn.assets import reference_param
 from ssd2ncnn.errors import ParamError
 from ssd2ncnn.ncnn_format import (
     LINT_CODES,
@@ -21,9 +21,7 @@ from ssd2ncnn.ncnn_format import (
     parse_param,
 )
 
-_LOCAL_REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
-_SHARED_REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REF_DIR = _LOCAL_REF if _LOCAL_REF.is_dir() else _SHARED_REF
+REF_DIR = reference_param().parent
 ITERATIONS = 2000
 SEED = 20240917
 
