@@ -8,7 +8,6 @@ import math
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 
 from .config import SSDConfig, get_preset
 from .errors import CheckpointError
+from .fileio import atomic_write
 from .importers import IMPORTERS, ImportOptions, detect_importer, source_names
 from .model.factory import build_model
 from .model.ssdlite import SSDDetector
@@ -36,17 +36,8 @@ def save_checkpoint(path: str | os.PathLike, model: SSDDetector, meta: dict[str,
         "meta": dict(meta or {}),
     }
     payload.update(extra or {})
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint should look like any saved file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

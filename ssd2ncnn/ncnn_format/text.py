@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, ParamError
+from ..fileio import write_text_atomic
 from .graph import Graph, Layer, ncnn_blob_count
 from .values import (
     _COUNT_RE,
@@ -225,29 +225,5 @@ def format_param(graph: Graph) -> str:
 
 
 def write_param(graph: Graph, path: str | os.PathLike) -> None:
-    """Write `format_param(graph)` atomically: a temporary file in the same folder, then `os.replace`."""
-    text = format_param(graph)
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            mode = target.stat().st_mode & 0o777
-        except OSError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
+    """Write `format_param(graph)` atomically (`fileio.write_text_atomic`)."""
+    write_text_atomic(path, format_param(graph))
