@@ -119,6 +119,23 @@ def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
         )
 
 
+def _check_no_contradiction(cfg: SSDConfig, path: Path, preset: str | None, num_classes: int | None,
+                            width_mult: float | None) -> None:
+    """A full checkpoint says which model it is: an option that says otherwise is a mistake, not an override."""
+    said = []
+    if preset is not None and preset != cfg.preset:
+        said.append(f"--preset {preset} (the checkpoint is {cfg.preset})")
+    if num_classes is not None and num_classes != cfg.num_classes:
+        said.append(f"--num-classes {num_classes} (the checkpoint has {cfg.num_classes - 1} classes + background)")
+    if width_mult is not None and not math.isclose(width_mult, cfg.width_mult, rel_tol=1e-9):
+        said.append(f"--width-mult {width_mult} (the checkpoint is width {cfg.width_mult})")
+    if said:
+        raise CheckpointError(
+            f"{'; '.join(said)} contradicts the config saved in checkpoint {path}; drop the option(s): a full "
+            f"checkpoint says which model it is"
+        )
+
+
 def load_model(
     path: str | os.PathLike,
     preset: str | None = None,
@@ -137,11 +154,7 @@ def load_model(
         if obj.get("version") != VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {obj.get('version')}, this ssd2ncnn reads {VERSION}")
         cfg = SSDConfig.from_dict(obj["config"])
-        if num_classes is not None and num_classes != cfg.num_classes:
-            raise CheckpointError(
-                f"--num-classes {num_classes} contradicts the checkpoint's config ({cfg.num_classes} classes "
-                f"including background); drop the option"
-            )
+        _check_no_contradiction(cfg, path, preset, num_classes, width_mult)
     else:
         if preset is None:
             raise CheckpointError(
