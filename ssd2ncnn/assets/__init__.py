@@ -1,6 +1,7 @@
 """Files shipped inside the package, found through `importlib.resources` so that they are there in an
 installed wheel as in a clone: `reference/` holds the seed model's hand-edited ncnn `.param` files (the
-graphs bench's structure comparison and the tests measure against)."""
+graphs bench's structure comparison and the tests measure against); `demo/` holds the demo's trained
+checkpoint (its README says how it was made) and its held-out sample images."""
 
 from __future__ import annotations
 
@@ -17,3 +18,7 @@ def asset_path(*parts: str) -> Path:
 
 def reference_param(name: str = SEED_PARAM_NAME) -> Path:
     return asset_path("reference", name)
+
+
+DEMO_CHECKPOINT = asset_path("demo", "shapes_ssdlite.pth")
+DEMO_IMAGES = asset_path("demo", "images")
