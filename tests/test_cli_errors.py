@@ -28,7 +28,7 @@ CASES = [
     ("quantize missing model", ["quantize", "{tmp}/nowhere", "--calib", "{tmp}/nocalib", "-o", "{tmp}/q"], 2, "does not exist"),
     ("synth unwritable output", ["synth", "-o", "/proc/ssd2ncnn-synth", "--num", "2"], 2, "/proc/ssd2ncnn-synth"),
     ("param fmt unwritable output", ["param", "fmt", "{tmp}/ok.param", "-o", "/proc/x.param"], 2, "check the path"),
-    ("demo missing checkpoint", ["demo", "--checkpoint", "{tmp}/none.pth", "-o", "{tmp}/demo"], 2, "missing"),
+    ("demo missing checkpoint", ["demo", "--checkpoint", "{tmp}/none.pth", "-o", "{tmp}/demo"], 2, "does not exist"),
 ]
 
 

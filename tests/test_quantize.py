@@ -18,6 +18,8 @@ from ssd2ncnn.quantize.int8 import TAG_INT8, round_half_away
 from ssd2ncnn.quantize.select import MIN_GAIN, MIN_SHARE
 from ssd2ncnn.runtime.net import load_net, run_net
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 # Parity tolerances for the int8 model against fp32 on calibration-like images (see docs/int8.md).
 # The spread fixture's detections are near-ties (top scores 0.5012, 0.4988, 0.4977, ...), so a 1e-3 score
 # change reorders NMS picks: the detection check is a match *rate*. Measured on this fixture:

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from ssd2ncnn.checkpoint import load_model, read_checkpoint
 from ssd2ncnn.cli import cli
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 VOC = Path(__file__).resolve().parent.parent / "fixtures" / "data" / "voc"
 COCO = Path(__file__).resolve().parent.parent / "fixtures" / "data" / "coco"
 TINY = ["--preset", "ssdlite320", "--input-size", "64", "--width-mult", "0.25", "--batch-size", "3", "--workers", "0", "--lr", "0.01"]
