@@ -158,8 +158,8 @@ def load_model(
     else:
         if preset is None:
             raise CheckpointError(
-                f"checkpoint {path} is a bare state dict with no SSD config; pass --preset (and --num-classes "
-                f"including background, --width-mult) to say which model it is"
+                f"checkpoint {path} is a bare state dict with no SSD config; pass --preset (and --num-classes, "
+                f"classes + 1 for the background, --width-mult) to say which model it is"
             )
         cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult)
     sd = _state_dict_of(obj)
@@ -182,7 +182,7 @@ def load_model(
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})")
         raise CheckpointError(
-            f"checkpoint {path} does not fit the {cfg.preset} model with {cfg.num_classes} classes and width "
+            f"checkpoint {path} does not fit the {cfg.preset} model with {cfg.num_classes - 1} classes + background and width "
             f"{cfg.width_mult}: " + "; ".join(parts) + "; check --preset, --num-classes and --width-mult"
         )
     model.load_state_dict(sd)

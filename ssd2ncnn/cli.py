@@ -12,6 +12,7 @@ import importlib
 import sys
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from . import __version__
 from .errors import Ssd2NcnnError
@@ -28,8 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init", "Write an untrained checkpoint (config saved inside) to OUTPUT."),
     "param": ("param", "Read, rewrite and check ncnn .param files."),
     "quantize": ("quantize", "Quantize the fp32 model in MODEL_DIR to int8 with images from --calib."),
-    "synth": ("synth", "Coloured shapes on noisy textured backgrounds, splits train/val/test 80/10/10 (COCO: "
-                       "train/val 80/20)."),
+    "synth": ("synth", "Write a synthetic detection data set to OUTPUT: coloured shapes on noisy textured "
+                       "backgrounds."),
     "train": ("train", "Train an SSDLite detector; writes RUN_DIR/best.pth, last.pth, train.log, "
                        "metrics.csv/json."),
     "verify": ("verify", "Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in "
@@ -50,6 +51,28 @@ def _shorten(text: str, limit: int) -> str:
 
 
 class _Group(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        """click's standalone mode, except that a usage error (a bad or missing option, an unknown command)
+        is one line, `error: ...; see '... --help'`, exit code 2, like every other bad input."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except NoArgsIsHelpError as exc:  # `ssd2ncnn` or `ssd2ncnn param` alone: the help, as click prints it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message().rstrip('.')}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -67,6 +67,7 @@ def test_debug_flag_shows_the_traceback(bad_files):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
+@pytest.mark.slow  # runs a conversion until it fails
 def test_nothing_half_written_for_failed_convert(bad_files):
     for name in ("empty.pth", "junk.pth", "bare.pth"):
         proc = subprocess.run(

@@ -21,6 +21,8 @@ from ssd2ncnn.ncnn_format import (
     parse_param,
 )
 
+pytestmark = pytest.mark.slow  # 2000 seeded mutations: `pytest -m "not slow"` skips it
+
 REF_DIR = reference_param().parent
 ITERATIONS = 2000
 SEED = 20240917

@@ -88,7 +88,7 @@ def test_train_on_coco_without_val_split_and_synth(tmp_path):
     "args, message",
     [
         (["--data", "{tmp}/missing"], "does not exist"),
-        (["--data", str(VOC), "--preset", "yolo"], "unknown preset 'yolo'"),
+        (["--data", str(VOC), "--preset", "yolo"], "'yolo' is not one of 'ssdlite320', 'voc300'"),
         (["--data", str(VOC), "--num-classes", "21"], "--num-classes 21 (with background) does not match"),
         (["--data", str(VOC), "--classes", "circle,square"], "not among the 2 model classes"),
         (["--data", "{tmp}/empty"], "holds no annotated objects"),
