@@ -6,6 +6,7 @@ clone so nothing can come from the source tree."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,8 +27,13 @@ SHIPPED = {
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
+    # build from a copy: setuptools leaves build/ and *.egg-info in the source tree, and a stale build/lib
+    # would put files deleted since into later wheels
+    src = tmp / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "fixtures"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "-q", str(REPO), "-w", str(tmp / "dist")],
+    built = subprocess.run([*pip, "wheel", "--no-deps", "-q", str(src), "-w", str(tmp / "dist")],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp / "dist").glob("ssd2ncnn-*.whl")
