@@ -36,14 +36,19 @@ def fmt(src: Path, out: Path) -> None:
 
 
 @command.command("lint")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def lint(file: Path) -> None:
-    """Check FILE; print `FILE:LINE: code: message` per finding. Exit 1 when there are findings."""
-    findings = lint_param(read_param_text(file), str(file))
-    for f in findings:
-        line = "" if f.line is None else str(f.line)
-        click.echo(f"{file}:{line}: {f.code}: {f.message}")
-    if findings:
-        codes = sorted({f.code for f in findings})
-        raise CheckFailed(f"{file}: {len(findings)} finding(s) ({', '.join(codes)})")
-    click.echo(f"{file}: no findings")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def lint(files: tuple[Path, ...]) -> None:
+    """Check each FILE; print `FILE:LINE: code: message` per finding. Exit 1 when there are findings."""
+    dirty: list[str] = []
+    for file in files:
+        findings = lint_param(read_param_text(file), str(file))
+        for f in findings:
+            line = "" if f.line is None else str(f.line)
+            click.echo(f"{file}:{line}: {f.code}: {f.message}")
+        if findings:
+            dirty.append(f"{file}: {len(findings)} finding(s) ({', '.join(sorted({f.code for f in findings}))})")
+        else:
+            click.echo(f"{file}: no findings")
+    if dirty:
+        more = f" ({len(dirty)} of {len(files)} files)" if len(files) > 1 else ""
+        raise CheckFailed("; ".join(dirty) + more)
