@@ -27,7 +27,7 @@ def _run(text: str, x: np.ndarray) -> np.ndarray:
     assert net.load_param_mem(text) == 0
     net.load_model_mem(b"")
     ex = net.create_extractor()
-    mat = ncnn.Mat(x)  # keep the array and the Mat alive while ncnn reads them
+    mat = ncnn.Mat(x).clone()  # own the data: a Mat that only wraps the numpy buffer can crash ncnn
     ex.input("data", mat)
     _, out = ex.extract("out")
     return np.array(out).copy()

@@ -305,8 +305,6 @@ MALFORMED = [
     ("7767517\n2 2\nInput in 0 1 data\nReLU relu 1 1 data out -23300=x,1\n", 4, "non-negative length"),
     ("7767517\n2 2\nInput in 0 1 data\nReLU relu 1 1 data out -23300=2,1,y\n", 4, "element 1"),
     ("7767517\n2 2\nInput in 0 1 data\nReLU relu 1 1 data out -23300=2,1,2.0\n", 4, "mixes int and float"),
-    ("7767517\n2 2\nInput in 0 1 data\nReLU relu 1 1 data out 0=1 0=2\n", 4, "duplicate param id 0"),
-    ("7767517\n2 2\nInput in 0 1 data\nReLU relu 1 1 data out 0=1 -23300=1,2\n", 4, "duplicate param id 0"),
 ]
 
 

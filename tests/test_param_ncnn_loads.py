@@ -42,7 +42,7 @@ def _reshape(text: str) -> np.ndarray:
     x = np.arange(2 * 3 * 128, dtype=np.float32).reshape(128, 3, 2)
     ref = np.zeros((1, 1, 6), np.float32)
     ex = net.create_extractor()
-    mx, mref = ncnn.Mat(x), ncnn.Mat(ref)  # held: ncnn.Mat does not keep the arrays alive
+    mx, mref = ncnn.Mat(x).clone(), ncnn.Mat(ref).clone()  # own the data: a Mat only wraps the array
     ex.input("data", mx)
     ex.input("ref", mref)
     rc, out = ex.extract("out")
@@ -136,3 +136,19 @@ def test_cli_lint_takes_several_files(tmp_path: Path) -> None:
     assert f"{clean}: no findings" in result.output and f"{dirty}:2: header: " in result.output
     assert "(1 of 2 files)" in result.output
     assert CliRunner().invoke(cli, ["param", "lint", str(clean), str(clean)]).exit_code == 0
+
+
+def test_param_set_twice_keeps_the_last_as_ncnn_does() -> None:
+    text = "7767517\n2 2\nInput in 0 1 data\nClip clip 1 1 data out 0=-1.0 1=1.0 1=0.5\n"
+    net, rc = _net(text)
+    assert rc == 0
+    net.load_model_mem(b"")
+    x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(1, 1, 8)
+    ex = net.create_extractor()
+    mat = ncnn.Mat(x).clone()  # own the data (a Mat that only wraps the numpy buffer can crash here)
+    ex.input("data", mat)
+    _, out = ex.extract("out")
+    assert float(np.array(out).max()) == pytest.approx(0.5)  # ncnn clipped at the second 1=
+    graph = parse_param(text)
+    assert graph.layer("clip").params == {0: -1.0, 1: 0.5}
+    assert [(f.line, f.code) for f in lint_param(text)] == [(4, "duplicate-param")]

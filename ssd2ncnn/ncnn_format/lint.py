@@ -23,6 +23,7 @@ LINT_CODES = (
     "parse",
     "header",
     "duplicate-name",
+    "duplicate-param",
     "produced-twice",
     "consumed-twice",
     "use-before-produce",
@@ -174,11 +175,17 @@ def lint_param(text: str, path: str | None = None) -> list[Finding]:
     findings: list[Finding] = []
     layers: list[Layer] = []
     for line, row_text in rows[2:]:
+
+        def duplicate(pid: int, first: str, last: str, line: int = line) -> None:
+            findings.append(Finding(line, "duplicate-param", f"param id {pid} is set twice ({first!r}, then "
+                                                             f"{last!r}); ncnn keeps the last"))
+
         try:
-            layers.append(_parse_layer(row_text, line, path))
+            layers.append(_parse_layer(row_text, line, path, duplicate))
         except ParamError as exc:
             findings.append(Finding(line, "parse", _bare(exc)))
-    findings += _header_findings(rows, path, layers, failed=len(findings))
+    failed = len(rows[2:]) - len(layers)
+    findings += _header_findings(rows, path, layers, failed=failed)
     for check in LAYER_CHECKS:
         findings += check(layers)
     findings.sort(key=lambda f: f.line if f.line is not None else 0)

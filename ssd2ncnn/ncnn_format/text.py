@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,10 @@ def _tokens(row_text: str) -> list[str]:
     return _TOKEN.findall(row_text)
 
 
-def _parse_layer(row_text: str, line: int, path: str | None) -> Layer:
+def _parse_layer(row_text: str, line: int, path: str | None,
+                 on_duplicate: Callable[[int, str, str], None] | None = None) -> Layer:
+    """One layer line. A param id given twice is kept as ncnn keeps it, the last value winning
+    (`ParamDict::load_param` overwrites); `on_duplicate(pid, first_token, last_token)` hears of it."""
     tokens = _tokens(row_text)
     if len(tokens) < 4:
         raise ParamError(
@@ -75,7 +79,11 @@ def _parse_layer(row_text: str, line: int, path: str | None) -> Layer:
     params: dict[int, ParamValue] = {}
     seen: dict[int, str] = {}
     for tok in rest[n_in + n_out :]:
-        pid, value = _parse_param(tok, seen, line, path)
+        pid, value = _parse_param(tok, line, path)
+        if pid in seen and on_duplicate is not None:
+            on_duplicate(pid, seen[pid], tok)
+        seen[pid] = tok
+        params.pop(pid, None)  # the id takes the place of its last setting in the written order
         params[pid] = value
     return Layer(ltype, name, inputs, outputs, params, line)
 

@@ -218,7 +218,7 @@ def _key(key_text: str) -> tuple[int, int, bool] | None:
 
 
 def _parse_param(
-    tok: str, seen: dict[int, str], line: int | None, path: str | None
+    tok: str, line: int | None, path: str | None
 ) -> tuple[int, ParamValue]:
     key_text, eq, val_text = tok.partition("=")
     if not eq:
@@ -234,11 +234,6 @@ def _parse_param(
             line,
             path,
         )
-    if pid in seen:
-        raise ParamError(
-            f"param {tok!r}: duplicate param id {pid} (already set by {seen[pid]!r})", line, path
-        )
-    seen[pid] = tok
     if not is_array:
         if val_text[:1] == '"' or (val_text[:1].isascii() and val_text[:1].isalpha()):  # C isalpha
             return pid, _parse_string(key, val_text, line, path)
