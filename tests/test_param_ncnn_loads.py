@@ -106,7 +106,9 @@ def test_header_with_fewer_layers_is_refused_because_ncnn_drops_the_rest() -> No
     assert rc == 0 and [la.name for la in net.layers()] == ["in", "relu"]  # sig silently ignored
     with pytest.raises(ParamError, match="load only the first 2 layers and silently ignore the other 1") as exc:
         parse_param(short)
-    assert exc.value.line == 2
+    assert exc.value.line == 2 and "--drop-unloaded" in str(exc.value)
+    kept = format_param(parse_param(short, drop_unloaded=True))  # just what ncnn loads
+    assert _summary(_net(kept)[0]) == _summary(net) and kept.splitlines()[1] == "2 2"
 
 
 def test_header_ncnn_cannot_load_is_refused() -> None:

@@ -137,7 +137,8 @@ def header_problem(declared: tuple[int, int], layers: list[Layer], n_layer_lines
     if n_layers < n_layer_lines:
         return HeaderProblem(
             f"{says}: ncnn would load only the first {n_layers} layers and silently ignore the other "
-            f"{n_layer_lines - n_layers}; set the header to {n_layer_lines} or delete the extra lines",
+            f"{n_layer_lines - n_layers}; set the header to {n_layer_lines}, or delete the extra lines "
+            f"(`param fmt --drop-unloaded` keeps just what ncnn loads)",
             False,
         )
     if n_blobs < needed:
@@ -148,17 +149,22 @@ def header_problem(declared: tuple[int, int], layers: list[Layer], n_layer_lines
     return HeaderProblem(f"{says}: ncnn loads it with {n_blobs - needed} unused blob slot(s)", True)
 
 
-def parse_param(text: str, path: str | None = None, *, unique_names: bool = False) -> Graph:
+def parse_param(text: str, path: str | None = None, *, unique_names: bool = False,
+                drop_unloaded: bool = False) -> Graph:
     """Parse ``.param`` text strictly; any problem is a `ParamError` with its 1-based line.
 
     Accepts what ncnn loads: duplicate layer names (ncnn finds the first by name, as `Graph.layer` does;
     ``unique_names=True`` refuses them, for callers that edit the graph by layer name) and a header that
-    declares more blobs than the body needs (the writer then writes the true count)."""
+    declares more blobs than the body needs (the writer then writes the true count). A header that declares
+    fewer layers than the body has is refused, unless ``drop_unloaded``: then the graph is what ncnn loads,
+    the first `layer_count` layers."""
     path = None if path is None else str(path)
     rows = _rows(text)
     _check_magic(rows, path)
     declared = _check_header(rows, path)
     layers = [_parse_layer(row_text, line, path) for line, row_text in rows[2:]]
+    if drop_unloaded and declared[0] < len(layers):
+        layers = layers[: declared[0]]
     if unique_names:
         first: dict[str, int] = {}
         for layer in layers:
