@@ -85,6 +85,29 @@ def _third_party(unit: str) -> set[str]:
     return {t for t in tops if t != "ssd2ncnn" and t not in sys.stdlib_module_names and t != "__future__"}
 
 
+def _documented() -> dict[str, set[str]]:
+    """The 'may import' column of docs/architecture.md's package table."""
+    import re
+
+    table: dict[str, set[str]] = {}
+    for line in (PKG.parent / "docs" / "architecture.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        allowed = re.sub(r"\([^)]*\)", "", cells[2]).replace("`", "").strip()
+        names = set() if allowed == "nothing" else {n.strip() for n in allowed.split(",") if n.strip()}
+        for unit in re.findall(r"`([\w]+)`", cells[0]):
+            table[unit] = names
+    return table
+
+
+def test_the_doc_table_is_this_table() -> None:
+    doc = _documented()
+    assert doc.pop(ANY_BUT_CLI) == {"anything but cli"}
+    # the package's own __init__ (the version) and __main__ have no row of their own
+    assert doc == {k: v for k, v in ALLOWED.items() if k not in ("ssd2ncnn", "__main__")}
+
+
 def test_every_unit_is_in_the_table() -> None:
     assert set(IMPORTS) - {ANY_BUT_CLI} == set(ALLOWED), "add the new unit to ALLOWED and docs/architecture.md"
 
