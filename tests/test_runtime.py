@@ -20,6 +20,8 @@ from ssd2ncnn.runtime.images import MAX_PIXELS, load_image
 from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.train.transforms import normalize, resize
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):

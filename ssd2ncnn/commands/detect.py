@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import click
 from PIL import Image
 
 from ..errors import InputError
+from ..fileio import atomic_write
 from ..runtime.detector import Detection, Detector
 from ..runtime.draw import draw_detections
 from ..runtime.images import load_image, open_image
@@ -35,14 +34,8 @@ def _check_images(images: tuple[Path, ...], output: Path | None) -> None:
 
 def _write_png(image: Image.Image, path: Path) -> None:
     """Atomic: a failure never leaves a partial PNG under the final name."""
-    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".png.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _line(det: Detection) -> str:

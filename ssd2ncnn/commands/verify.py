@@ -17,6 +17,10 @@ from ..verify.report import print_report
 from ..verify.tolerances import FP32, for_model, parse_overrides
 from .model_options import load_kwargs, model_options
 
+# --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
+# voc300 input size and one other size, so the golden covers PriorBox at a size it was not built for
+GOLDEN_SIZES = (300, 320)
+
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
 
 
@@ -51,7 +55,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
     overrides = parse_overrides(tol)
     if golden is not None:
         if update_requested(update_golden):
-            size_list = parse_sizes(sizes) if sizes else [300, 320]
+            size_list = parse_sizes(sizes) if sizes else list(GOLDEN_SIZES)
             count = num_images or SYNTHETIC_DEFAULT
             cmd = f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} --num-images {count} --seed {seed}"
             write_golden(golden, size_list, count, seed, cmd)

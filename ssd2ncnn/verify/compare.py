@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..data.boxes import iou_matrix
+
 
 @dataclass
 class TensorCheck:
@@ -38,16 +40,6 @@ def compare_tensor(name: str, stage: str, got: np.ndarray, ref: np.ndarray, atol
     return TensorCheck(name, stage, max_abs, max_rel, limit, max_abs <= limit)
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 @dataclass
 class DetectionCheck:
     matched: int
@@ -68,7 +60,7 @@ def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tupl
     twin (IoU ~1) is always preferred over a neighbouring prior's box of similar score."""
     pairs: list[tuple[int, int]] = []
     if len(got) and len(ref):
-        iou = _iou_matrix(got[:, 2:6], ref[:, 2:6])
+        iou = iou_matrix(got[:, 2:6], ref[:, 2:6])
         iou[got[:, 0][:, None] != ref[:, 0][None, :]] = -1.0
         cand = np.argwhere(iou >= match_iou)
         order = np.argsort(-iou[cand[:, 0], cand[:, 1]], kind="stable")
