@@ -108,6 +108,12 @@ class Graph:
                 raise ParamError(f"a layer named {layer.name!r} already exists; layer names must be unique")
             names.add(layer.name)
 
+    def insert_after(self, anchor: str, *layers: Layer) -> None:
+        """Insert `layers` right after layer `anchor`, keeping the file order producers-first."""
+        i = self.index(anchor)
+        self._check_new(layers)
+        self.layers[i + 1 : i + 1] = list(layers)
+
     def append(self, *layers: Layer) -> None:
         self._check_new(layers)
         self.layers.extend(layers)
