@@ -1,6 +1,6 @@
 """Speed report: bench (ncnn vs onnxruntime vs PyTorch, seed graph structure comparison), the ncnn
 tuning sweep, int8 (quantized here on synthetic calibration pictures) and the convert time, on a
-full-width untrained ssdlite320 model made in a temporary folder, and on fixtures/model/*.pth if present.
+full-width untrained ssdlite320 model made in a temporary folder, and on ssd2ncnn/assets/demo/*.pth if present.
 
     /work/venv/bin/python benchmarks/speed.py [--runs 30] [--threads 1,2] [--json out.json]
 
@@ -110,7 +110,7 @@ def main() -> None:
         ckpt = save_checkpoint(work / "full.pth", SSDLite(get_preset("ssdlite320")).eval(), meta={"trained": False})
         (work / "full").mkdir()
         one_model("ssdlite320 full width (untrained)", ckpt, work / "full", args, report)
-        for i, fx in enumerate(sorted((REPO / "fixtures" / "model").glob("*.pth"))):
+        for i, fx in enumerate(sorted((REPO / "ssd2ncnn" / "assets" / "demo").glob("*.pth"))):
             d = work / f"fixture{i}"
             d.mkdir()
             one_model(f"fixture {fx.name}", fx, d, args, report)

@@ -1,9 +1,9 @@
 """Benchmark: generate the synthetic shapes data set, train a small SSDLite on the CPU, report the VOC07
 mAP on the held-out test split and the wall-clock training time, and draw docs/loss_curve.png.
 
-    python benchmarks/train_synthetic.py --work /tmp/shapes_bench [--epochs 25] [--fixture fixtures/model/x.pth]
+    python benchmarks/train_synthetic.py --work /tmp/shapes_bench [--epochs 25] [--fixture ssd2ncnn/assets/demo/x.pth]
 
-The defaults are the recipe of fixtures/model/shapes_ssdlite.pth (see docs/training.md): 2000 images of
+The defaults are the recipe of ssd2ncnn/assets/demo/shapes_ssdlite.pth (see docs/training.md): 2000 images of
 128-160 px with 1-3 shapes of 25-60% of the short side (no tiny ones), voc300 anchors at input 128,
 width 0.5, AdamW lr 4e-3 / weight decay 0.05, batch 16, no zoom-out, 25 epochs.
 Not a test: it takes minutes. Prints one JSON line with the results at the end."""

@@ -9,7 +9,6 @@ import math
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 
 from .config import SSDConfig, get_preset
 from .errors import CheckpointError
+from .fileio import atomic_write
 from .importers import IMPORTERS, ImportOptions, detect_importer, source_names
 from .model.factory import build_model
 from .model.ssdlite import SSDDetector
@@ -37,17 +37,8 @@ def save_checkpoint(path: str | os.PathLike, model: SSDDetector, meta: dict[str,
         "meta": dict(meta or {}),
     }
     payload.update(extra or {})
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint should look like any saved file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -132,6 +123,23 @@ def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
         )
 
 
+def _check_no_contradiction(cfg: SSDConfig, path: Path, preset: str | None, num_classes: int | None,
+                            width_mult: float | None) -> None:
+    """A full checkpoint says which model it is: an option that says otherwise is a mistake, not an override."""
+    said = []
+    if preset is not None and preset != cfg.preset:
+        said.append(f"--preset {preset} (the checkpoint is {cfg.preset})")
+    if num_classes is not None and num_classes != cfg.num_classes:
+        said.append(f"--num-classes {num_classes} (the checkpoint has {cfg.num_classes - 1} classes + background)")
+    if width_mult is not None and not math.isclose(width_mult, cfg.width_mult, rel_tol=1e-9):
+        said.append(f"--width-mult {width_mult} (the checkpoint is width {cfg.width_mult})")
+    if said:
+        raise CheckpointError(
+            f"{'; '.join(said)} contradicts the config saved in checkpoint {path}; drop the option(s): a full "
+            f"checkpoint says which model it is"
+        )
+
+
 def load_model(
     path: str | os.PathLike,
     preset: str | None = None,
@@ -150,16 +158,12 @@ def load_model(
         if obj.get("version") != VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {obj.get('version')}, this ssd2ncnn reads {VERSION}")
         cfg = SSDConfig.from_dict(obj["config"])
-        if num_classes is not None and num_classes != cfg.num_classes:
-            raise CheckpointError(
-                f"--num-classes {num_classes} contradicts the checkpoint's config ({cfg.num_classes} classes "
-                f"including background); drop the option"
-            )
+        _check_no_contradiction(cfg, path, preset, num_classes, width_mult)
     else:
         if preset is None:
             raise CheckpointError(
-                f"checkpoint {path} is a bare state dict with no SSD config; pass --preset (and --num-classes "
-                f"including background, --width-mult) to say which model it is"
+                f"checkpoint {path} is a bare state dict with no SSD config; pass --preset (and --num-classes, "
+                f"classes + 1 for the background, --width-mult) to say which model it is"
             )
         cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult)
     sd = _state_dict_of(obj)
@@ -182,7 +186,7 @@ def load_model(
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})")
         raise CheckpointError(
-            f"checkpoint {path} does not fit the {cfg.preset} model with {cfg.num_classes} classes and width "
+            f"checkpoint {path} does not fit the {cfg.preset} model with {cfg.num_classes - 1} classes + background and width "
             f"{cfg.width_mult}: " + "; ".join(parts) + "; check --preset, --num-classes and --width-mult"
         )
     model.load_state_dict(sd)

@@ -196,7 +196,7 @@ _MISSING = fields(SSDConfig)[0].default  # dataclasses.MISSING, without importin
 
 
 PRESETS: dict[str, SSDConfig] = {
-    # The seed model as deployed (shared/reference/mobilenetv3_ssdlite_voc.param).
+    # The seed model as deployed (ssd2ncnn/assets/reference/mobilenetv3_ssdlite_voc.param).
     "voc300": SSDConfig(
         preset="voc300",
         input_size=300,

@@ -15,7 +15,7 @@ from ssd2ncnn.model.spread import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "tests" / "data" / "reference"
+REFERENCE = REPO / "ssd2ncnn" / "assets" / "reference"
 
 
 def make_model(preset: str, width: float = 0.5, seed: int = 0, **kw) -> SSDLite:

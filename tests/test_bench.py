@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from ssd2ncnn.cli import cli
 from ssd2ncnn.errors import InputError
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 ENGINE_KEYS = {"runs", "median_ms", "p90_ms", "mean_ms", "min_ms", "max_ms", "throughput_fps"}
 
 

@@ -116,3 +116,23 @@ def test_non_dict_checkpoint(tmp_path):
 
 def test_contradicting_num_classes(tiny):
     assert "contradicts" in _error(tiny[1], num_classes=5)
+
+
+def test_contradicting_preset_or_width_is_refused(tiny):
+    msg = _error(tiny[1], preset="ssdlite320", width_mult=1.0)
+    assert "--preset ssdlite320 (the checkpoint is voc300)" in msg and "--width-mult 1.0" in msg
+    assert "drop the option" in msg
+    # options that agree with the checkpoint are fine
+    assert load_model(tiny[1], preset="voc300", num_classes=3, width_mult=0.25).cfg.width_mult == 0.25
+
+
+def test_contradiction_is_exit_2_on_the_command_line(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from ssd2ncnn.cli import cli
+
+    result = CliRunner().invoke(cli, ["convert", str(tiny[1]), "-o", str(tmp_path / "out"), "--width-mult", "1.0"])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: --width-mult 1.0") and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

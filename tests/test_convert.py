@@ -15,6 +15,8 @@ from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify_checkpoint
 from ssd2ncnn.verify.tolerances import FP32
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 BLOBS = ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out"]
 
 

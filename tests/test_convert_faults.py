@@ -17,6 +17,8 @@ from ssd2ncnn.converter.simplify import simplify_onnx
 from ssd2ncnn.errors import InputError, ToolError
 from ssd2ncnn.model.ssdlite import SSDLite
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):

@@ -19,6 +19,8 @@ from runtime_helpers import build_models, scene_image
 from ssd2ncnn.cli import cli
 from ssd2ncnn.runtime.detector import Detector
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):

@@ -26,6 +26,7 @@ def _meta_model(preset: str) -> SSDLite:
         return SSDLite(get_preset(preset, width_mult=0.25))
 
 
+@pytest.mark.slow  # builds full-width models
 @pytest.mark.parametrize("preset", ["voc300", "ssdlite320"])
 def test_feature_sizes_follow_the_model_device(preset):
     model = _meta_model(preset)

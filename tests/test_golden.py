@@ -4,9 +4,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from ssd2ncnn.cli import cli
+
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "voc300-tiny"
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ssd2ncnn.assets import reference_param
 from ssd2ncnn.errors import ParamError
 from ssd2ncnn.ncnn_format import (
     LINT_CODES,
@@ -21,9 +21,9 @@ from ssd2ncnn.ncnn_format import (
     parse_param,
 )
 
-_LOCAL_REF = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference"
-_SHARED_REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REF_DIR = _LOCAL_REF if _LOCAL_REF.is_dir() else _SHARED_REF
+pytestmark = pytest.mark.slow  # 2000 seeded mutations: `pytest -m "not slow"` skips it
+
+REF_DIR = reference_param().parent
 ITERATIONS = 2000
 SEED = 20240917
 
@@ -175,7 +175,7 @@ def test_fuzz_parse_and_lint_only_raise_param_error() -> None:
         # strict parse; the lenient one differs only for duplicate layer names, so run it only then
         for allow in (False, True):
             try:
-                graph = parse_param(text, "fuzz.param", allow_duplicate_names=allow)
+                graph = parse_param(text, "fuzz.param", unique_names=not allow)
             except ParamError as exc:
                 rejected += 1
                 assert exc.line is None or exc.line >= 1, context
@@ -186,7 +186,7 @@ def test_fuzz_parse_and_lint_only_raise_param_error() -> None:
                 pytest.fail(f"{context}: parse_param raised {type(exc).__name__}: {exc}\n{text[:2000]}")
             parsed += 1
             out = format_param(graph)
-            again = parse_param(out, allow_duplicate_names=allow)
+            again = parse_param(out, unique_names=not allow)
             # equal up to float32: the writer rounds every float to the float32 ncnn will hold
             assert _f32_view(again) == _f32_view(graph), context
             assert [type(v) for la in again.layers for v in la.params.values()] == [

@@ -19,6 +19,8 @@ from ssd2ncnn.quantize.int8 import TAG_INT8, round_half_away
 from ssd2ncnn.quantize.select import MIN_GAIN, MIN_SHARE
 from ssd2ncnn.runtime.net import load_net, run_net
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 # Parity tolerances for the int8 model against fp32 on calibration-like images (see docs/int8.md).
 # The spread fixture's detections are near-ties (top scores 0.5012, 0.4988, 0.4977, ...), so a 1e-3 score
 # change reorders NMS picks: the detection check is a match *rate*. Measured on this fixture:
@@ -190,12 +192,12 @@ def test_quantize_bad_input(converted, tmp_path):
 def test_verify_accepts_int8_with_its_own_tolerances(tmp_path):
     """The trained fixture, quantized on synthetic calibration images, verified against PyTorch on a
     held-out annotated synthetic set: confident detections match and mAP moves by less than a point."""
-    from pathlib import Path
 
+    from ssd2ncnn.assets import DEMO_CHECKPOINT
     from ssd2ncnn.converter.convert import convert_checkpoint
     from ssd2ncnn.verify.tolerances import INT8
 
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "model" / "shapes_ssdlite.pth"
+    fixture = DEMO_CHECKPOINT
     runner = CliRunner()
     synth = ["--image-size", "128,160", "--object-size", "0.25,0.6", "--max-objects", "3", "--p-difficult", "0"]
     for name, num, seed in (("calib", 48, 3000), ("eval", 100, 4000)):

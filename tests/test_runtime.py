@@ -17,6 +17,8 @@ from ssd2ncnn.runtime.detector import Detection, Detector, ImageSize
 from ssd2ncnn.runtime.draw import class_colour, draw_detections
 from ssd2ncnn.runtime.images import MAX_PIXELS, load_image
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):

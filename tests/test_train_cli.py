@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from ssd2ncnn.checkpoint import load_model, read_checkpoint
 from ssd2ncnn.cli import cli
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 VOC = Path(__file__).resolve().parent.parent / "fixtures" / "data" / "voc"
 COCO = Path(__file__).resolve().parent.parent / "fixtures" / "data" / "coco"
 TINY = ["--preset", "ssdlite320", "--input-size", "64", "--width-mult", "0.25", "--batch-size", "3", "--workers", "0", "--lr", "0.01"]
@@ -86,7 +88,7 @@ def test_train_on_coco_without_val_split_and_synth(tmp_path):
     "args, message",
     [
         (["--data", "{tmp}/missing"], "does not exist"),
-        (["--data", str(VOC), "--preset", "yolo"], "unknown preset 'yolo'"),
+        (["--data", str(VOC), "--preset", "yolo"], "'yolo' is not one of 'ssdlite320', 'voc300'"),
         (["--data", str(VOC), "--num-classes", "21"], "--num-classes 21 (with background) does not match"),
         (["--data", str(VOC), "--classes", "circle,square"], "not among the 2 model classes"),
         (["--data", "{tmp}/empty"], "holds no annotated objects"),

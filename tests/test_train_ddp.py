@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
 
 VOC = Path(__file__).resolve().parent.parent / "fixtures" / "data" / "voc"
 

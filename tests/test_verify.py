@@ -15,6 +15,8 @@ from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify_checkpoint
 from ssd2ncnn.verify.tolerances import FP32
 
+pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
+
 
 def _broken(converted, tmp_path, edit):
     ckpt, out = converted("voc300")
@@ -125,9 +127,10 @@ def test_verify_cli_exit_codes_and_report(converted, tmp_path):
 def test_images_report_the_pipeline_difference_apart_from_parity(tmp_path):
     """The trained fixture on held-out synthetic shapes: parity (identical tensors) passes, and the
     pipeline difference (Pillow-resized PyTorch vs ncnn-resized ncnn) is reported as detections and mAP."""
+    from ssd2ncnn.demo import DEFAULT_CHECKPOINT
+
     from ssd2ncnn.converter.convert import convert_model
     from ssd2ncnn.data.synthetic import write_synthetic_voc
-    from ssd2ncnn.demo import DEFAULT_CHECKPOINT
 
     data = write_synthetic_voc(tmp_path / "shapes", 12, seed=4242, size_range=(128, 160), object_range=(0.25, 0.6),
                                max_objects=3, p_difficult=0.0, splits={"test": 1.0})

@@ -112,7 +112,8 @@ def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np
     if cfg_check is not None and cfg.num_classes != cfg_check.num_classes:
         from ..errors import InputError
 
-        raise InputError(f"--checkpoint {checkpoint} has {cfg.num_classes} classes, the converted model {cfg_check.num_classes}")
+        raise InputError(f"--checkpoint {checkpoint} has {cfg.num_classes - 1} classes + background, the converted model "
+                         f"{cfg_check.num_classes - 1} + background")
     h, w = x.shape[1], x.shape[2]
     priors = generate_priors(cfg, model.feature_sizes(h, w), (h, w))
     xt = torch.from_numpy(np.ascontiguousarray(x))[None]

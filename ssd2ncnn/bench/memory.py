@@ -49,7 +49,7 @@ def _child(spec: dict) -> dict:
 
         if kind == "onnxruntime":
             import onnxruntime  # noqa: F401
-    from .suite import build_engine
+    from .specs import build_engine
 
     base = _status_kb("VmRSS")
     eng = build_engine(spec)

@@ -1,33 +1,23 @@
-"""`bench` as a library: build the engines for each (threads, size) configuration, time them in one
-process in rotating blocks, probe peak memory in subprocesses, and return one JSON-able dict."""
+"""`bench` as a library: plan the run (`plan_bench`), then for each (size, threads) configuration build
+the engines (`engine_specs`), time them in one process in rotating blocks (`time_config`, with the
+structure comparison against the seed graph), probe peak memory in subprocesses (`add_memory`), and
+return one JSON-able dict."""
 
 from __future__ import annotations
 
 import os
 import platform
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import SSDConfig
+from ..assets import reference_param
 from ..errors import InputError
-from ..modelfolder import (
-    BIN,
-    CONF_BLOB,
-    DETECTION_BLOB,
-    LOC_BLOB,
-    ONNX,
-    PARAM,
-    PRIOR_BLOB,
-    ModelInfo,
-    read_info,
-)
-from .engines import Engine, ncnn_engine, ort_engine, torch_engine
-from .inputs import preprocess, synthetic_image
+from ..modelfolder import ONNX, PARAM, ModelInfo, read_info
+from .memory import probe
 from .runner import effective_block, ratio_summary, summarize, time_blocks
-
-NET_BLOBS = (LOC_BLOB, CONF_BLOB, PRIOR_BLOB)
-SEED_PARAM_NAME = "mobilenetv3_ssdlite_voc.param"
+from .specs import build_engine
 
 
 def torch_available() -> bool:
@@ -36,14 +26,6 @@ def torch_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def default_seed_param() -> Path | None:
-    here = Path(__file__).resolve().parents[2]
-    for cand in (here / "tests" / "data" / "reference" / SEED_PARAM_NAME, Path("/work/shared/reference") / SEED_PARAM_NAME):
-        if cand.is_file():
-            return cand
-    return None
 
 
 def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
@@ -57,36 +39,140 @@ def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:
     return list(dict.fromkeys(vals))
 
 
-def make_input(info: ModelInfo, size: int):
-    return preprocess(synthetic_image(size), info, size)
-
-
-def build_engine(spec: dict) -> Engine:
-    """An engine from a JSON-able spec (the memory probe rebuilds engines from the same specs)."""
-    kind = spec["kind"]
-    name = spec.get("name", kind)
-    size, threads = int(spec["size"]), int(spec["threads"])
-    # every kind but ncnn-empty reads its model folder; ncnn-empty only needs meta (input size, mean/norm)
-    out = Path(spec.get("out_dir") or ".")
-    meta = spec.get("meta") or read_info(out)
-    x = make_input(meta, size)
-    if kind in ("ncnn", "ncnn-net"):
-        outputs = (DETECTION_BLOB,) if kind == "ncnn" else NET_BLOBS
-        return ncnn_engine(name, out / PARAM, out / BIN, x, threads, spec.get("options"), outputs)
-    if kind == "ncnn-empty":
-        return ncnn_engine(name, Path(spec["param"]), None, x, threads, spec.get("options"), (DETECTION_BLOB,))
-    cfg = SSDConfig.from_dict(meta.config)
-    if kind in ("onnxruntime", "onnxruntime-net"):
-        return ort_engine(name, out / ONNX, cfg, x, threads, net_only=kind.endswith("-net"))
-    if kind == "torch":
-        return torch_engine(name, Path(spec["checkpoint"]), cfg, x, threads)
-    raise ValueError(kind)
-
-
 def machine_info() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "loadavg": list(load)}
+
+
+@dataclass
+class BenchPlan:
+    """The checked inputs of one bench run: what to time, at which sizes and thread counts, and why any
+    engine or comparison is left out (`skipped`, reported as is)."""
+
+    out_dir: Path
+    meta: ModelInfo
+    threads: list[int]
+    sizes: list[int]
+    runs: int
+    block: int
+    warmup: int
+    pause_s: float
+    options: dict
+    also: dict[Path, ModelInfo]  # other model folders to time beside this one -> their model.json
+    has_onnx: bool
+    checkpoint: Path | None
+    seed_param: Path | None
+    net_only: bool
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def common(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "meta": self.meta.to_dict(), "options": self.options}
+
+
+def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs: int, checkpoint: Path | None,
+               also: list[Path] | None, seed_param: Path | None | bool, options: dict | None, net_only: bool,
+               block: int, warmup: int, pause_s: float) -> BenchPlan:
+    out_dir = Path(out_dir)
+    meta = read_info(out_dir)
+    if runs < 1:
+        raise InputError(f"--runs must be >= 1, got {runs}")
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise InputError(f"--checkpoint {checkpoint} does not exist")
+    if checkpoint is not None and not torch_available():
+        raise InputError("--checkpoint times PyTorch, which is not installed; install torch or drop --checkpoint")
+    plan = BenchPlan(
+        out_dir=out_dir, meta=meta, threads=threads, sizes=sizes or [meta.input_size], runs=runs,
+        block=block, warmup=warmup, pause_s=pause_s,
+        options=dict(meta.ncnn_options) if options is None else dict(options),
+        also={Path(a): read_info(Path(a)) for a in (also or [])}, has_onnx=(out_dir / ONNX).is_file(),
+        checkpoint=checkpoint, seed_param=None, net_only=net_only,
+    )
+    if checkpoint is None:
+        plan.skipped["torch"] = "no --checkpoint given (the checkpoint is not in the model folder)"
+    if not plan.has_onnx:
+        plan.skipped["onnxruntime"] = f"{out_dir}/{ONNX} missing"
+    elif not torch_available():
+        # the ncnn engines need ncnn, numpy and Pillow only; onnxruntime's post-processing is PyTorch's
+        plan.has_onnx = False
+        plan.skipped["onnxruntime"] = "torch is not installed (the reference post-processing after onnxruntime needs it)"
+    if seed_param is False:
+        plan.skipped["structure"] = "disabled"
+    elif meta.int8:
+        plan.skipped["structure"] = "the model folder is int8; the structure comparison uses an fp32 graph"
+    else:
+        plan.seed_param = Path(seed_param) if isinstance(seed_param, str | Path) else reference_param()
+        if not plan.seed_param.is_file():
+            raise InputError(f"seed graph {plan.seed_param} does not exist; pass an ncnn .param file")
+    return plan
+
+
+def engine_specs(plan: BenchPlan, size: int, threads: int) -> list[dict[str, Any]]:
+    """What is timed side by side at one (size, threads): our ncnn model, the --also folders, onnxruntime
+    and PyTorch when available, and the network alone (no post-processing) in ncnn and onnxruntime."""
+    at = {"size": size, "threads": threads}
+    specs: list[dict[str, Any]] = [dict(plan.common, kind="ncnn", name="ncnn", **at)]
+    for folder, meta in plan.also.items():
+        specs.append({"kind": "ncnn", "name": f"ncnn:{folder.name}", "out_dir": str(folder), "meta": meta.to_dict(),
+                      "options": plan.options, **at})
+    if plan.has_onnx:
+        specs.append(dict(plan.common, kind="onnxruntime", name="onnxruntime", **at))
+    if plan.checkpoint is not None:
+        specs.append(dict(plan.common, kind="torch", name="torch", checkpoint=str(plan.checkpoint), **at))
+    if plan.net_only:
+        specs.append(dict(plan.common, kind="ncnn-net", name="ncnn-net", **at))
+        if plan.has_onnx:
+            specs.append(dict(plan.common, kind="onnxruntime-net", name="onnxruntime-net", **at))
+    return specs
+
+
+def _time_specs(plan: BenchPlan, specs: list[dict[str, Any]]) -> dict[str, list[float]]:
+    engines = [build_engine(s) for s in specs]
+    samples = time_blocks(engines, plan.runs, plan.block, plan.warmup, plan.pause_s)
+    del engines  # free the nets before the next configuration builds its own
+    return samples
+
+
+def compare_structure(plan: BenchPlan, size: int, threads: int) -> dict[str, Any]:
+    """Our graph against the seed model's hand-edited one, both with zero weights: what the graph's
+    layers cost, apart from the weights."""
+    at = {"size": size, "threads": threads}
+    samples = _time_specs(plan, [
+        dict(plan.common, kind="ncnn-empty", name="ours-empty", param=str(plan.out_dir / PARAM), **at),
+        dict(plan.common, kind="ncnn-empty", name="seed-empty", param=str(plan.seed_param), **at),
+    ])
+    spread = ratio_summary(samples["seed-empty"], samples["ours-empty"], effective_block(plan.block, plan.runs))
+    return {"seed_param": str(plan.seed_param), **{n: summarize(v) for n, v in samples.items()},
+            "seed_over_ours": spread["ratio"] if spread else None, "seed_over_ours_spread": spread}
+
+
+def time_config(plan: BenchPlan, specs: list[dict[str, Any]], size: int, threads: int) -> dict[str, Any]:
+    """One configuration's timings, the speed ratios between engines, and the structure comparison."""
+    t0 = time.perf_counter()
+    samples = _time_specs(plan, specs)
+    structure = compare_structure(plan, size, threads) if plan.seed_param is not None else None
+    pairs = [("ncnn", "onnxruntime"), ("ncnn", "torch"), ("ncnn-net", "onnxruntime-net")]
+    pairs += [("ncnn", f"ncnn:{folder.name}") for folder in plan.also]
+    block = effective_block(plan.block, plan.runs)
+    spreads = {f"{a}/{b}": ratio_summary(samples.get(a, []), samples.get(b, []), block) for a, b in pairs}
+    return {"size": size, "threads": threads, "engines": {n: summarize(v) for n, v in samples.items()},
+            "ratios": {k: (v["ratio"] if v else None) for k, v in spreads.items()}, "ratio_spreads": spreads,
+            "structure": structure, "seconds": time.perf_counter() - t0}
+
+
+def add_memory(configs: list[dict[str, Any]], specs: list[dict[str, Any]], size: int, threads: int) -> None:
+    """Peak memory of each engine at `size` (one subprocess each, at `threads`), added to every
+    configuration of that size. The spec keeps its metadata so the child does not re-read model.json."""
+    mem = {s["name"]: probe(dict(s, threads=threads, runs=5)) for s in specs}
+    for c in configs:
+        if c["size"] != size:
+            continue
+        for name, m in mem.items():
+            if name in c["engines"]:
+                c["engines"][name]["peak_rss_delta_mb"] = m.get("delta_mb")
+                if "error" in m:
+                    c["engines"][name]["memory_error"] = m["error"]
 
 
 def run_bench(
@@ -105,107 +191,34 @@ def run_bench(
     pause_s: float = 0.15,
     log=None,
 ) -> dict:
-    """Everything `ssd2ncnn bench` reports, as a dict (see docs/tuning.md for the keys)."""
-    out_dir = Path(out_dir)
-    meta = read_info(out_dir)
-    sizes = sizes or [meta.input_size]
-    if runs < 1:
-        raise InputError(f"--runs must be >= 1, got {runs}")
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise InputError(f"--checkpoint {checkpoint} does not exist")
-    if checkpoint is not None and not torch_available():
-        raise InputError("--checkpoint times PyTorch, which is not installed; install torch or drop --checkpoint")
-    also = [Path(a) for a in (also or [])]
-    also_meta = {a: read_info(a) for a in also}
-    is_int8 = meta.int8
-    has_onnx = (out_dir / ONNX).is_file()
-    opts = dict(meta.ncnn_options) if options is None else dict(options)
-    skipped: dict[str, str] = {}
-    if checkpoint is None:
-        skipped["torch"] = "no --checkpoint given (the checkpoint is not in the model folder)"
-    if not has_onnx:
-        skipped["onnxruntime"] = f"{out_dir}/{ONNX} missing"
-    elif not torch_available():
-        # the ncnn engines need ncnn, numpy and Pillow only; onnxruntime's post-processing is PyTorch's
-        has_onnx = False
-        skipped["onnxruntime"] = "torch is not installed (the reference post-processing after onnxruntime needs it)"
-    if seed_param is None:
-        seed_param = default_seed_param()
-    if seed_param is False:
-        skipped["structure"] = "disabled"
-    elif seed_param is None:
-        skipped["structure"] = f"seed graph {SEED_PARAM_NAME} not found"
-    elif is_int8:
-        skipped["structure"] = "the model folder is int8; the structure comparison uses an fp32 graph"
-
-    result: dict[str, Any] = {
-        "format": "ssd2ncnn-bench", "version": 1,
-        "model": {"dir": str(out_dir), "input_size": meta.input_size, "int8": is_int8,
-                  "width_mult": meta.config.get("width_mult"), "preset": meta.config.get("preset")},
-        "settings": {"runs": runs, "block": block, "warmup": warmup, "pause_s": pause_s, "ncnn_options": opts,
-                     "threads": threads, "sizes": sizes, "input": "synthetic picture, model pre-processing"},
-        "machine_before": machine_info(),
-        "skipped": skipped,
-        "configs": [],
-    }
-    common = {"out_dir": str(out_dir), "meta": meta, "options": opts}
-    for size in sizes:
-        for t in threads:
-            specs: list[dict[str, Any]] = [dict(common, kind="ncnn", name="ncnn", size=size, threads=t)]
-            for a in also:
-                specs.append({"kind": "ncnn", "name": f"ncnn:{a.name}", "out_dir": str(a), "meta": also_meta[a],
-                              "options": opts, "size": size, "threads": t})
-            if has_onnx:
-                specs.append(dict(common, kind="onnxruntime", name="onnxruntime", size=size, threads=t))
-            if checkpoint is not None:
-                specs.append(dict(common, kind="torch", name="torch", size=size, threads=t, checkpoint=str(checkpoint)))
-            if net_only:
-                specs.append(dict(common, kind="ncnn-net", name="ncnn-net", size=size, threads=t))
-                if has_onnx:
-                    specs.append(dict(common, kind="onnxruntime-net", name="onnxruntime-net", size=size, threads=t))
+    """Everything `ssd2ncnn bench` reports, as a dict (see docs/tuning.md for the keys). `seed_param`:
+    the graph to compare structure against (default: the shipped seed reference), or False to skip it."""
+    plan = plan_bench(out_dir, threads, sizes, runs, checkpoint, also, seed_param, options, net_only,
+                      block, warmup, pause_s)
+    result = _report_header(plan)
+    for size in plan.sizes:
+        for t in plan.threads:
+            specs = engine_specs(plan, size, t)
             if log:
                 log(f"size {size}, {t} thread(s): {', '.join(s['name'] for s in specs)}")
-            engines = [build_engine(s) for s in specs]
-            t0 = time.perf_counter()
-            samples = time_blocks(engines, runs, block, warmup, pause_s)
-            stats = {name: summarize(v) for name, v in samples.items()}
-            del engines
-            structure = None
-            if "structure" not in skipped:
-                sspecs = [dict(common, kind="ncnn-empty", name="ours-empty", param=str(out_dir / PARAM), size=size, threads=t),
-                          dict(common, kind="ncnn-empty", name="seed-empty", param=str(seed_param), size=size, threads=t)]
-                sengines = [build_engine(s) for s in sspecs]
-                ssamples = time_blocks(sengines, runs, block, warmup, pause_s)
-                ss = {n: summarize(v) for n, v in ssamples.items()}
-                del sengines
-                spread = ratio_summary(ssamples["seed-empty"], ssamples["ours-empty"], effective_block(block, runs))
-                structure = {"seed_param": str(seed_param), **ss,
-                             "seed_over_ours": spread["ratio"] if spread else None, "seed_over_ours_spread": spread}
-            pairs = [("ncnn", "onnxruntime"), ("ncnn", "torch"), ("ncnn-net", "onnxruntime-net")]
-            pairs += [("ncnn", f"ncnn:{a.name}") for a in also]
-            spreads = {f"{a}/{b}": ratio_summary(samples.get(a, []), samples.get(b, []), effective_block(block, runs)) for a, b in pairs}
-            ratios = {k: (v["ratio"] if v else None) for k, v in spreads.items()}
-            cfg_res = {"size": size, "threads": t, "engines": stats, "ratios": ratios, "ratio_spreads": spreads, "structure": structure,
-                       "seconds": time.perf_counter() - t0}
-            result["configs"].append(cfg_res)
+            result["configs"].append(time_config(plan, specs, size, t))
         if memory:
-            mem = {}
-            for s in specs:  # the last thread count's specs at this size; memory uses threads[0]
-                spec = {k: v for k, v in s.items() if k != "meta"}
-                spec.update(threads=threads[0], runs=5)
-                mem[s["name"]] = probe_memory(spec)
-            for c in result["configs"]:
-                if c["size"] == size:
-                    for name, m in mem.items():
-                        if name in c["engines"]:
-                            c["engines"][name]["peak_rss_delta_mb"] = m.get("delta_mb")
-                            if "error" in m:
-                                c["engines"][name]["memory_error"] = m["error"]
+            add_memory(result["configs"], engine_specs(plan, size, plan.threads[0]), size, plan.threads[0])
     result["machine_after"] = machine_info()
     return result
 
 
-def probe_memory(spec: dict) -> dict:
-    from .memory import probe
-
-    return probe(spec)
+def _report_header(plan: BenchPlan) -> dict[str, Any]:
+    config = plan.meta.config
+    return {
+        "format": "ssd2ncnn-bench", "version": 1,
+        "model": {"dir": str(plan.out_dir), "input_size": plan.meta.input_size,
+                  "int8": plan.meta.int8, "width_mult": config.get("width_mult"),
+                  "preset": config.get("preset")},
+        "settings": {"runs": plan.runs, "block": plan.block, "warmup": plan.warmup, "pause_s": plan.pause_s,
+                     "ncnn_options": plan.options, "threads": plan.threads, "sizes": plan.sizes,
+                     "input": "synthetic picture, model pre-processing"},
+        "machine_before": machine_info(),
+        "skipped": plan.skipped,
+        "configs": [],
+    }

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import click
 
-from ..demo import DEFAULT_CHECKPOINT, DEFAULT_IMAGES, run_demo
-
 
 @click.command("demo")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True)
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=DEFAULT_CHECKPOINT, show_default=True)
-@click.option("--images", type=click.Path(path_type=Path), default=DEFAULT_IMAGES, show_default=True)
-def command(output, checkpoint, images):
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Folder for the model, verify.json, detections.json and the drawn images.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Checkpoint to run instead of the bundled one (3 shape classes + background, width 0.5, 128 px).")
+@click.option("--images", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of images instead of the three bundled samples.")
+def command(output: Path, checkpoint: Path | None, images: Path | None) -> None:
     """Run the whole pipeline on the bundled checkpoint and images; results go to OUTPUT."""
+    from ..walkthrough import run_demo
+
     run_demo(output, checkpoint, images, say=click.echo)

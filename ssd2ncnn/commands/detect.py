@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import click
 from PIL import Image
 
 from ..errors import InputError
+from ..fileio import atomic_write
 from ..runtime.detector import Detection, Detector
 from ..runtime.draw import draw_detections
 from ..runtime.images import IMAGE_SUFFIXES, list_images, load_image, open_image
@@ -50,19 +50,9 @@ def _check_images(images: list[Path], output: Path | None) -> None:
 
 
 def _write_png(image: Image.Image, path: Path) -> None:
-    """Atomic (a failure never leaves a partial PNG under the final name), with the mode any new file
-    gets under the umask (mkstemp alone makes 0600)."""
-    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".png.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    """Atomic (a failure never leaves a partial PNG under the final name), mode from the umask."""
+    with atomic_write(path) as tmp:
         image.save(tmp, format="PNG")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class _Stdout:

@@ -12,8 +12,8 @@ from .model_options import load_kwargs, model_options
 @click.command("eval")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="VOC or COCO data set folder.")
-@click.option("--split", default="test", show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--split", default="test", show_default=True, help="Split of --data to evaluate (VOC ImageSets/Main/<split>.txt).")
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Images per forward pass.")
 @model_options
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")

@@ -15,14 +15,19 @@ from ..model.spread import spread_init
 
 @click.command("init")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Model preset.")
-@click.option("--num-classes", type=click.IntRange(min=2), default=None, help="Classes including background.")
+@click.option("--num-classes", type=click.IntRange(min=2), default=None,
+              help="Number of classes + 1 for the background (default: the preset's, 21 for VOC).")
 @click.option("--width-mult", type=float, default=None, help="Backbone/extras width multiplier (default 1.0).")
 @click.option("--input-size", type=click.IntRange(min=32), default=None, help="Nominal input size (scales anchors).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the random initialisation.")
 @click.option("--spread", is_flag=True, help="Calibrate BN on noise and spread head biases (parity fixtures; not trained).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Checkpoint file to write (.pth).")
 def command(preset, num_classes, width_mult, input_size, seed, spread, output):
-    """Write an untrained checkpoint (config saved inside) to OUTPUT."""
+    """Write an untrained checkpoint (config saved inside) to OUTPUT.
+
+    The weights are random: the model converts and verifies, but detects nothing until trained
+    (`ssd2ncnn train`)."""
     cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult, input_size=input_size)
     torch.manual_seed(seed)
     model = build_model(cfg).eval()
@@ -30,4 +35,5 @@ def command(preset, num_classes, width_mult, input_size, seed, spread, output):
         spread_init(model, seed)
     save_checkpoint(output, model, meta={"trained": False, "seed": seed, "spread": spread})
     n = sum(p.numel() for p in model.parameters())
-    click.echo(f"wrote {output}: {cfg.preset}, {cfg.num_classes} classes, width {cfg.width_mult}, {n / 1e6:.2f}M parameters")
+    click.echo(f"wrote {output}: {cfg.preset}, {cfg.num_classes - 1} classes + background, width {cfg.width_mult}, "
+               f"{n / 1e6:.2f}M parameters; untrained: it detects nothing until trained (ssd2ncnn train)")

@@ -19,7 +19,7 @@ def model_options(f: Callable) -> Callable:
                           + ", ".join(f"{imp.name} ({imp.description})" for imp in IMPORTERS.values()) + "."),
         click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="For a bare state dict: its preset."),
         click.option("--num-classes", type=click.IntRange(min=2), default=None,
-                     help="For a bare state dict: classes including the background."),
+                     help="For a bare state dict: number of classes + 1 for the background."),
         click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier."),
     ]
     for option in reversed(options):

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import CheckFailed
-from ..ncnn_format import lint_param, parse_param, read_param_text, write_param
+from ..ncnn_format import lint_param, ncnn_blob_count, parse_param, read_param_text, write_param
 
 
 @click.group("param")
@@ -25,27 +25,32 @@ def command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the canonical text (may be IN itself; the write is atomic).",
 )
-@click.option(
-    "--allow-duplicate-names",
-    is_flag=True,
-    help="Accept layers that share a name (ncnn loads them; lint reports them as duplicate-name).",
-)
-def fmt(src: Path, out: Path, allow_duplicate_names: bool) -> None:
-    """Rewrite IN in canonical form: fixed columns, recomputed header counts, shortest float32 text."""
-    graph = parse_param(read_param_text(src), str(src), allow_duplicate_names=allow_duplicate_names)
+@click.option("--drop-unloaded", is_flag=True,
+              help="When the header declares fewer layers than the file has, keep just the ones ncnn loads.")
+def fmt(src: Path, out: Path, drop_unloaded: bool) -> None:
+    """Rewrite IN in canonical form: fixed columns, recomputed header counts, shortest float32 text.
+
+    Keeps everything ncnn loads as it loads it (duplicate layer names, quoted strings); refuses, with the
+    reason, a file ncnn would not load or would load differently from what it says."""
+    graph = parse_param(read_param_text(src), str(src), drop_unloaded=drop_unloaded)
     write_param(graph, out)
-    click.echo(f"wrote {out} ({len(graph.layers)} layers, {len(graph.blobs())} blobs)", err=True)
+    click.echo(f"wrote {out} ({len(graph.layers)} layers, {ncnn_blob_count(graph.layers)} blobs)", err=True)
 
 
 @command.command("lint")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def lint(file: Path) -> None:
-    """Check FILE; print `FILE:LINE: code: message` per finding. Exit 1 when there are findings."""
-    findings = lint_param(read_param_text(file), str(file))
-    for f in findings:
-        line = "" if f.line is None else str(f.line)
-        click.echo(f"{file}:{line}: {f.code}: {f.message}")
-    if findings:
-        codes = sorted({f.code for f in findings})
-        raise CheckFailed(f"{file}: {len(findings)} finding(s) ({', '.join(codes)})")
-    click.echo(f"{file}: no findings")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def lint(files: tuple[Path, ...]) -> None:
+    """Check each FILE; print `FILE:LINE: code: message` per finding. Exit 1 when there are findings."""
+    dirty: list[str] = []
+    for file in files:
+        findings = lint_param(read_param_text(file), str(file))
+        for f in findings:
+            line = "" if f.line is None else str(f.line)
+            click.echo(f"{file}:{line}: {f.code}: {f.message}")
+        if findings:
+            dirty.append(f"{file}: {len(findings)} finding(s) ({', '.join(sorted({f.code for f in findings}))})")
+        else:
+            click.echo(f"{file}: no findings")
+    if dirty:
+        more = f" ({len(dirty)} of {len(files)} files)" if len(files) > 1 else ""
+        raise CheckFailed("; ".join(dirty) + more)

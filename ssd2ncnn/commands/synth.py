@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
+
+from .output_option import output_option
 
 
 @click.command("synth")
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path))
+@output_option("Folder to write the data set into (VOC: JPEGImages/, Annotations/, ImageSets/).", file_okay=False)
 @click.option("--num", type=int, default=500, show_default=True, help="Number of images.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator: same seed, same data set.")
 @click.option("--shapes", default="circle,square,triangle", show_default=True, help="Classes: circle, square, triangle, cross, ring.")
-@click.option("--format", "fmt", type=click.Choice(["voc", "coco"]), default="voc", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["voc", "coco"]), default="voc", show_default=True,
+              help="Folder layout: Pascal VOC (XML per image) or COCO (one JSON per split).")
 @click.option("--image-size", default="160,256", show_default=True, help="MIN,MAX image side in pixels.")
 @click.option("--object-size", default="0.12,0.55", show_default=True, help="MIN,MAX shape size as a fraction of the short side.")
 @click.option("--max-objects", type=int, default=4, show_default=True, help="Shapes per image: 1..N.")
 @click.option("--p-difficult", type=float, default=0.15, show_default=True, help="Probability that a shape is tiny (6-12 px, difficult).")
-def command(out, num, seed, shapes, fmt, image_size, object_size, max_objects, p_difficult) -> None:
-    """Coloured shapes on noisy textured backgrounds, splits train/val/test 80/10/10 (COCO: train/val 80/20)."""
+def command(output, num, seed, shapes, fmt, image_size, object_size, max_objects, p_difficult) -> None:
+    """Write a synthetic detection data set to OUTPUT: coloured shapes on noisy textured backgrounds.
+
+    Splits train/val/test 80/10/10 (COCO: train/val 80/20)."""
     from ..data.synthetic import ALL_SHAPES, write_synthetic_coco, write_synthetic_voc
     from ..errors import InputError
 
@@ -40,6 +43,6 @@ def command(out, num, seed, shapes, fmt, image_size, object_size, max_objects, p
     if max_objects < 1 or not 0 <= p_difficult <= 1:
         raise InputError("--max-objects must be >= 1 and --p-difficult in [0, 1]")
     writer = write_synthetic_voc if fmt == "voc" else write_synthetic_coco
-    root = writer(out, num, seed=seed, shapes=names, size_range=(lo, hi), object_range=(olo, ohi),
+    root = writer(output, num, seed=seed, shapes=names, size_range=(lo, hi), object_range=(olo, ohi),
                   max_objects=max_objects, p_difficult=p_difficult)
     click.echo(f"wrote {num} images to {root} ({fmt})")

@@ -17,6 +17,10 @@ from ..verify.report import print_report
 from ..verify.tolerances import FP32, for_model, parse_overrides
 from .model_options import load_kwargs, model_options
 
+# --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
+# voc300 input size and one other size, so the golden covers PriorBox at a size it was not built for
+GOLDEN_SIZES = (300, 320)
+
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
 GOLDEN_SIZES = (300, 320)  # --update-golden without --sizes: voc300's and ssdlite320's nominal sizes
 

@@ -117,7 +117,7 @@ def convert_model(
         stage("pnnx", run_backend)
 
         def run_patch() -> Path:
-            graph = parse_param(backend["res"].param_text, path="pnnx output")
+            graph = parse_param(backend["res"].param_text, path="pnnx output", unique_names=True)
             heads = [f"out{i}" for i in range(2 * cfg.num_levels)]
             apply_ssd_patch(graph, cfg, heads, input_blob="in0")
             apply_box_rules(graph, cfg)  # torchvision-style prior clamping and clip-before-NMS, when cfg asks

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError
+from ..fileio import umask_mode
 
 
 def check_writable(out: Path, force: bool) -> None:
@@ -30,9 +31,7 @@ def atomic_dir(out: Path, force: bool) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as exc:
         raise InputError(f"cannot write into {out.parent} ({exc.strerror}); choose another -o") from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result should look like any mkdir
+    os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700; the result should look like any mkdir
     try:
         yield tmp
     except BaseException:

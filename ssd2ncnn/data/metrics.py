@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .boxes import iou_matrix
+
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray, use_07: bool = True) -> float:
     """AP from cumulative recall/precision arrays (ordered by decreasing score)."""
@@ -31,14 +33,6 @@ def voc_ap(recall: np.ndarray, precision: np.ndarray, use_07: bool = True) -> fl
     p = np.maximum.accumulate(p[::-1])[::-1]  # precision envelope
     steps = np.nonzero(r[1:] != r[:-1])[0]
     return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def _gt_arrays(gt: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,7 +93,7 @@ def evaluate_detections(
             if len(boxes) == 0:
                 fp[k] = 1
                 continue
-            overlaps = _iou(found[j, 2:6], boxes)
+            overlaps = iou_matrix(found[j, 2:6], boxes)[0]
             best = int(overlaps.argmax())
             if overlaps[best] < iou:
                 fp[k] = 1

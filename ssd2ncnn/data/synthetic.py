@@ -15,6 +15,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .boxes import iou_matrix
+
 SHAPES = ("circle", "square", "triangle")
 ALL_SHAPES = ("circle", "square", "triangle", "cross", "ring")
 DIFFICULT_MAX_SIZE = 12  # shapes this small (pixels) are marked difficult
@@ -70,14 +72,6 @@ def _draw_shape(draw: ImageDraw.ImageDraw, name: str, box: tuple[float, float, f
         raise ValueError(f"unknown shape {name!r}")
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def make_image(
     rng: np.random.Generator,
     shapes: tuple[str, ...] = SHAPES,
@@ -106,7 +100,7 @@ def make_image(
             continue
         x1, y1 = rng.uniform(1, w - bw - 1), rng.uniform(1, h - bh - 1)
         box = (x1, y1, x1 + bw, y1 + bh)
-        if any(_iou(box, p) > 0.2 for p in placed):
+        if placed and iou_matrix(box, placed).max() > 0.2:
             continue
         name = shapes[int(rng.integers(len(shapes)))]
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))

@@ -3,11 +3,11 @@ patches need (by blob name, never by line), Split insertion and header counts.""
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import ParamError
+from .ids import ncnn_default
 from .values import ParamValue
 
 
@@ -20,18 +20,24 @@ class Layer:
     params: dict[int, ParamValue] = field(default_factory=dict)
     line: int | None = field(default=None, compare=False)
 
-    def get_int(self, pid: int, default: int = 0) -> int:
-        """Scalar param `pid` as an int (ncnn's `pd.get(id, int)`), `default` when absent."""
-        value = self.params.get(pid, default)
-        if isinstance(value, list):
-            raise ParamError(f"layer {self.name!r}: param {pid} is an array, expected a scalar", self.line)
-        return int(value)
+    def get_int(self, pid: int, default: int | None = None) -> int:
+        """Scalar param `pid` as an int (ncnn's `pd.get(id, int)`); when absent, `default`, or ncnn's own
+        default for this layer type (`ids.ncnn_default`) when none is given."""
+        return int(self._scalar(pid, default))
 
-    def get_float(self, pid: int, default: float = 0.0) -> float:
-        value = self.params.get(pid, default)
-        if isinstance(value, list):
-            raise ParamError(f"layer {self.name!r}: param {pid} is an array, expected a scalar", self.line)
-        return float(value)
+    def get_float(self, pid: int, default: float | None = None) -> float:
+        """Scalar param `pid` as a float; defaults as `get_int`."""
+        return float(self._scalar(pid, default))
+
+    def _scalar(self, pid: int, default: int | float | None) -> int | float:
+        if pid in self.params:
+            value = self.params[pid]
+        else:
+            value = ncnn_default(self.type, pid) if default is None else default
+        if isinstance(value, list | str):
+            kind = "an array" if isinstance(value, list) else "a string"
+            raise ParamError(f"layer {self.name!r}: param {pid} is {kind}, expected a number", self.line)
+        return value
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,21 @@ class Finding:
 
 
 # --------------------------------------------------------------------------------------------- graph
+
+
+def ncnn_blob_count(layers: Iterable[Layer]) -> int:
+    """The blob count ncnn's `Net::load_param` needs: one slot per layer output (a name produced twice takes
+    two), plus one per input name that no earlier layer has used."""
+    seen: set[str] = set()
+    n = 0
+    for layer in layers:
+        for b in layer.inputs:
+            if b not in seen:
+                seen.add(b)
+                n += 1
+        seen.update(layer.outputs)
+        n += len(layer.outputs)
+    return n
 
 
 @dataclass
@@ -88,6 +109,7 @@ class Graph:
             names.add(layer.name)
 
     def insert_after(self, anchor: str, *layers: Layer) -> None:
+        """Insert `layers` right after layer `anchor`, keeping the file order producers-first."""
         i = self.index(anchor)
         self._check_new(layers)
         self.layers[i + 1 : i + 1] = list(layers)
@@ -110,14 +132,6 @@ class Graph:
         for layer in self.layers:
             layer.inputs = [new if b == old else b for b in layer.inputs]
             layer.outputs = [new if b == old else b for b in layer.outputs]
-
-    def replace_input(self, layer_name: str, old_blob: str, new_blob: str) -> None:
-        layer = self.layer(layer_name)
-        if old_blob not in layer.inputs:
-            raise ParamError(
-                f"layer {layer_name!r} does not consume blob {old_blob!r} (inputs: {layer.inputs})"
-            )
-        layer.inputs = [new_blob if b == old_blob else b for b in layer.inputs]
 
     def insert_splits(self) -> None:
         """Give every blob that feeds more than one input slot a Split (ncnn needs one consumer per blob).
@@ -171,40 +185,3 @@ class Graph:
                 self.layers.insert(pos, split)
             for (layer, i), out in zip(others, outs, strict=True):
                 layer.inputs[i] = out
-
-    def toposort(self) -> None:
-        """Stable topological order: a layer moves only as far as it must to follow its producers."""
-        producers: dict[str, list[int]] = {}
-        for i, layer in enumerate(self.layers):
-            for b in layer.outputs:
-                producers.setdefault(b, []).append(i)
-        n = len(self.layers)
-        deps: list[set[int]] = [set() for _ in range(n)]
-        users: list[list[int]] = [[] for _ in range(n)]
-        for i, layer in enumerate(self.layers):
-            for b in layer.inputs:
-                if b not in producers:
-                    raise ParamError(
-                        f"cannot sort: layer {layer.name!r} consumes blob {b!r}, which no layer produces"
-                    )
-                for p in producers[b]:
-                    if p not in deps[i]:
-                        deps[i].add(p)
-                        users[p].append(i)
-        waiting = [len(d) for d in deps]
-        ready = [i for i in range(n) if waiting[i] == 0]
-        heapq.heapify(ready)
-        order: list[int] = []
-        while ready:
-            i = heapq.heappop(ready)
-            order.append(i)
-            for u in users[i]:
-                waiting[u] -= 1
-                if waiting[u] == 0:
-                    heapq.heappush(ready, u)
-        if len(order) != n:
-            stuck = [self.layers[i].name for i in range(n) if waiting[i] > 0]
-            raise ParamError(f"cannot sort: the graph has a cycle through layers {stuck[:5]}")
-        self.layers = [self.layers[i] for i in order]
-
-

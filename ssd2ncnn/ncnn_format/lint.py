@@ -1,18 +1,29 @@
-"""The `.param` linter: structural problems that ncnn itself would not report (it trusts the file)."""
+"""The `.param` linter: problems that ncnn itself does not report, or reports only as a failed load.
+
+`lint_param` parses what it can (a bad line is a `parse` finding, not the end), then runs one small check
+per finding kind over the layers (`LAYER_CHECKS`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from ..errors import ParamError
 from .graph import Finding, Layer
-from .text import _check_header, _check_magic, _count_problem, _parse_layer, _rows
-from .values import ParamValue
-
-# --------------------------------------------------------------------------------------------- lint
+from .ids import (
+    FROM_INPUT,
+    PRIORBOX_IMAGE_H,
+    PRIORBOX_IMAGE_W,
+    PRIORBOX_MAX_SIZES,
+    SOFTMAX_AXIS,
+    SOFTMAX_FIXBUG0,
+)
+from .text import Row, _check_header, _check_magic, _parse_layer, _rows, header_problem
 
 LINT_CODES = (
     "parse",
     "header",
     "duplicate-name",
+    "duplicate-param",
     "produced-twice",
     "consumed-twice",
     "use-before-produce",
@@ -20,149 +31,163 @@ LINT_CODES = (
     "priorbox-image-size",
 )
 
-
-def _num(v: ParamValue | None, default: int | float) -> int | float | None:
-    if v is None:
-        return default
-    if isinstance(v, list):
-        return None
-    return v
+LayerCheck = Callable[[list[Layer]], Iterator[Finding]]
 
 
-def _lint_layers(layers: list[Layer]) -> list[Finding]:
-    out: list[Finding] = []
-    first_name: dict[str, Layer] = {}
-    producer: dict[str, tuple[int, Layer]] = {}
-    consumer: dict[str, Layer] = {}
-    for i, layer in enumerate(layers):
-        if layer.name in first_name:
-            out.append(
-                Finding(
-                    layer.line,
-                    "duplicate-name",
-                    f"layer name {layer.name!r} is already used on line {first_name[layer.name].line}",
-                )
+def _duplicate_names(layers: list[Layer]) -> Iterator[Finding]:
+    """ncnn loads them, but finds only the first by name (`Net::find_layer_index_by_name`)."""
+    first: dict[str, Layer] = {}
+    for layer in layers:
+        if layer.name in first:
+            yield Finding(
+                layer.line, "duplicate-name",
+                f"layer name {layer.name!r} is already used on line {first[layer.name].line}",
             )
         else:
-            first_name[layer.name] = layer
+            first[layer.name] = layer
+
+
+def _produced_twice(layers: list[Layer]) -> Iterator[Finding]:
+    """A second producer makes a second blob of the same name; consumers find only the first."""
+    producer: dict[str, Layer] = {}
+    for layer in layers:
         for b in layer.outputs:
             if b in producer:
-                out.append(
-                    Finding(
-                        layer.line,
-                        "produced-twice",
-                        f"blob {b!r} is produced by layer {layer.name!r} and already by layer "
-                        f"{producer[b][1].name!r} on line {producer[b][1].line}",
-                    )
+                yield Finding(
+                    layer.line, "produced-twice",
+                    f"blob {b!r} is produced by layer {layer.name!r} and already by layer "
+                    f"{producer[b].name!r} on line {producer[b].line}",
                 )
             else:
-                producer[b] = (i, layer)
-    for i, layer in enumerate(layers):
+                producer[b] = layer
+
+
+def _consumed_twice(layers: list[Layer]) -> Iterator[Finding]:
+    """ncnn hands a blob to one consumer; a second one needs a Split."""
+    consumer: dict[str, Layer] = {}
+    for layer in layers:
         for b in layer.inputs:
             if b in consumer:
-                out.append(
-                    Finding(
-                        layer.line,
-                        "consumed-twice",
-                        f"blob {b!r} is consumed by layer {layer.name!r} and already by layer "
-                        f"{consumer[b].name!r} on line {consumer[b].line}; ncnn needs a Split "
-                        f"(Graph.insert_splits adds one)",
-                    )
+                yield Finding(
+                    layer.line, "consumed-twice",
+                    f"blob {b!r} is consumed by layer {layer.name!r} and already by layer "
+                    f"{consumer[b].name!r} on line {consumer[b].line}; ncnn needs a Split "
+                    f"(Graph.insert_splits adds one)",
                 )
             else:
                 consumer[b] = layer
+
+
+def _use_before_produce(layers: list[Layer]) -> Iterator[Finding]:
+    producer: dict[str, tuple[int, Layer]] = {}
+    for i, layer in enumerate(layers):
+        for b in layer.outputs:
+            producer.setdefault(b, (i, layer))
+    for i, layer in enumerate(layers):
+        for b in layer.inputs:
             if b not in producer:
-                out.append(
-                    Finding(
-                        layer.line,
-                        "use-before-produce",
-                        f"layer {layer.name!r} consumes blob {b!r}, which no layer produces",
-                    )
+                yield Finding(
+                    layer.line, "use-before-produce", f"layer {layer.name!r} consumes blob {b!r}, which no layer produces"
                 )
             elif producer[b][0] >= i:
                 p = producer[b][1]
-                out.append(
-                    Finding(
-                        layer.line,
-                        "use-before-produce",
-                        f"layer {layer.name!r} consumes blob {b!r} before layer {p.name!r} produces it "
-                        f"on line {p.line}",
-                    )
+                yield Finding(
+                    layer.line, "use-before-produce",
+                    f"layer {layer.name!r} consumes blob {b!r} before layer {p.name!r} produces it on line {p.line}",
                 )
-        if layer.type == "Softmax":
-            axis = _num(layer.params.get(0), 0)
-            fixbug0 = _num(layer.params.get(1), 0)
-            if axis != 0 and fixbug0 != 1:
-                out.append(
-                    Finding(
-                        layer.line,
-                        "softmax-axis",
-                        f"Softmax {layer.name!r} has axis 0={layer.params.get(0)!r} but not 1=1; ncnn "
-                        f"computes a non-zero axis correctly only with 1=1 (fixbug0)",
-                    )
-                )
-        if layer.type == "PriorBox":
-            msg = _priorbox_problem(layer)
-            if msg:
-                out.append(Finding(layer.line, "priorbox-image-size", msg))
-    return out
 
 
-def _priorbox_problem(layer: Layer) -> str | None:
-    w = _num(layer.params.get(9), 0)
-    h = _num(layer.params.get(10), 0)
-    # ncnn's mxnet-style branch: one input, 9=-233 10=-233 and no max sizes; it needs no image size
-    if len(layer.inputs) == 1 and w == -233 and h == -233 and not layer.params.get(1):
-        return None
-    bad = []
-    for pid, v in ((9, w), (10, h)):
-        if v == 0 or v is None:
-            bad.append(f"{pid}={'unset (0)' if pid not in layer.params else layer.params[pid]!r}")
-        elif v == -233 and len(layer.inputs) < 2:
-            bad.append(f"{pid}=-233 with only one input blob")
-    if not bad:
-        return None
-    return (
-        f"PriorBox {layer.name!r} has no image size ({', '.join(bad)}); set 9/10 to the image width/height "
-        f"or use 9=-233 10=-233 with the image blob as a second input"
-    )
+def _scalar_or(layer: Layer, pid: int, default: int | float) -> int | float | None:
+    """The scalar value of `pid`, `default` when absent, None when it is not a number."""
+    value = layer.params.get(pid, default)
+    return value if isinstance(value, int | float) else None
+
+
+def _softmax_axis(layers: list[Layer]) -> Iterator[Finding]:
+    """ncnn's Softmax::load_param refuses axis != 0 without 1=1 ("param is too old, please regenerate!")."""
+    for layer in layers:
+        if layer.type != "Softmax":
+            continue
+        if _scalar_or(layer, SOFTMAX_AXIS, 0) != 0 and _scalar_or(layer, SOFTMAX_FIXBUG0, 0) != 1:
+            yield Finding(
+                layer.line, "softmax-axis",
+                f"Softmax {layer.name!r} has axis {SOFTMAX_AXIS}={layer.params.get(SOFTMAX_AXIS)!r} but not "
+                f"{SOFTMAX_FIXBUG0}=1; ncnn refuses to load it (\"param is too old\"); add {SOFTMAX_FIXBUG0}=1",
+            )
+
+
+def _priorbox_image_size(layers: list[Layer]) -> Iterator[Finding]:
+    """PriorBox with no image size computes boxes against a 0x0 image (src/layer/priorbox.cpp)."""
+    for layer in layers:
+        if layer.type != "PriorBox":
+            continue
+        w = _scalar_or(layer, PRIORBOX_IMAGE_W, 0)
+        h = _scalar_or(layer, PRIORBOX_IMAGE_H, 0)
+        # ncnn's mxnet-style branch: one input, 9=-233 10=-233 and no max sizes; it needs no image size
+        if len(layer.inputs) == 1 and w == h == FROM_INPUT and not layer.params.get(PRIORBOX_MAX_SIZES):
+            continue
+        bad = []
+        for pid, v in ((PRIORBOX_IMAGE_W, w), (PRIORBOX_IMAGE_H, h)):
+            if v == 0 or v is None:
+                bad.append(f"{pid}={'unset (0)' if pid not in layer.params else layer.params[pid]!r}")
+            elif v == FROM_INPUT and len(layer.inputs) < 2:
+                bad.append(f"{pid}={FROM_INPUT} with only one input blob")
+        if bad:
+            yield Finding(
+                layer.line, "priorbox-image-size",
+                f"PriorBox {layer.name!r} has no image size ({', '.join(bad)}); set {PRIORBOX_IMAGE_W}/"
+                f"{PRIORBOX_IMAGE_H} to the image width/height or use {PRIORBOX_IMAGE_W}={FROM_INPUT} "
+                f"{PRIORBOX_IMAGE_H}={FROM_INPUT} with the image blob as a second input",
+            )
+
+
+LAYER_CHECKS: tuple[LayerCheck, ...] = (
+    _duplicate_names, _produced_twice, _consumed_twice, _use_before_produce, _softmax_axis, _priorbox_image_size,
+)
+
+
+def _header_findings(rows: list[Row], path: str | None, layers: list[Layer], failed: int) -> Iterator[Finding]:
+    try:
+        _check_magic(rows, path)
+    except ParamError as exc:
+        yield Finding(exc.line, "header", _bare(exc))
+    if not rows:
+        return
+    try:
+        declared = _check_header(rows, path)
+    except ParamError as exc:
+        yield Finding(exc.line, "header", _bare(exc))
+        return
+    n_lines = len(rows) - 2
+    if failed:  # blob counts are unknown when a layer line did not parse; the layer count is still known
+        if declared[0] != n_lines:
+            yield Finding(rows[1][0], "header", f"header says {declared[0]} layers, the file has {n_lines}")
+        return
+    problem = header_problem(declared, layers, n_lines)
+    if problem:
+        yield Finding(rows[1][0], "header", problem.message)
 
 
 def lint_param(text: str, path: str | None = None) -> list[Finding]:
     """Check ``.param`` text; never raises for problems in the text, it reports them as findings."""
     path = None if path is None else str(path)
-    findings: list[Finding] = []
     rows = _rows(text)
-    try:
-        _check_magic(rows, path)
-    except ParamError as exc:
-        findings.append(Finding(exc.line, "header", _bare(exc)))
-    declared: tuple[int, int] | None = None
-    if rows:
-        try:
-            declared = _check_header(rows, path)
-        except ParamError as exc:
-            findings.append(Finding(exc.line, "header", _bare(exc)))
+    findings: list[Finding] = []
     layers: list[Layer] = []
-    failed = 0
-    for line, toks in rows[2:]:
+    for line, row_text in rows[2:]:
+
+        def duplicate(pid: int, first: str, last: str, line: int = line) -> None:
+            findings.append(Finding(line, "duplicate-param", f"param id {pid} is set twice ({first!r}, then "
+                                                             f"{last!r}); ncnn keeps the last"))
+
         try:
-            layers.append(_parse_layer(toks, line, path))
+            layers.append(_parse_layer(row_text, line, path, duplicate))
         except ParamError as exc:
-            failed += 1
             findings.append(Finding(line, "parse", _bare(exc)))
-    if declared is not None:
-        n_lines = len(rows) - 2
-        if failed:
-            if declared[0] != n_lines:
-                findings.append(
-                    Finding(rows[1][0], "header", f"header says {declared[0]} layers, the file has {n_lines}")
-                )
-        else:
-            problem = _count_problem(declared, layers, n_lines)
-            if problem:
-                findings.append(Finding(rows[1][0], "header", problem))
-    findings.extend(_lint_layers(layers))
+    failed = len(rows[2:]) - len(layers)
+    findings += _header_findings(rows, path, layers, failed=failed)
+    for check in LAYER_CHECKS:
+        findings += check(layers)
     findings.sort(key=lambda f: f.line if f.line is not None else 0)
     return findings
 

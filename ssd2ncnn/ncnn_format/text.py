@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, ParamError
-from .graph import Graph, Layer
+from ..fileio import write_text_atomic
+from .graph import Graph, Layer, ncnn_blob_count
 from .values import (
     _COUNT_RE,
     _WS,
@@ -23,21 +25,35 @@ from .values import (
 
 # --------------------------------------------------------------------------------------------- parsing
 
+# A param whose value is quoted runs to its closing quote, spaces included (ncnn's ParamDict reads
+# `%255[^"\n]"` after the first chunk); every other token ends at whitespace.
+_TOKEN = re.compile(r'-?[0-9]+="[^"\n]*"(?=[ \t\r\f\v]|$)|[^ \t\r\f\v]+')
 
-def _rows(text: str) -> list[tuple[int, list[str]]]:
+Row = tuple[int, str]  # (1-based line number, the line without surrounding whitespace)
+
+
+def _rows(text: str) -> list[Row]:
     rows = []
     for lineno, raw in enumerate(text.split("\n"), start=1):
         stripped = raw.strip(_WS_CHARS)
         if stripped:
-            rows.append((lineno, _WS.split(stripped)))
+            rows.append((lineno, stripped))
     return rows
 
 
-def _parse_layer(tokens: list[str], line: int, path: str | None) -> Layer:
+def _tokens(row_text: str) -> list[str]:
+    return _TOKEN.findall(row_text)
+
+
+def _parse_layer(row_text: str, line: int, path: str | None,
+                 on_duplicate: Callable[[int, str, str], None] | None = None) -> Layer:
+    """One layer line. A param id given twice is kept as ncnn keeps it, the last value winning
+    (`ParamDict::load_param` overwrites); `on_duplicate(pid, first_token, last_token)` hears of it."""
+    tokens = _tokens(row_text)
     if len(tokens) < 4:
         raise ParamError(
             f"expected a layer line 'Type Name n_in n_out blobs... params...' (at least 4 fields), "
-            f"found {len(tokens)} field(s): {' '.join(tokens)!r}",
+            f"found {len(tokens)} field(s): {row_text!r}",
             line,
             path,
         )
@@ -63,56 +79,93 @@ def _parse_layer(tokens: list[str], line: int, path: str | None) -> Layer:
     params: dict[int, ParamValue] = {}
     seen: dict[int, str] = {}
     for tok in rest[n_in + n_out :]:
-        pid, value = _parse_param(tok, seen, line, path)
+        pid, value = _parse_param(tok, line, path)
+        if pid in seen and on_duplicate is not None:
+            on_duplicate(pid, seen[pid], tok)
+        seen[pid] = tok
+        params.pop(pid, None)  # the id takes the place of its last setting in the written order
         params[pid] = value
     return Layer(ltype, name, inputs, outputs, params, line)
 
 
-def _check_magic(rows: list[tuple[int, list[str]]], path: str | None) -> None:
+def _check_magic(rows: list[Row], path: str | None) -> None:
     if not rows:
         raise ParamError(f"empty file: expected the magic number {MAGIC} on line 1", 1, path)
-    line, toks = rows[0]
-    if toks != [str(MAGIC)]:
-        raise ParamError(f"expected the magic number {MAGIC}, found {' '.join(toks)!r}", line, path)
+    line, text = rows[0]
+    if text != str(MAGIC):
+        raise ParamError(f"expected the magic number {MAGIC}, found {text!r}", line, path)
 
 
-def _check_header(rows: list[tuple[int, list[str]]], path: str | None) -> tuple[int, int]:
+def _check_header(rows: list[Row], path: str | None) -> tuple[int, int]:
     if len(rows) < 2:
         raise ParamError(
             "expected a header line 'layer_count blob_count', found end of file", rows[0][0] + 1, path
         )
-    line, toks = rows[1]
+    line, text = rows[1]
+    toks = _WS.split(text)
     if len(toks) != 2 or not all(_COUNT_RE.fullmatch(t) for t in toks):
         raise ParamError(
-            f"expected a header 'layer_count blob_count' (two non-negative integers), found {' '.join(toks)!r}",
+            f"expected a header 'layer_count blob_count' (two non-negative integers), found {text!r}",
             line,
             path,
         )
     return int(toks[0]), int(toks[1])
 
 
-def _count_problem(declared: tuple[int, int], layers: list[Layer], n_layer_lines: int) -> str | None:
-    graph = Graph(layers)
-    n_blobs = len(graph.blobs())
-    if declared != (n_layer_lines, n_blobs):
-        return (
-            f"header says {declared[0]} layers and {declared[1]} blobs, "
-            f"the file has {n_layer_lines} layers and {n_blobs} distinct blobs"
+@dataclass(frozen=True)
+class HeaderProblem:
+    message: str
+    loads: bool  # whether ncnn loads the file as it is (then `fmt` keeps it and writes the true counts)
+
+
+def header_problem(declared: tuple[int, int], layers: list[Layer], n_layer_lines: int) -> HeaderProblem | None:
+    """What ncnn's `Net::load_param` (src/net.cpp) does with header counts that disagree with the body.
+
+    ncnn sizes its layer and blob tables from the header, then reads exactly `layer_count` layers: with
+    fewer layer lines it fails ("parse layer_type failed"); with more it loads the first `layer_count` and
+    ignores the rest. Every output, and every input name not seen before, takes the next blob slot: a
+    smaller `blob_count` writes past the end of the table (undefined behaviour), a larger one leaves unused,
+    unnamed slots and loads fine."""
+    n_layers, n_blobs = declared
+    needed = ncnn_blob_count(layers)
+    if (n_layers, n_blobs) == (n_layer_lines, needed):
+        return None
+    says = (f"header says {n_layers} layers and {n_blobs} blobs, the file has {n_layer_lines} layers and "
+            f"needs {needed} blobs")
+    if n_layers > n_layer_lines:
+        return HeaderProblem(f"{says}: ncnn fails to load it (it reads {n_layers} layers); fix the header", False)
+    if n_layers < n_layer_lines:
+        return HeaderProblem(
+            f"{says}: ncnn would load only the first {n_layers} layers and silently ignore the other "
+            f"{n_layer_lines - n_layers}; set the header to {n_layer_lines}, or delete the extra lines "
+            f"(`param fmt --drop-unloaded` keeps just what ncnn loads)",
+            False,
         )
-    return None
+    if n_blobs < needed:
+        return HeaderProblem(
+            f"{says}: ncnn would write past the end of its blob table (undefined behaviour); fix the header",
+            False,
+        )
+    return HeaderProblem(f"{says}: ncnn loads it with {n_blobs - needed} unused blob slot(s)", True)
 
 
-def parse_param(text: str, path: str | None = None, *, allow_duplicate_names: bool = False) -> Graph:
+def parse_param(text: str, path: str | None = None, *, unique_names: bool = False,
+                drop_unloaded: bool = False) -> Graph:
     """Parse ``.param`` text strictly; any problem is a `ParamError` with its 1-based line.
 
-    Duplicate layer names are an error unless ``allow_duplicate_names`` (ncnn itself accepts them and finds
-    the first one by name; `Graph.layer` does the same)."""
+    Accepts what ncnn loads: duplicate layer names (ncnn finds the first by name, as `Graph.layer` does;
+    ``unique_names=True`` refuses them, for callers that edit the graph by layer name) and a header that
+    declares more blobs than the body needs (the writer then writes the true count). A header that declares
+    fewer layers than the body has is refused, unless ``drop_unloaded``: then the graph is what ncnn loads,
+    the first `layer_count` layers."""
     path = None if path is None else str(path)
     rows = _rows(text)
     _check_magic(rows, path)
     declared = _check_header(rows, path)
-    layers = [_parse_layer(toks, line, path) for line, toks in rows[2:]]
-    if not allow_duplicate_names:
+    layers = [_parse_layer(row_text, line, path) for line, row_text in rows[2:]]
+    if drop_unloaded and declared[0] < len(layers):
+        layers = layers[: declared[0]]
+    if unique_names:
         first: dict[str, int] = {}
         for layer in layers:
             if layer.name in first:
@@ -122,9 +175,9 @@ def parse_param(text: str, path: str | None = None, *, allow_duplicate_names: bo
                     path,
                 )
             first[layer.name] = layer.line or 0
-    problem = _count_problem(declared, layers, len(layers))
-    if problem:
-        raise ParamError(problem, rows[1][0], path)
+    problem = header_problem(declared, layers, len(layers))
+    if problem and not problem.loads:
+        raise ParamError(problem.message, rows[1][0], path)
     return Graph(layers)
 
 
@@ -146,8 +199,8 @@ def read_param_text(path: str | os.PathLike) -> str:
         ) from None
 
 
-def read_param(path: str | os.PathLike, *, allow_duplicate_names: bool = False) -> Graph:
-    return parse_param(read_param_text(path), str(path), allow_duplicate_names=allow_duplicate_names)
+def read_param(path: str | os.PathLike, *, unique_names: bool = False) -> Graph:
+    return parse_param(read_param_text(path), str(path), unique_names=unique_names)
 
 
 # --------------------------------------------------------------------------------------------- writing
@@ -180,35 +233,11 @@ def format_layer(layer: Layer) -> str:
 
 def format_param(graph: Graph) -> str:
     """Canonical text: header counts recomputed, fixed columns, one space, ``\\n`` ends, final newline."""
-    lines = [str(MAGIC), f"{len(graph.layers)} {len(graph.blobs())}"]
+    lines = [str(MAGIC), f"{len(graph.layers)} {ncnn_blob_count(graph.layers)}"]
     lines += [format_layer(layer) for layer in graph.layers]
     return "\n".join(lines) + "\n"
 
 
 def write_param(graph: Graph, path: str | os.PathLike) -> None:
-    """Write `format_param(graph)` atomically: a temporary file in the same folder, then `os.replace`."""
-    text = format_param(graph)
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            mode = target.stat().st_mode & 0o777
-        except OSError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
+    """Write `format_param(graph)` atomically (`fileio.write_text_atomic`)."""
+    write_text_atomic(path, format_param(graph))

@@ -17,13 +17,22 @@ Facts taken from ncnn's ``src/paramdict.cpp`` that this module relies on:
   Python lists under their *param id* (``params[0] = [60.0]`` for ``-23300=1,60.0``); the writer turns a list
   back into the array key. All elements of one array have one type (ncnn stores them in one Mat).
 * Param ids are ``0 .. NCNN_MAX_PARAM_COUNT-1`` (32): ncnn refuses larger ids.
+* A value whose text starts with a letter or ``"`` is a string (``vstr_is_string``), read on to the closing
+  quote (quoted: spaces and commas allowed) or to the next space (unquoted): ``6="1w,1h,128"``, the shape
+  expression current pnnx writes for Reshape, is the string ``1w,1h,128``. The rest of a string after its
+  first 15 characters may be at most 241 characters ("string too long"). A quoted string whose text starts
+  with a space or a comma, or that contains a quote or a newline, is not read back correctly by ncnn (its
+  first 15-character chunk would be the lone quote), so it is refused here. Strings are kept as Python
+  ``str`` and always written quoted.
+* ``id=v1,v2,...`` with a plain key is also an array (the newer form); it is read into the same list and
+  written back in the ``-23300 - id`` form, which ncnn loads into the same Mat.
 * Older ncnn reads each value with ``%15s`` (and array elements with ``%15[^,\\n ]``): a value longer than
   15 characters is split. It also accumulates the digits before and after the decimal point in 32-bit
   unsigned integers. The writer therefore never emits a float longer than 15 characters or with more than
   9 digits on either side of the point.
 
-Canonical float text (``format_value``): the shortest decimal that rounds back to the same float32 (numpy's
-Dragon4 ``unique=True``). It is written positionally (``0.1``, ``60.0``, ``-233.0``) when that fits ncnn's
+Canonical float text (``format_value``): the shortest decimal that rounds back to the same float32, the
+closest such (what numpy's Dragon4 ``unique=True`` prints; computed here without numpy). It is written positionally (``0.1``, ``60.0``, ``-233.0``) when that fits ncnn's
 limits above, otherwise in scientific notation (``1e-10``, ``1.2345679e+08``). Both forms always contain
 ``.`` or ``e``, so ncnn reads them as floats. Floats are rounded to float32 on writing (ncnn has no doubles).
 """
@@ -31,10 +40,10 @@ limits above, otherwise in scientific notation (``1e-10``, ``1.2345679e+08``). B
 from __future__ import annotations
 
 import functools
+import math
 import re
 import struct
-
-import numpy as np
+from decimal import Decimal
 
 from ..errors import ParamError
 
@@ -47,7 +56,7 @@ INT32_MAX = 2**31 - 1
 # float32 rounds to infinity at and above 2**128 - 2**103 (half an ulp past FLT_MAX)
 _F32_OVERFLOW = 2.0**128 - 2.0**103
 
-ParamValue = int | float | list[int] | list[float]
+ParamValue = int | float | str | list[int] | list[float]
 
 _WS_CHARS = " \t\r\f\v"
 _WS = re.compile(r"[ \t\r\f\v]+")
@@ -72,10 +81,6 @@ def decode_key(key: int) -> tuple[int, bool]:
 # --------------------------------------------------------------------------------------------- values
 
 
-def _to_f32(x: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", x))[0]
-
-
 def _is_f32_finite(x: float) -> bool:
     return x == x and abs(x) < _F32_OVERFLOW
 
@@ -86,18 +91,60 @@ def _format_float(x: float) -> str:
     return _format_f32_bits(struct.pack("<f", x))
 
 
+def _f32(x: float) -> float:
+    """`x` rounded to float32 (inf past the float32 range)."""
+    if abs(x) >= _F32_OVERFLOW:
+        return math.copysign(math.inf, x)
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def _shortest_digits(ax: float) -> tuple[str, int]:
+    """``(digits, exp)`` with ``ax == float32(d.ddd x 10**exp)``: the fewest digits that round back to the
+    float32 `ax` (> 0), and among those the decimal closest to it, as numpy's Dragon4 ``unique=True`` picks
+    (tests/test_param.py compares the two). Pure Python, so `param fmt` need not import numpy."""
+    exact = Decimal(ax)
+    for p in range(1, 10):  # 9 significant digits always identify a float32
+        mant, _, exp_text = f"{ax:.{p - 1}e}".partition("e")
+        nearest, scale = int(mant.replace(".", "")), int(exp_text) - p + 1
+        # the correctly rounded p-digit decimal can miss the rounding interval where it is lopsided (at a
+        # power of two) while its neighbour on the wide side is inside it: try both neighbours too
+        fits = [Decimal(n).scaleb(scale) for n in (nearest, nearest - 1, nearest + 1) if n > 0]
+        fits = [d for d in fits if _f32(float(d)) == ax]
+        if fits:
+            best = min(fits, key=lambda d: abs(d - exact)).normalize()
+            sign, digits, exponent = best.as_tuple()
+            text = "".join(map(str, digits))
+            return text, int(exponent) + len(text) - 1
+    raise AssertionError(f"no 9-digit decimal rounds back to {ax!r}")  # unreachable for a float32
+
+
+def _positional(digits: str, exp: int) -> str:
+    """``digits`` (d.ddd x 10**exp) without an exponent, trailing zeros trimmed but one kept: 60.0, 0.001."""
+    if exp >= len(digits) - 1:
+        return digits + "0" * (exp - len(digits) + 1) + ".0"
+    if exp >= 0:
+        return f"{digits[: exp + 1]}.{digits[exp + 1 :]}"
+    return "0." + "0" * (-exp - 1) + digits
+
+
+def _scientific(digits: str, exp: int) -> str:
+    """1e-10, 1.2345679e+08: at least two exponent digits, no trailing point."""
+    mant = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
+    return f"{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
 @functools.lru_cache(maxsize=4096)
 def _format_f32_bits(bits: bytes) -> str:
-    f = np.frombuffer(bits, dtype="<f4")[0]
-    pos = np.format_float_positional(f, unique=True, trim="0")
-    int_part, _, frac_part = pos.lstrip("-").partition(".")
-    if len(pos) <= MAX_VALUE_CHARS and len(int_part) <= 9 and len(frac_part) <= 9:
-        text = pos
-    else:
-        text = np.format_float_scientific(f, unique=True, trim="-", exp_digits=2)
-    if np.float32(float(text)) != f:  # double rounding guard; never seen, but keep the value exact
-        text = np.format_float_scientific(f, precision=8, unique=False, exp_digits=2)
-    return text
+    (x,) = struct.unpack("<f", bits)
+    sign = "-" if math.copysign(1.0, x) < 0 else ""
+    if x == 0:
+        return sign + "0.0"
+    digits, exp = _shortest_digits(abs(x))
+    pos = _positional(digits, exp)
+    int_part, _, frac_part = pos.partition(".")
+    if len(sign + pos) <= MAX_VALUE_CHARS and len(int_part) <= 9 and len(frac_part) <= 9:
+        return sign + pos
+    return sign + _scientific(digits, exp)
 
 
 def _format_int(v: int) -> str:
@@ -108,8 +155,28 @@ def _format_int(v: int) -> str:
     return str(v)
 
 
+MAX_STRING_CHARS = 240  # ncnn reads a string's first chunk (up to 15) then at most 241 more; 240 always fits
+_STRING_FORBIDDEN = re.compile(r'["\x00-\x1f\x7f]')
+
+
+def _format_string(v: str) -> str:
+    problem = None
+    if len(v) > MAX_STRING_CHARS:
+        problem = f"it is {len(v)} characters long, ncnn reads at most {MAX_STRING_CHARS} safely"
+    elif _STRING_FORBIDDEN.search(v):
+        problem = "it contains a quote or a control character, which ncnn cannot read back"
+    elif v[:1] in (" ", ","):
+        problem = "it starts with a space or a comma, which ncnn reads as an empty string"
+    if problem:
+        raise ParamError(f"cannot write string param {v!r}: {problem}")
+    return f'"{v}"'
+
+
 def format_value(v: ParamValue) -> str:
-    """Canonical text of one param value. Lists give ``n,v1,...,vn`` (the array key is the caller's)."""
+    """Canonical text of one param value. Lists give ``n,v1,...,vn`` (the array key is the caller's);
+    strings are quoted."""
+    if isinstance(v, str):
+        return _format_string(v)
     if isinstance(v, list):
         if not v:
             return "0"
@@ -141,13 +208,6 @@ def _scalar(text: str) -> tuple[int | float | None, str | None]:
     return None, f"expected an int or a float (e.g. 3, 0.5, 1e-05), found {text!r}"
 
 
-def _parse_scalar(text: str, what: str, line: int | None, path: str | None) -> int | float:
-    value, reason = _scalar(text)
-    if reason is not None:
-        raise ParamError(f"{what}: {reason}", line, path)
-    return value  # type: ignore[return-value]
-
-
 @functools.lru_cache(maxsize=1024)
 def _key(key_text: str) -> tuple[int, int, bool] | None:
     """``(key, param_id, is_array)`` for key text, or None when it is not an integer."""
@@ -158,7 +218,7 @@ def _key(key_text: str) -> tuple[int, int, bool] | None:
 
 
 def _parse_param(
-    tok: str, seen: dict[int, str], line: int | None, path: str | None
+    tok: str, line: int | None, path: str | None
 ) -> tuple[int, ParamValue]:
     key_text, eq, val_text = tok.partition("=")
     if not eq:
@@ -174,12 +234,11 @@ def _parse_param(
             line,
             path,
         )
-    if pid in seen:
-        raise ParamError(
-            f"param {tok!r}: duplicate param id {pid} (already set by {seen[pid]!r})", line, path
-        )
-    seen[pid] = tok
     if not is_array:
+        if val_text[:1] == '"' or (val_text[:1].isascii() and val_text[:1].isalpha()):  # C isalpha
+            return pid, _parse_string(key, val_text, line, path)
+        if "," in val_text:
+            return pid, _parse_items(key, val_text, val_text.split(","), line, path)
         value, reason = _scalar(val_text)
         if reason is not None:
             raise ParamError(f"param {key}: {reason}", line, path)
@@ -195,6 +254,37 @@ def _parse_param(
     items = parts[1:]
     if len(items) != n:
         raise ParamError(f"array param {key}: declares {n} values, found {len(items)}", line, path)
+    return pid, _parse_items(key, val_text, items, line, path)
+
+
+def _parse_string(key: int, val_text: str, line: int | None, path: str | None) -> str:
+    """A string value as ncnn's ParamDict reads it (see the module docstring); refuses what ncnn misreads."""
+    quoted = val_text[:1] == '"'
+    if quoted:
+        if len(val_text) < 2 or not val_text.endswith('"') or '"' in val_text[1:-1]:
+            raise ParamError(f"string param {key}: expected one quoted string \"...\", found {val_text!r}", line, path)
+        value = val_text[1:-1]
+        if value[:1] in (" ", ","):
+            raise ParamError(
+                f"string param {key}: {val_text!r} starts with a space or a comma after the quote; ncnn reads "
+                f"that as an empty string and then fails on the rest",
+                line,
+                path,
+            )
+    else:
+        if '"' in val_text[:-1]:
+            raise ParamError(f"string param {key}: unexpected quote inside {val_text!r}", line, path)
+        value = val_text[:-1] if val_text.endswith('"') else val_text  # ncnn drops one trailing quote
+    if _STRING_FORBIDDEN.search(value):
+        raise ParamError(f"string param {key}: {val_text!r} contains a quote or a control character", line, path)
+    first = min([15, *(i for i, c in enumerate(val_text) if c in ", ")])
+    rest = len(val_text) - first - (1 if quoted else 0)
+    if rest > 241:
+        raise ParamError(f"string param {key}: too long for ncnn ({len(value)} characters)", line, path)
+    return value
+
+
+def _parse_items(key: int, val_text: str, items: list[str], line: int | None, path: str | None) -> ParamValue:
     values = []
     for i, e in enumerate(items):
         value, reason = _scalar(e)
@@ -207,6 +297,6 @@ def _parse_param(
             line,
             path,
         )
-    return pid, values  # type: ignore[return-value]  # element types checked above
+    return values  # type: ignore[return-value]  # element types checked above
 
 

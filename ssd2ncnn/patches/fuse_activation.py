@@ -6,10 +6,15 @@ hard-swish activations as separate layers; ncnn's Convolution and ConvolutionDep
 from __future__ import annotations
 
 from ..ncnn_format import Graph
-
-CONV_TYPES = ("Convolution", "ConvolutionDepthWise")
-ACTIVATION_TYPE, ACTIVATION_PARAMS = 9, 10  # conv param ids; arrays are stored under their id
-HARDSWISH = 6
+from ..ncnn_format.ids import (
+    ACTIVATION_HARDSWISH,
+    ACTIVATION_NONE,
+    CONV_ACTIVATION_PARAMS,
+    CONV_ACTIVATION_TYPE,
+    CONV_TYPES,
+    HARDSWISH_ALPHA,
+    HARDSWISH_BETA,
+)
 
 
 def fuse_conv_hardswish(graph: Graph) -> int:
@@ -18,12 +23,12 @@ def fuse_conv_hardswish(graph: Graph) -> int:
     for act in [layer for layer in graph.layers if layer.type == "HardSwish"]:
         (src,) = act.inputs
         conv = graph.producer(src)
-        if conv is None or conv.type not in CONV_TYPES or conv.get_int(ACTIVATION_TYPE, 0) != 0:
+        if conv is None or conv.type not in CONV_TYPES or conv.get_int(CONV_ACTIVATION_TYPE) != ACTIVATION_NONE:
             continue
         if len(graph.consumers(src)) != 1:  # the pre-activation value is used elsewhere: keep it
             continue
-        conv.params[ACTIVATION_TYPE] = HARDSWISH
-        conv.params[ACTIVATION_PARAMS] = [act.get_float(0, 0.2), act.get_float(1, 0.5)]
+        conv.params[CONV_ACTIVATION_TYPE] = ACTIVATION_HARDSWISH
+        conv.params[CONV_ACTIVATION_PARAMS] = [act.get_float(HARDSWISH_ALPHA), act.get_float(HARDSWISH_BETA)]
         graph.remove(act.name)
         conv.outputs[conv.outputs.index(src)] = act.outputs[0]  # `src` had no other consumer
         fused += 1

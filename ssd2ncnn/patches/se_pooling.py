@@ -13,16 +13,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ncnn_format import Graph, Layer
+from ..ncnn_format import Graph, Layer, ParamValue
+from ..ncnn_format.ids import (
+    POOL_AVE,
+    POOLING_ADAPTIVE,
+    POOLING_OUT_H,
+    POOLING_OUT_W,
+    POOLING_TYPE,
+    REDUCTION_AXES,
+    REDUCTION_COEFF,
+    REDUCTION_KEEPDIMS,
+    REDUCTION_MEAN,
+    REDUCTION_OPERATION,
+    REDUCTION_REDUCE_ALL,
+)
 
 
 def _is_spatial_mean(layer: Layer) -> bool:
-    p = layer.params
-    return (layer.type == "Reduction" and p.get(0) == 3 and p.get(1, 0) == 0 and p.get(3) == [1, 2]
-            and p.get(4, 0) == 1 and layer.get_float(2, 1.0) == 1.0)
+    """A mean over axes (h, w) that keeps dims. An absent `1=` means reduce_all=1 in ncnn (a mean over
+    everything, whatever the axes say), so it is compared against ncnn's default, not against 0."""
+    return (layer.type == "Reduction" and layer.get_int(REDUCTION_OPERATION) == REDUCTION_MEAN
+            and layer.get_int(REDUCTION_REDUCE_ALL) == 0 and layer.params.get(REDUCTION_AXES) == [1, 2]
+            and layer.get_int(REDUCTION_KEEPDIMS) == 1 and layer.get_float(REDUCTION_COEFF) == 1.0)
 
 
-def _rewrite(graph: Graph, params: dict) -> int:
+def _rewrite(graph: Graph, params: dict[int, ParamValue]) -> int:
     n = 0
     for i, layer in enumerate(graph.layers):
         if _is_spatial_mean(layer):
@@ -32,7 +47,7 @@ def _rewrite(graph: Graph, params: dict) -> int:
 
 
 def se_pool_adaptive(graph: Graph) -> int:
-    return _rewrite(graph, {0: 1, 7: 1, 8: 1, 18: 1})
+    return _rewrite(graph, {POOLING_TYPE: POOL_AVE, POOLING_ADAPTIVE: 1, POOLING_OUT_W: 1, POOLING_OUT_H: 1})
 
 
 PASSES: dict[str, Callable[[Graph], int]] = {

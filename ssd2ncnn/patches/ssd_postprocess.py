@@ -27,25 +27,35 @@ from ..modelfolder import (
     loc_head,
 )
 from ..ncnn_format import Graph, Layer
-
-PERMUTE_ORDER = 0
-PERMUTE_CHW_TO_HWC = 3  # ncnn order_type 3: (c, h, w) -> (h, w, c)
-CONCAT_AXIS = 0
-RESHAPE_W, RESHAPE_H = 0, 1
-SOFTMAX_AXIS, SOFTMAX_FIXBUG0 = 0, 1  # axis != 0 needs fixbug0=1 or ncnn refuses the param
-
-PRIORBOX_MIN_SIZES, PRIORBOX_MAX_SIZES, PRIORBOX_ASPECT_RATIOS = 0, 1, 2
-PRIORBOX_VARIANCE = (3, 4, 5, 6)
-PRIORBOX_FLIP, PRIORBOX_CLIP = 7, 8
-PRIORBOX_IMAGE_W, PRIORBOX_IMAGE_H = 9, 10
-PRIORBOX_STEP_W, PRIORBOX_STEP_H = 11, 12
-PRIORBOX_OFFSET = 13
-PRIORBOX_STEP_MMDET, PRIORBOX_CENTER_MMDET = 14, 15
-FROM_INPUT = -233  # PriorBox: take image size / step from the input blob
-
-DETOUT_NUM_CLASS, DETOUT_NMS_THRESHOLD, DETOUT_NMS_TOP_K = 0, 1, 2
-DETOUT_KEEP_TOP_K, DETOUT_CONF_THRESHOLD = 3, 4
-DETOUT_VARIANCE = (5, 6, 7, 8)
+from ..ncnn_format.ids import (
+    CONCAT_AXIS,
+    DETOUT_CONF_THRESHOLD,
+    DETOUT_KEEP_TOP_K,
+    DETOUT_NMS_THRESHOLD,
+    DETOUT_NMS_TOP_K,
+    DETOUT_NUM_CLASS,
+    DETOUT_VARIANCE,
+    FROM_INPUT,
+    PERMUTE_CHW_TO_HWC,
+    PERMUTE_ORDER_TYPE,
+    PRIORBOX_ASPECT_RATIOS,
+    PRIORBOX_CENTER_MMDET,
+    PRIORBOX_CLIP,
+    PRIORBOX_FLIP,
+    PRIORBOX_IMAGE_H,
+    PRIORBOX_IMAGE_W,
+    PRIORBOX_MAX_SIZES,
+    PRIORBOX_MIN_SIZES,
+    PRIORBOX_OFFSET,
+    PRIORBOX_STEP_H,
+    PRIORBOX_STEP_MMDET,
+    PRIORBOX_STEP_W,
+    PRIORBOX_VARIANCE,
+    RESHAPE_H,
+    RESHAPE_W,
+    SOFTMAX_AXIS,
+    SOFTMAX_FIXBUG0,
+)
 
 
 def priorbox_params(cfg: SSDConfig, level: int) -> dict:
@@ -86,7 +96,7 @@ def detection_output_params(cfg: SSDConfig) -> dict:
 def _flatten_branch(kind: str, k: int, blob: str) -> tuple[list[Layer], str]:
     perm, flat = f"{kind}{k}_perm", f"{kind}{k}_flat"
     return [
-        Layer("Permute", perm, [blob], [perm], {PERMUTE_ORDER: PERMUTE_CHW_TO_HWC}),
+        Layer("Permute", perm, [blob], [perm], {PERMUTE_ORDER_TYPE: PERMUTE_CHW_TO_HWC}),
         Layer("Flatten", flat, [perm], [flat]),
     ], flat
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..ncnn_format import Graph
-from .int8 import CONV_TYPES
+from ..ncnn_format.ids import CONV_TYPES
 
 NUM_BINS = 2048
 NUM_LEVELS = 128

@@ -32,12 +32,23 @@ import numpy as np
 
 from ..errors import InputError, ToolError
 from ..ncnn_format import Graph
+from ..ncnn_format.ids import (
+    CONV_BIAS_TERM,
+    CONV_DYNAMIC_WEIGHT,
+    CONV_GROUP,
+    CONV_INT8_SCALE_TERM,
+    CONV_NUM_OUTPUT,
+    CONV_TYPES,
+    CONV_WEIGHT_DATA_SIZE,
+    INT8_TERM_PER_CHANNEL,
+    INT8_TERM_PER_GROUP,
+    INT8_TERM_REQUANTIZE,
+)
 
 TAG_FP32 = 0
 TAG_FP16 = 0x01306B47
 TAG_INT8 = 0x000D4B38
 TAG_FP32_RAW = 0x0002C056
-CONV_TYPES = ("Convolution", "ConvolutionDepthWise")
 # layer types that load nothing from the .bin (as they appear in pnnx output and the SSD patch)
 WEIGHTLESS = frozenset({
     "Input", "Split", "BinaryOp", "UnaryOp", "HardSwish", "HardSigmoid", "Sigmoid", "Swish", "ReLU", "Clip",
@@ -91,15 +102,15 @@ def read_conv_weights(graph: Graph, bin_path: Path) -> list[ConvWeights]:
     rd = _Reader(Path(bin_path).read_bytes(), Path(bin_path))
     out: list[ConvWeights] = []
     for i, layer in enumerate(graph.layers):
-        p = layer.params
         if layer.type in CONV_TYPES:
-            if p.get(8, 0):
-                raise InputError(f"layer {layer.name} is already int8 (8={p[8]}); quantize the fp32 model folder")
-            if p.get(19, 0):
-                raise InputError(f"layer {layer.name} has dynamic weights (19=1); not supported")
-            n_out, wsize = layer.get_int(0), layer.get_int(6)
+            if term := layer.get_int(CONV_INT8_SCALE_TERM):
+                raise InputError(f"layer {layer.name} is already int8 ({CONV_INT8_SCALE_TERM}={term}); "
+                                 f"quantize the fp32 model folder")
+            if layer.get_int(CONV_DYNAMIC_WEIGHT):
+                raise InputError(f"layer {layer.name} has dynamic weights ({CONV_DYNAMIC_WEIGHT}=1); not supported")
+            n_out, wsize = layer.get_int(CONV_NUM_OUTPUT), layer.get_int(CONV_WEIGHT_DATA_SIZE)
             weight = rd.load0(wsize)
-            bias = rd.load1(n_out) if p.get(5, 0) else None
+            bias = rd.load1(n_out) if layer.get_int(CONV_BIAS_TERM) else None
             out.append(ConvWeights(i, layer.name, layer.type, weight, bias))
         elif layer.type not in WEIGHTLESS:
             raise InputError(f"layer {layer.name} of type {layer.type} may carry weights; quantize only knows "
@@ -159,16 +170,15 @@ def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, 
             cw = by_index.get(i)
             if cw is None:
                 continue
-            p = layer.params
-            n_out = layer.get_int(0)
+            n_out = layer.get_int(CONV_NUM_OUTPUT)
             if layer.name not in quantized:
                 f.write(struct.pack("<I", TAG_FP32))
                 f.write(cw.weight.astype("<f4").tobytes())
                 if cw.bias is not None:
                     f.write(cw.bias.astype("<f4").tobytes())
                 continue
-            groups = layer.get_int(7, 1) if layer.type == "ConvolutionDepthWise" else 1
-            n_scales = groups if layer.type == "ConvolutionDepthWise" else n_out
+            depthwise = layer.type == "ConvolutionDepthWise"
+            n_scales = layer.get_int(CONV_GROUP) if depthwise else n_out
             ws = weight_scales(cw, n_scales)
             q = quantize_weight(cw, ws)
             f.write(struct.pack("<I", TAG_INT8))
@@ -178,11 +188,11 @@ def write_int8(graph: Graph, convs: list[ConvWeights], bottom_scales: dict[str, 
                 f.write(cw.bias.astype("<f4").tobytes())
             f.write(ws.astype("<f4").tobytes())
             f.write(np.asarray([bottom_scales[layer.name]], dtype="<f4").tobytes())
-            term = 1 if layer.type == "ConvolutionDepthWise" else 2
+            term = INT8_TERM_PER_GROUP if depthwise else INT8_TERM_PER_CHANNEL
             if layer.name in top:
                 f.write(np.asarray([top[layer.name]], dtype="<f4").tobytes())
-                term += 100
-            p[8] = term
+                term += INT8_TERM_REQUANTIZE
+            layer.params[CONV_INT8_SCALE_TERM] = term
             tables[layer.name] = ws
     return tables
 

@@ -6,19 +6,46 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..converter.outdir import atomic_dir, check_writable
 from ..errors import InputError
-from ..modelfolder import BIN, CALIBRATION_OPTIONS, ONNX, PARAM, TABLE, read_info, write_info
-from ..ncnn_format import read_param, write_param
+from ..modelfolder import BIN, CALIBRATION_OPTIONS, ONNX, PARAM, TABLE, ModelInfo, read_info, write_info
+from ..ncnn_format import Graph, read_param, write_param
+from ..ncnn_format.ids import CONV_INT8_SCALE_TERM, CONV_TYPES, INT8_TERM_REQUANTIZE
 from ..runtime.images import list_images, load_image
 from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image
 from .calibrate import METHODS, calibrate
-from .int8 import CONV_TYPES, check_roundtrip, read_conv_weights, write_int8, write_table
+from .int8 import ConvWeights, check_roundtrip, read_conv_weights, write_int8, write_table
 from .select import MIN_GAIN, SELECT_MODES, time_int8_vs_fp32
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass
+class QuantizeJob:
+    """The checked inputs of one quantization: the fp32 folder, its graph and conv weights, the calibration
+    images and the layers to keep float (`skip`, grown by the speed selection)."""
+
+    model_dir: Path
+    out_dir: Path
+    calib_dir: Path
+    meta: ModelInfo
+    images: list[Path]
+    graph: Graph
+    convs: list[ConvWeights]
+    skip: list[str]
+    method: str
+    percentile: float
+    select: str
+
+    @property
+    def input_blob(self) -> str:
+        return self.meta.input_blob
 
 
 def quantize_folder(
@@ -36,7 +63,30 @@ def quantize_folder(
     select_threads: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> dict:
-    model_dir, calib_dir, out_dir = Path(model_dir), Path(calib_dir), Path(out_dir)
+    say = log or (lambda _: None)
+    job = check_job(Path(model_dir), Path(calib_dir), Path(out_dir), num_images, method, percentile, skip, force,
+                    int8_depthwise, select)
+    t0 = time.perf_counter()
+    size = job.meta.input_size
+    inputs = [preprocess_image(load_image(p), size, job.meta) for p in job.images]  # InputError on a bad file
+    say(f"calibrating {len(job.convs)} conv layers on {len(inputs)} images ({method})")
+    scales, stats = calibrate(job.model_dir / PARAM, job.model_dir / BIN, job.graph, inputs, method,
+                              percentile, input_blob=job.input_blob, log=log)
+    t_cal = time.perf_counter() - t0
+    selection, min_saving = select_by_speed(job, scales, inputs[0], select_threads, say) if select == "speed" else (None, 0.0)
+    calibration = {"num_images": len(inputs), "seconds": round(t_cal, 2), "select_timings_ms": selection,
+                   "select_min_saving_ms": min_saving if selection is not None else None,
+                   "select_threads": select_threads if selection is not None else None}
+    with atomic_dir(job.out_dir, force) as tmp:
+        tables = write_int8_folder(job, scales, requantize, tmp)
+        write_int8_meta(job, tables, calibration, tmp)
+    return {"out_dir": str(job.out_dir), "quantized": len(tables), "float": len(job.convs) - len(tables),
+            "images": len(inputs), "seconds": t_cal, "stats": stats}
+
+
+def check_job(model_dir: Path, calib_dir: Path, out_dir: Path, num_images: int | None, method: str,
+              percentile: float, skip: list[str] | None, force: bool, int8_depthwise: bool, select: str) -> QuantizeJob:
+    """Every input checked before any work: a bad option or file is one InputError, nothing written."""
     meta = read_info(model_dir)
     if meta.int8:
         raise InputError(f"{model_dir} is already int8; quantize the fp32 folder written by convert")
@@ -67,58 +117,62 @@ def quantize_folder(
         # ran 0.93x the fp32 speed, with them in float 1.07-1.10x (docs/int8.md)
         skip += [ly.name for ly in graph.layers if ly.type == "ConvolutionDepthWise" and ly.name not in skip]
     convs = read_conv_weights(graph, model_dir / BIN)
+    return QuantizeJob(model_dir, out_dir, calib_dir, meta, images, graph, convs, skip, method, percentile, select)
 
-    t0 = time.perf_counter()
-    size = meta.input_size
-    inputs = [preprocess_image(load_image(p), size, meta) for p in images]  # load_image: InputError on a bad file
-    if log:
-        log(f"calibrating {len(convs)} conv layers on {len(inputs)} images ({method})")
-    scales, stats = calibrate(model_dir / PARAM, model_dir / BIN, graph, inputs, method, percentile,
-                              input_blob=meta.input_blob, log=log)
-    t_cal = time.perf_counter() - t0
-    selection, min_saving = None, 0.0
-    if select == "speed":
-        t1 = time.perf_counter()
-        if log:
-            log(f"timing each conv alone, fp32 against int8, at {select_threads} thread(s)")
-        candidates = {k: v for k, v in scales.items() if k not in skip}
-        # each candidate's real input: its blob from the fp32 model on the first calibration image
-        fp32_net = load_net(model_dir / PARAM, model_dir / BIN, CALIBRATION_OPTIONS, 1)
-        blobs = sorted({graph.layer(k).inputs[0] for k in candidates})
-        activations = run_net(fp32_net, inputs[0], blobs, meta.input_blob)
-        selection, min_saving = time_int8_vs_fp32(graph, convs, candidates, activations, meta.ncnn_options, select_threads)
-        skip += [k for k, v in selection.items() if not v["int8"]]
-        if log:
-            n_int8 = sum(v["int8"] for v in selection.values())
-            log(f"  {n_int8} of {len(selection)} convs are at least {MIN_GAIN:.0%} and {min_saving:.4f} ms faster in "
-                f"int8 ({time.perf_counter() - t1:.1f} s); the others stay float")
-            if selection and n_int8 == 0:
-                log("  no convolution is faster in int8 on this CPU at this input size: the output runs in float; "
-                    "--select all quantizes anyway")
-    with atomic_dir(out_dir, force) as tmp:
-        tables = write_int8(graph, convs, scales, tmp / BIN, skip=set(skip), requantize=requantize)
-        write_param(graph, tmp / PARAM)
-        check_roundtrip(graph, tmp / BIN)
-        write_table(tmp / TABLE, tables, scales)
-        if (model_dir / ONNX).is_file():
-            shutil.copy2(model_dir / ONNX, tmp / ONNX)
-        calibration = {
-            "method": method,
-            "percentile": percentile if method == "percentile" else None,
-            "images": str(calib_dir),
-            "num_images": len(inputs),
-            "input_size": meta.input_size,
-            "weight_scales": "per output channel (per group for depthwise): 127 / max|w|",
-            "select": select,
-            "select_timings_ms": selection,
-            "select_min_saving_ms": min_saving if selection is not None else None,
-            "select_threads": select_threads if selection is not None else None,
-            "quantized_layers": len(tables),
-            "requantized_layers": sorted(ly.name for ly in graph.layers if ly.type in CONV_TYPES and ly.get_int(8) > 100),
-            "float_layers": sorted(c.name for c in convs if c.name not in tables),
-            "seconds": round(t_cal, 2),
-            "from": str(model_dir),
-        }
-        write_info(tmp, replace(meta, int8=True, extra={**meta.extra, "int8_calibration": calibration}))
-    return {"out_dir": str(out_dir), "quantized": len(tables), "float": len(convs) - len(tables),
-            "images": len(inputs), "seconds": t_cal, "stats": stats}
+
+def select_by_speed(job: QuantizeJob, scales: dict[str, float], first_input: np.ndarray, threads: int,
+                    say: Callable[[str], None]) -> tuple[dict, float]:
+    """Time each candidate conv alone, fp32 against int8, on its real input (its blob from the fp32 model
+    on the first calibration image); the ones not faster in int8 join `job.skip`."""
+    t1 = time.perf_counter()
+    say(f"timing each conv alone, fp32 against int8, at {threads} thread(s)")
+    candidates = {k: v for k, v in scales.items() if k not in job.skip}
+    fp32_net = load_net(job.model_dir / PARAM, job.model_dir / BIN, CALIBRATION_OPTIONS, 1)
+    blobs = sorted({job.graph.layer(k).inputs[0] for k in candidates})
+    activations = run_net(fp32_net, first_input, blobs, job.input_blob)
+    selection, min_saving = time_int8_vs_fp32(job.graph, job.convs, candidates, activations,
+                                              job.meta.ncnn_options, threads)
+    job.skip += [k for k, v in selection.items() if not v["int8"]]
+    n_int8 = sum(v["int8"] for v in selection.values())
+    say(f"  {n_int8} of {len(selection)} convs are at least {MIN_GAIN:.0%} and {min_saving:.4f} ms faster in "
+        f"int8 ({time.perf_counter() - t1:.1f} s); the others stay float")
+    if selection and n_int8 == 0:
+        say("  no convolution is faster in int8 on this CPU at this input size: the output runs in float; "
+            "--select all quantizes anyway")
+    return selection, min_saving
+
+
+def write_int8_folder(job: QuantizeJob, scales: dict[str, float], requantize: bool, tmp: Path) -> dict:
+    """model.bin (int8 weights), model.param (with the int8 terms), checked by loading it in ncnn, the scale
+    table, and model.onnx copied for bench. Returns {layer: weight scales} of the int8 layers."""
+    tables = write_int8(job.graph, job.convs, scales, tmp / BIN, skip=set(job.skip), requantize=requantize)
+    write_param(job.graph, tmp / PARAM)
+    check_roundtrip(job.graph, tmp / BIN)
+    write_table(tmp / TABLE, tables, scales)
+    if (job.model_dir / ONNX).is_file():
+        shutil.copy2(job.model_dir / ONNX, tmp / ONNX)
+    return tables
+
+
+def write_int8_meta(job: QuantizeJob, tables: dict, calibration: dict, tmp: Path) -> None:
+    """model.json: the fp32 folder's, marked int8, with how it was calibrated and the new files' sha256."""
+    meta = job.meta
+    calibration_meta = {
+        "method": job.method,
+        "percentile": job.percentile if job.method == "percentile" else None,
+        "images": str(job.calib_dir),
+        "num_images": calibration["num_images"],
+        "input_size": meta.input_size,
+        "weight_scales": "per output channel (per group for depthwise): 127 / max|w|",
+        "select": job.select,
+        "select_timings_ms": calibration["select_timings_ms"],
+        "select_min_saving_ms": calibration["select_min_saving_ms"],
+        "select_threads": calibration["select_threads"],
+        "quantized_layers": len(tables),
+        "requantized_layers": sorted(ly.name for ly in job.graph.layers if ly.type in CONV_TYPES
+                                     and ly.get_int(CONV_INT8_SCALE_TERM) > INT8_TERM_REQUANTIZE),
+        "float_layers": sorted(c.name for c in job.convs if c.name not in tables),
+        "seconds": calibration["seconds"],
+        "from": str(job.model_dir),
+    }
+    write_info(tmp, replace(meta, int8=True, extra={**meta.extra, "int8_calibration": calibration_meta}))

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..modelfolder import read_info
+from ..modelfolder import BIN, PARAM, read_info
 from .images import load_image
 from .net import load_net, run_net
 from .preprocess import preprocess_image
@@ -80,7 +80,7 @@ class Detector:
         self.num_threads = int(num_threads)
         merged = {**info.ncnn_options, **(options or {})}
         self.net = load_net(
-            self.out_dir / "model.param", self.out_dir / "model.bin", merged, self.num_threads
+            self.out_dir / PARAM, self.out_dir / BIN, merged, self.num_threads
         )
         self.last_dropped = 0
 

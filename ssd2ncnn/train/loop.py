@@ -82,7 +82,7 @@ def resolve_config(opts: TrainOptions) -> SSDConfig:
     if opts.resume is not None:
         cfg = SSDConfig.from_dict(_training_checkpoint(opts.resume)["config"])
         if opts.num_classes is not None and opts.num_classes != cfg.num_classes:
-            raise InputError(f"--num-classes {opts.num_classes} contradicts the resumed checkpoint ({cfg.num_classes} classes with background)")
+            raise InputError(f"--num-classes {opts.num_classes} contradicts the resumed checkpoint ({cfg.num_classes - 1} classes + background)")
         return cfg
     if opts.classes:
         names = ("background",) + tuple(opts.classes)

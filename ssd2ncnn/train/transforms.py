@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from ..config import SSDConfig
+from ..data.boxes import iou_matrix
 
 CROP_MIN_IOUS = (None, 0.1, 0.3, 0.5, 0.7, 0.9, 0.0)  # None: keep the whole image
 
@@ -57,15 +58,6 @@ def expand(rng: np.random.Generator, image: np.ndarray, boxes: np.ndarray, fill:
     return canvas, boxes + np.array([left, top, left, top], dtype=np.float32)
 
 
-def _iou_with(boxes: np.ndarray, rect: np.ndarray) -> np.ndarray:
-    lt = np.maximum(boxes[:, :2], rect[:2])
-    rb = np.minimum(boxes[:, 2:], rect[2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=1)
-    area = (boxes[:, 2:] - boxes[:, :2]).prod(axis=1)
-    rect_area = (rect[2:] - rect[:2]).prod()
-    return inter / np.maximum(area + rect_area - inter, 1e-9)
-
-
 def random_crop(rng: np.random.Generator, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, trials: int = 50):
     """SSD's IoU-constrained crop: pick a minimum IoU (or none), try patches of 0.3-1 of each side with
     aspect 0.5-2 until one overlaps some box by at least that IoU; keep the boxes whose centres fall in the
@@ -83,7 +75,7 @@ def random_crop(rng: np.random.Generator, image: np.ndarray, boxes: np.ndarray, 
                 continue
             left, top = rng.uniform(0, w - cw), rng.uniform(0, h - ch)
             rect = np.array([int(left), int(top), int(left + cw), int(top + ch)], dtype=np.float32)
-            if _iou_with(boxes, rect).max() < min_iou:
+            if iou_matrix(boxes, rect)[:, 0].max() < min_iou:
                 continue
             centres = (boxes[:, :2] + boxes[:, 2:]) / 2
             inside = np.all((centres > rect[:2]) & (centres < rect[2:]), axis=1)

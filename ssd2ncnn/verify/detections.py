@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from ..config import SSDConfig
+from ..data.boxes import iou_matrix
 from ..model.postprocess import decode_boxes, select
 from .tolerances import Tolerances
 
@@ -72,17 +73,6 @@ class DetectionCheck:
 
     def as_dict(self) -> dict:
         return asdict(self) | {"compared": self.compared}
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) -> (N, M) IoU, ncnn's definition (no +1; disjoint or empty boxes give 0)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:

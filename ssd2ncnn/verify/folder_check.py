@@ -36,19 +36,9 @@ from ..modelfolder import (
     write_info,
 )
 from ..ncnn_format import Graph, Layer, read_param, write_param
-from ..patches.ssd_postprocess import (
-    PRIORBOX_CENTER_MMDET,
-    PRIORBOX_STEP_MMDET,
-    detection_output_params,
-    priorbox_params,
-)
+from ..ncnn_format.ids import PRIORBOX_CENTER_MMDET, PRIORBOX_STEP_MMDET, ncnn_default
+from ..patches.ssd_postprocess import detection_output_params, priorbox_params
 from .tolerances import FP32
-
-# The defaults of ncnn's load_param (src/layer/priorbox.cpp, src/layer/detectionoutput.cpp): what ncnn
-# uses for a param the file does not write. Arrays (0-2 of PriorBox) default to empty.
-PRIORBOX_DEFAULTS: dict[int, object] = {0: [], 1: [], 2: [], 3: 0.1, 4: 0.1, 5: 0.2, 6: 0.2, 7: 1, 8: 0, 9: 0, 10: 0,
-                                        11: -233.0, 12: -233.0, 13: 0.0, 14: 0, 15: 0}
-DETECTION_OUTPUT_DEFAULTS: dict[int, object] = {0: 0, 1: 0.05, 2: 300, 3: 100, 4: 0.5, 5: 0.1, 6: 0.1, 7: 0.2, 8: 0.2}
 
 NCNNOPTIMIZE = ("ncnnoptimize drops PriorBox params 14 and 15 (its writer knows 0-13 only): use `convert --fp16` "
                 "for half-size weights instead, or `ssd2ncnn check OUT --restore -o FIXED`")
@@ -84,15 +74,23 @@ def _same(a: object, b: object) -> bool:
         return a == b
 
 
-def param_differences(layer: Layer, expected: dict, defaults: dict) -> list[tuple[int, str]]:
-    """(param id, description) for each param whose effective value differs from `expected`."""
+def _default(layer_type: str, pid: int) -> object:
+    try:
+        return ncnn_default(layer_type, pid)
+    except KeyError:
+        return None  # an id ncnn's load_param does not read
+
+
+def param_differences(layer: Layer, expected: dict) -> list[tuple[int, str]]:
+    """(param id, description) for each param whose effective value (written, or ncnn's load_param
+    default when absent) differs from `expected`."""
     out = []
     for pid in sorted(set(expected) | set(layer.params)):
-        want = expected.get(pid, defaults.get(pid))
+        want = expected.get(pid, _default(layer.type, pid))
         if pid in layer.params:
             got, how = layer.params[pid], "is"
         else:
-            got, how = defaults.get(pid), "is missing, so ncnn uses its default"  # type: ignore[assignment]
+            got, how = _default(layer.type, pid), "is missing, so ncnn uses its default"  # type: ignore[assignment]
         if not _same(got, want):
             out.append((pid, f"{layer.type} {layer.name}: param {pid} {how} {got!r}, the config needs {want!r}"))
     return out
@@ -141,7 +139,7 @@ def _check_params(graph: Graph, cfg: SSDConfig, ok: list[str], bad: list[Finding
                            f"{cfg.num_levels} levels", "the graph was rewired"))
         return
     diffs = [(pid, text) for k, ly in enumerate(boxes) for pid, text in
-             param_differences(ly, priorbox_params(cfg, k), PRIORBOX_DEFAULTS)]
+             param_differences(ly, priorbox_params(cfg, k))]
     dropped = {pid for pid, _ in diffs} <= {PRIORBOX_STEP_MMDET, PRIORBOX_CENTER_MMDET} and all(
         PRIORBOX_STEP_MMDET not in ly.params and PRIORBOX_CENTER_MMDET not in ly.params for ly in boxes)
     if diffs and dropped:
@@ -155,7 +153,7 @@ def _check_params(graph: Graph, cfg: SSDConfig, ok: list[str], bad: list[Finding
     if len(dets) != 1:
         bad.append(Finding(f"model.param has {len(dets)} DetectionOutput layers, expected 1", "the graph was rewired"))
         return
-    det_diffs = param_differences(dets[0], detection_output_params(cfg), DETECTION_OUTPUT_DEFAULTS)
+    det_diffs = param_differences(dets[0], detection_output_params(cfg))
     bad.extend(Finding(text, "the .param was edited after convert") for _, text in det_diffs)
     if not diffs and not det_diffs:
         ok.append(f"PriorBox x{len(boxes)} and DetectionOutput params match the config")

@@ -39,7 +39,7 @@ from ..modelfolder import (
     read_info,
 )
 from ..ncnn_format import parse_param, write_param
-from ..patches.ssd_postprocess import DETOUT_CONF_THRESHOLD
+from ..ncnn_format.ids import DETOUT_CONF_THRESHOLD
 from ..runtime.net import load_net, run_net
 from .compare import TensorCheck, compare_tensor
 from .detections import (

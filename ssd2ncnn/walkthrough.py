@@ -1,5 +1,7 @@
-"""The main job on the bundled default: convert the shipped checkpoint, verify it against PyTorch on
-the shipped images at two input sizes, and run detection on them, leaving everything in one folder."""
+"""The walk-through behind `ssd2ncnn demo`, the main job on the bundled default: convert the shipped
+checkpoint, verify it against PyTorch on the shipped images at two input sizes, and run detection on them,
+leaving everything in one folder. The checkpoint and images are package data (ssd2ncnn/assets/demo), so
+this works from an installed wheel as from a clone."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assets import DEMO_CHECKPOINT, DEMO_IMAGES
 from .checkpoint import load_model
 from .converter.convert import ConvertResult, convert_model
 from .errors import CheckFailed, InputError
@@ -20,9 +23,6 @@ from .verify.inputs import folder_images
 from .verify.parity import VerifyReport, verify
 from .verify.tolerances import for_model
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-DEFAULT_CHECKPOINT = FIXTURES / "model" / "shapes_ssdlite.pth"
-DEFAULT_IMAGES = FIXTURES / "images"
 DEMO_THRESHOLD = 0.5
 
 
@@ -36,19 +36,23 @@ class DemoResult:
 
 def run_demo(
     out: Path,
-    checkpoint: Path = DEFAULT_CHECKPOINT,
-    images: Path = DEFAULT_IMAGES,
+    checkpoint: Path | None = None,
+    images: Path | None = None,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
+    """`checkpoint` and `images` default to the bundled ones (`assets.DEMO_CHECKPOINT`, `DEMO_IMAGES`)."""
+    checkpoint = DEMO_CHECKPOINT if checkpoint is None else Path(checkpoint)
+    images = DEMO_IMAGES if images is None else Path(images)
     if not checkpoint.exists():
-        raise InputError(f"the bundled checkpoint {checkpoint} is missing; run from a full clone of the repository")
+        raise InputError(f"checkpoint {checkpoint} does not exist; pass --checkpoint, or drop it for the bundled one")
     paths = list_images(images) if images.is_dir() else []
     if not paths:
-        raise InputError(f"no sample images in {images}")
+        raise InputError(f"no images (.jpg/.png/...) in {images}; pass --images DIR, or drop it for the bundled ones")
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(checkpoint)
     cfg = model.cfg
-    say(f"1/3 convert {checkpoint.name} ({cfg.preset}, {cfg.num_classes - 1} classes, width {cfg.width_mult}, input {cfg.input_size})")
+    say(f"1/3 convert {checkpoint.name} ({cfg.preset}, {cfg.num_classes - 1} classes + background, width "
+        f"{cfg.width_mult}, input {cfg.input_size})")
     conversion = convert_model(
         model, out / "model", force=True,
         log=lambda s: say(f"    {s.name:<9} {s.seconds:6.2f} s  {s.output} ({s.size_bytes / 1024:.0f} KB)"),
@@ -57,6 +61,7 @@ def run_demo(
 
     sizes = [cfg.input_size, cfg.input_size + 32]
     say(f"2/3 verify ncnn against PyTorch on {len(paths)} images at sizes {sizes}")
+    # the tolerances of what was written (fp32, fp16 weights or int8), read back from the folder's model.json
     report = verify(model, out / "model", folder_images(images), sizes, for_model(read_info(out / "model")))
     (out / "verify.json").write_text(dumps(report.as_dict()))
     worst = max((t for c in report.cases for t in c.tensors), key=lambda t: t.max_abs)
