@@ -127,8 +127,7 @@ def test_verify_cli_exit_codes_and_report(converted, tmp_path):
 def test_images_report_the_pipeline_difference_apart_from_parity(tmp_path):
     """The trained fixture on held-out synthetic shapes: parity (identical tensors) passes, and the
     pipeline difference (Pillow-resized PyTorch vs ncnn-resized ncnn) is reported as detections and mAP."""
-    from ssd2ncnn.demo import DEFAULT_CHECKPOINT
-
+    from ssd2ncnn.assets import DEMO_CHECKPOINT as DEFAULT_CHECKPOINT
     from ssd2ncnn.converter.convert import convert_model
     from ssd2ncnn.data.synthetic import write_synthetic_voc
 
