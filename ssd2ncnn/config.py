@@ -31,7 +31,7 @@ STEP_RULES = ("exact", "ceil")
 CENTER_RULES = ("standard", "mmdet_v1")
 SCORE_ACTIVATIONS = ("softmax", "sigmoid")
 # Network architectures `model.factory.build_model` can build; each variant adds its name here.
-ARCHES = ("ssdlite",)
+ARCHES = ("ssdlite", "seed")  # seed: ujsyehao/mobilenetv3-ssd's own network (model/seed_mobilenetv3.py)
 
 
 @dataclass(frozen=True)
@@ -214,10 +214,13 @@ def get_preset(
     width_mult: float | None = None,
     class_names: list[str] | None = None,
     input_size: int | None = None,
+    arch: str | None = None,
 ) -> SSDConfig:
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
     cfg = PRESETS[name]
+    if arch is not None:  # the network is independent of the priors and post-processing a preset fixes
+        cfg = replace(cfg, arch=arch)
     if width_mult is not None:
         cfg = replace(cfg, width_mult=float(width_mult))
     if input_size is not None and input_size != cfg.input_size:

@@ -14,7 +14,7 @@ def model_options(f: Callable) -> Callable:
     """Adds --from, --preset, --num-classes, --width-mult; the command receives them as `load_kw`."""
     options = [
         click.option("--from", "source", default="auto", show_default=True,
-                     help="Who wrote the checkpoint: auto (detected from its keys) or ssd2ncnn."),
+                     help="Who wrote the checkpoint: auto (detected from its keys), ssd2ncnn, or seed (ujsyehao/mobilenetv3-ssd's mmdetection v1 file)."),
         click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="For a bare state dict: its preset."),
         click.option("--num-classes", type=click.IntRange(min=2), default=None,
                      help="For a bare state dict: classes including the background."),

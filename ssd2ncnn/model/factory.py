@@ -5,10 +5,13 @@ Every network here has the same interface: `cfg`, `forward(x) -> ([loc_k], [conf
 from __future__ import annotations
 
 from ..config import SSDConfig
+from .seed_mobilenetv3 import SeedSSD
 from .ssdlite import SSDDetector, SSDLite
 
 
 def build_model(cfg: SSDConfig) -> SSDDetector:
     if cfg.arch == "ssdlite":
         return SSDLite(cfg)
+    if cfg.arch == "seed":
+        return SeedSSD(cfg)
     raise ValueError(f"no network for arch {cfg.arch!r}")  # SSDConfig.validate refuses unknown arches first
