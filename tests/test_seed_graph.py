@@ -1,0 +1,82 @@
+"""Parity with the model the seed's users deployed: the seed's hand-edited `.param` given a `.bin` written
+from the same mmdetection checkpoint (BatchNorm folded) runs in ncnn and gives our conversion's outputs."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import REFERENCE
+from seed_helpers import seed_model, write_mmdet_checkpoint
+
+from ssd2ncnn.checkpoint import load_model
+from ssd2ncnn.cli import cli
+from ssd2ncnn.errors import InputError
+from ssd2ncnn.ncnn_format import read_param
+from ssd2ncnn.runtime.net import load_net, run_net
+from ssd2ncnn.verify.inputs import synthetic_images
+from ssd2ncnn.verify.seed_graph import (
+    compare_conv_layers,
+    layer_signature,
+    module_signature,
+    seed_bin,
+    seed_graph_for,
+    seed_parity,
+    write_seed_model,
+)
+
+SEED_PARAM = REFERENCE / "mobilenetv3_ssdlite_voc.param"
+
+
+@pytest.fixture(scope="module")
+def seed_conversion(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seedgraph")
+    ckpt = write_mmdet_checkpoint(seed_model(seed=7), root / "epoch_25.pth")
+    res = CliRunner().invoke(cli, ["convert", str(ckpt), "-o", str(root / "out")])
+    assert res.exit_code == 0, res.output
+    return load_model(ckpt), root
+
+
+def test_model_convolutions_match_the_seed_graph_in_order():
+    model = seed_model()
+    graph = read_param(SEED_PARAM)
+    convs = [layer for layer in graph.layers if layer.type in ("Convolution", "ConvolutionDepthWise")]
+    pairs = model.deploy_order()
+    assert len(convs) == len(pairs) == 101
+    assert [layer_signature(c) for c in convs] == [module_signature(conv) for conv, _ in pairs]
+    # every convolution but the 12 head outputs has a BatchNorm folded into it; no Pooling anywhere (no squeeze)
+    assert sum(bn is None for _, bn in pairs) == 12
+    assert not any(layer.type == "Pooling" for layer in graph.layers)
+
+
+def test_a_graph_of_another_network_is_refused():
+    graph = read_param(SEED_PARAM)
+    with pytest.raises(InputError, match="convolution 0"):
+        seed_bin(seed_model(width=0.5), graph)
+
+
+@pytest.mark.slow
+def test_our_conversion_equals_the_seed_graph_at_300(seed_conversion):
+    model, root = seed_conversion
+    ours = read_param(root / "out" / "model.param")
+    assert compare_conv_layers(ours, read_param(SEED_PARAM)) == []
+    assert not any(layer.type in ("Pooling", "Reduction") for layer in ours.layers)
+    param, weights = write_seed_model(model, SEED_PARAM, root / "seed")
+    cases = seed_parity(model, root / "out", param, weights, synthetic_images(2, seed=11), sizes=(300,))
+    for case in cases:
+        assert case.passed, (case.tensors, case.detections)
+        assert case.priors_identical
+        assert case.detections.matched > 20 and case.detections.ties == 0
+
+
+@pytest.mark.slow
+def test_seed_graph_with_other_weights_is_caught(seed_conversion, tmp_path):
+    model, root = seed_conversion
+    other = seed_model(seed=8)
+    graph = seed_graph_for(model, read_param(SEED_PARAM))
+    write_seed_model(model, SEED_PARAM, tmp_path)
+    (tmp_path / "seed.bin").write_bytes(seed_bin(other, graph))
+    (case,) = seed_parity(model, root / "out", tmp_path / "seed.param", tmp_path / "seed.bin", synthetic_images(1, seed=11))
+    assert not case.passed and case.priors_identical
+    # the hand-edited graph also runs at another size (its PriorBox reads the input blob)
+    net = load_net(tmp_path / "seed.param", tmp_path / "seed.bin")
+    got = run_net(net, np.zeros((3, 320, 320), np.float32), ["mbox_priorbox"])
+    assert got["mbox_priorbox"].shape == (2, 2424 * 4)
