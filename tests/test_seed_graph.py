@@ -80,3 +80,16 @@ def test_seed_graph_with_other_weights_is_caught(seed_conversion, tmp_path):
     net = load_net(tmp_path / "seed.param", tmp_path / "seed.bin")
     got = run_net(net, np.zeros((3, 320, 320), np.float32), ["mbox_priorbox"])
     assert got["mbox_priorbox"].shape == (2, 2424 * 4)
+
+
+@pytest.mark.slow
+def test_bench_times_the_seed_graph_with_the_same_weights(seed_conversion):
+    from ssd2ncnn.bench.suite import run_bench
+
+    _, root = seed_conversion
+    res = run_bench(root / "out", [1], [300], runs=2, block=1, warmup=0, pause_s=0.0, checkpoint=root / "epoch_25.pth",
+                    seed_param=SEED_PARAM, memory=False, net_only=False)
+    st = res["configs"][0]["structure"]
+    ours = len(read_param(root / "out" / "model.param").layers)
+    assert st["weights"] == "same" and st["layers"] == {"ours": ours, "seed": 408}
+    assert st["ours-same-weights"]["runs"] == 2 and st["seed-same-weights"]["runs"] == 2 and st["seed_over_ours"] > 0

@@ -15,6 +15,7 @@ from ..errors import InputError
 from .engines import Engine, ncnn_engine, ort_engine, torch_engine
 from .inputs import preprocess, synthetic_image
 from .runner import effective_block, ratio_summary, summarize, time_blocks
+from .seed_graph import prepare_structure, structure_specs
 
 NET_BLOBS = ("mbox_loc", "mbox_conf_flatten", "mbox_priorbox")
 SEED_PARAM_NAME = "mobilenetv3_ssdlite_voc.param"
@@ -71,6 +72,8 @@ def build_engine(spec: dict) -> Engine:
         return ncnn_engine(name, out / "model.param", out / "model.bin", x, threads, spec.get("options"), outputs)
     if kind == "ncnn-empty":
         return ncnn_engine(name, Path(spec["param"]), None, x, threads, spec.get("options"), ("detection_out",))
+    if kind == "ncnn-files":  # a .param/.bin pair outside a model folder (the weighted seed graph)
+        return ncnn_engine(name, Path(spec["param"]), Path(spec["bin"]), x, threads, spec.get("options"), ("detection_out",))
     cfg = SSDConfig.from_dict(meta["config"])
     if kind in ("onnxruntime", "onnxruntime-net"):
         return ort_engine(name, out / "model.onnx", cfg, x, threads, net_only=kind.endswith("-net"))
@@ -140,6 +143,7 @@ def run_bench(
         "configs": [],
     }
     common = {"out_dir": str(out_dir), "meta": meta, "options": opts}
+    prep = prepare_structure(meta, out_dir, checkpoint, Path(str(seed_param))) if "structure" not in skipped else {}
     for size in sizes:
         for t in threads:
             specs: list[dict[str, Any]] = [dict(common, kind="ncnn", name="ncnn", size=size, threads=t)]
@@ -163,14 +167,13 @@ def run_bench(
             del engines
             structure = None
             if "structure" not in skipped:
-                sspecs = [dict(common, kind="ncnn-empty", name="ours-empty", param=str(out_dir / "model.param"), size=size, threads=t),
-                          dict(common, kind="ncnn-empty", name="seed-empty", param=str(seed_param), size=size, threads=t)]
+                sspecs = structure_specs(common, out_dir, prep, size, t)
                 sengines = [build_engine(s) for s in sspecs]
                 ssamples = time_blocks(sengines, runs, block, warmup, pause_s)
                 ss = {n: summarize(v) for n, v in ssamples.items()}
                 del sengines
-                spread = ratio_summary(ssamples["seed-empty"], ssamples["ours-empty"], effective_block(block, runs))
-                structure = {"seed_param": str(seed_param), **ss,
+                spread = ratio_summary(ssamples[sspecs[1]["name"]], ssamples[sspecs[0]["name"]], effective_block(block, runs))
+                structure = {"seed_param": str(seed_param), "weights": prep["weights"], "layers": prep["layers"], **ss,
                              "seed_over_ours": spread["ratio"] if spread else None, "seed_over_ours_spread": spread}
             pairs = [("ncnn", "onnxruntime"), ("ncnn", "torch"), ("ncnn-net", "onnxruntime-net")]
             pairs += [("ncnn", f"ncnn:{a.name}") for a in also]
