@@ -6,10 +6,14 @@ from pathlib import Path
 
 import click
 
+from ..config import ARCHES
+
 
 @click.command("train")
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="VOC or COCO data set folder.")
 @click.option("--preset", default="ssdlite320", show_default=True, help="Anchor/normalisation preset (voc300, ssdlite320).")
+@click.option("--arch", type=click.Choice(ARCHES), default=None,
+              help="Network: ssdlite (paper MobileNetV3, default) or seed (ujsyehao/mobilenetv3-ssd's own).")
 @click.option("--num-classes", type=int, default=None, help="Classes including the background (checked against the data).")
 @click.option("--classes", default=None, help="Comma-separated class names (no background); default: from the data set.")
 @click.option("--input-size", type=int, default=None, help="Network input size; anchor sizes scale with it.")
@@ -24,14 +28,14 @@ import click
 @click.option("--max-expand", type=float, default=4.0, show_default=True, help="SSD zoom-out augmentation ratio (1 disables).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Data-loading processes per training process.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="A last.pth to continue from.")
-@click.option("--backbone-weights", type=click.Path(path_type=Path), default=None, help="ImageNet MobileNetV3-Large weights (torchvision or timm).")
+@click.option("--backbone-weights", type=click.Path(path_type=Path), default=None, help="ImageNet MobileNetV3-Large weights (torchvision or timm; xiaolai-sqlai's for --arch seed).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--train-split", default="train", show_default=True)
 @click.option("--val-split", default="val", show_default=True, help="Evaluated each --eval-interval epochs when present; picks best.pth.")
 @click.option("--eval-interval", type=int, default=1, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run directory (checkpoints, logs).")
-def command(data, preset, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs,
+def command(data, preset, arch, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs,
             max_expand, workers, resume, backbone_weights, seed, train_split, val_split, eval_interval, device, out) -> None:
     """Train an SSDLite detector; writes RUN_DIR/best.pth, last.pth, train.log, metrics.csv/json.
 
@@ -39,7 +43,7 @@ def command(data, preset, num_classes, classes, input_size, width_mult, epochs, 
     from ..train.loop import TrainOptions, train
 
     opts = TrainOptions(
-        data=data, out=out, preset=preset, num_classes=num_classes,
+        data=data, out=out, preset=preset, arch=arch, num_classes=num_classes,
         classes=tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
         input_size=input_size, width_mult=width_mult, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, warmup_epochs=warmup_epochs, max_expand=max_expand, workers=workers, resume=resume,
