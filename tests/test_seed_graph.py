@@ -93,3 +93,19 @@ def test_bench_times_the_seed_graph_with_the_same_weights(seed_conversion):
     ours = len(read_param(root / "out" / "model.param").layers)
     assert st["weights"] == "same" and st["layers"] == {"ours": ours, "seed": 408}
     assert st["ours-same-weights"]["runs"] == 2 and st["seed-same-weights"]["runs"] == 2 and st["seed_over_ours"] > 0
+
+
+@pytest.mark.slow
+def test_bench_keeps_empty_weights_for_a_seed_model_the_graph_cannot_hold(tmp_path):
+    from ssd2ncnn.bench.suite import run_bench
+
+    ckpt, out = tmp_path / "m.pth", tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["init", "--preset", "voc300", "--arch", "seed", "--width-mult", "0.25", "--input-size", "128", "-o", str(ckpt)])
+    assert res.exit_code == 0, res.output
+    assert runner.invoke(cli, ["convert", str(ckpt), "-o", str(out)]).exit_code == 0
+    res = run_bench(out, [1], [128], runs=1, block=1, warmup=0, pause_s=0.0, checkpoint=ckpt, seed_param=SEED_PARAM,
+                    memory=False, net_only=False)
+    st = res["configs"][0]["structure"]
+    assert st["weights"] == "empty" and "cannot hold this model's weights" in st["weights_note"]
+    assert st["ours-empty"]["runs"] == 1 and st["seed-empty"]["runs"] == 1

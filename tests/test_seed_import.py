@@ -66,6 +66,7 @@ def test_bad_seed_checkpoints_are_one_line_errors(seed_ckpt, tmp_path):
     assert res.exit_code == 2 and "level 2: box head has 20 outputs" in res.output
 
 
+@pytest.mark.slow
 def test_seed_checkpoint_converts_and_verifies(seed_ckpt, tmp_path):
     _, path = seed_ckpt
     out = tmp_path / "out"

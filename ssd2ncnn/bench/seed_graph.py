@@ -10,6 +10,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from ..errors import InputError
 from ..ncnn_format import read_param
 
 _KEEP: list[tempfile.TemporaryDirectory] = []  # the seed .bin lives as long as the process (engines reload it)
@@ -37,7 +38,10 @@ def prepare_structure(meta: dict, out_dir: Path, checkpoint: Path | None, seed_p
         return prep
     tmp = tempfile.TemporaryDirectory(prefix="ssd2ncnn-seed-graph-")
     _KEEP.append(tmp)
-    param, weights = write_seed_model(model, Path(seed_param), Path(tmp.name))
+    try:
+        param, weights = write_seed_model(model, Path(seed_param), Path(tmp.name))
+    except InputError as exc:  # e.g. a narrower seed model: the deployed graph is full width
+        return prep | {"weights_note": f"the seed graph cannot hold this model's weights ({exc})"}
     return prep | {"seed_param": str(param), "seed_bin": str(weights), "weights": "same"}
 
 

@@ -173,7 +173,7 @@ def run_bench(
                 ss = {n: summarize(v) for n, v in ssamples.items()}
                 del sengines
                 spread = ratio_summary(ssamples[sspecs[1]["name"]], ssamples[sspecs[0]["name"]], effective_block(block, runs))
-                structure = {"seed_param": str(seed_param), "weights": prep["weights"], "layers": prep["layers"], **ss,
+                structure = {"seed_param": str(seed_param), **{k: prep[k] for k in ("weights", "layers", "weights_note") if k in prep}, **ss,
                              "seed_over_ours": spread["ratio"] if spread else None, "seed_over_ours_spread": spread}
             pairs = [("ncnn", "onnxruntime"), ("ncnn", "torch"), ("ncnn-net", "onnxruntime-net")]
             pairs += [("ncnn", f"ncnn:{a.name}") for a in also]
