@@ -16,11 +16,11 @@ from ssd2ncnn.model.spread import spread_init
 DEPLOYED_RATIOS = ((2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))  # 4, 6, 6, 6, 4, 4 anchors
 
 
-def seed_model(seed: int = 0, ratios=DEPLOYED_RATIOS, num_classes: int = 21, width: float = 1.0) -> SeedSSD:
+def seed_model(seed: int = 0, ratios=DEPLOYED_RATIOS, num_classes: int = 21, width: float = 1.0, spread: bool = True) -> SeedSSD:
     cfg = replace(get_preset("voc300", arch="seed", width_mult=width), aspect_ratios=tuple(ratios)).with_num_classes(num_classes)
     torch.manual_seed(seed)
     model = SeedSSD(cfg)
-    return spread_init(model, seed)  # type: ignore[return-value]
+    return spread_init(model, seed) if spread else model  # type: ignore[return-value]
 
 
 def write_mmdet_checkpoint(model: SeedSSD, path: Path, classes: tuple[str, ...] | None = VOC_CLASSES[1:]) -> Path:

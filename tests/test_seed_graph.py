@@ -36,7 +36,7 @@ def seed_conversion(tmp_path_factory):
 
 
 def test_model_convolutions_match_the_seed_graph_in_order():
-    model = seed_model()
+    model = seed_model(spread=False)
     graph = read_param(SEED_PARAM)
     convs = [layer for layer in graph.layers if layer.type in ("Convolution", "ConvolutionDepthWise")]
     pairs = model.deploy_order()
@@ -50,7 +50,7 @@ def test_model_convolutions_match_the_seed_graph_in_order():
 def test_a_graph_of_another_network_is_refused():
     graph = read_param(SEED_PARAM)
     with pytest.raises(InputError, match="convolution 0"):
-        seed_bin(seed_model(width=0.5), graph)
+        seed_bin(seed_model(width=0.5, spread=False), graph)
 
 
 @pytest.mark.slow
