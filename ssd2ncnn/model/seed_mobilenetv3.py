@@ -55,7 +55,7 @@ SEED_BLOCKS: tuple[BlockSpec, ...] = (
 SEED_TAP_BLOCK = 13
 SEED_STEM, SEED_LAST = 16, 960
 SE_REDUCTION = 4
-ConvBN = tuple[nn.Conv2d, "nn.BatchNorm2d | None"]
+ConvBN = tuple[nn.Conv2d, nn.BatchNorm2d | None]  # a convolution and the BatchNorm folded into it
 
 
 def _act(hswish: bool) -> nn.Module:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..converter.convert import read_model_json
 from ..errors import InputError
 from ..model.seed_mobilenetv3 import SeedSSD
 from ..ncnn_format import Graph, Layer, format_param, read_param
@@ -28,6 +29,7 @@ from ..patches.ssd_postprocess import detection_output_params
 from ..runtime.net import load_net, run_net
 from .compare import DetectionCheck, TensorCheck, compare_detections, compare_tensor
 from .inputs import VerifyImage
+from .parity import preprocess
 from .tolerances import FP32, Tolerances
 
 CONV_TYPES = ("Convolution", "ConvolutionDepthWise")
@@ -179,9 +181,7 @@ def seed_parity(model: SeedSSD, out_dir: Path, seed_param: Path, seed_weights: P
     """Our conversion (OUT_DIR) against the seed graph with the same weights, both in ncnn, on the same
     pre-processed inputs: mbox_loc and mbox_conf_flatten within the verify tolerances, detection_out
     matched by label and IoU (tie-aware, as `verify`), and whether the priors are bit for bit equal."""
-    from .parity import preprocess
-
-    meta = _model_json(out_dir)
+    meta = read_model_json(Path(out_dir))
     ours = load_net(Path(out_dir) / "model.param", Path(out_dir) / "model.bin", meta.get("ncnn_options"), threads)
     seed = load_net(Path(seed_param), Path(seed_weights), meta.get("ncnn_options"), threads)
     cfg = model.cfg
@@ -201,9 +201,3 @@ def seed_parity(model: SeedSSD, out_dir: Path, seed_param: Path, seed_weights: P
             cases.append(SeedCase(image.name, size, checks, det, same_priors))
     del ours, seed
     return cases
-
-
-def _model_json(out_dir: Path) -> dict:
-    from ..converter.convert import read_model_json
-
-    return read_model_json(Path(out_dir))
