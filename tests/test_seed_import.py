@@ -64,6 +64,15 @@ def test_bad_seed_checkpoints_are_one_line_errors(seed_ckpt, tmp_path):
     torch.save(obj, tmp_path / "heads.pth")
     res = runner.invoke(cli, ["convert", str(tmp_path / "heads.pth"), "-o", str(tmp_path / "o3"), "--from", "seed"])
     assert res.exit_code == 2 and "level 2: box head has 20 outputs" in res.output
+    # the seed's other head option (depthwise_heads=False): one 3x3 conv per level, not supported
+    for k in range(6):
+        for kind in ("reg_convs", "cls_convs"):
+            for key in [key for key in obj["state_dict"] if key.startswith(f"bbox_head.{kind}.{k}.")]:
+                del obj["state_dict"][key]
+            obj["state_dict"][f"bbox_head.{kind}.{k}.weight"] = torch.zeros(16, 8, 3, 3)
+    torch.save(obj, tmp_path / "plain_heads.pth")
+    res = runner.invoke(cli, ["convert", str(tmp_path / "plain_heads.pth"), "-o", str(tmp_path / "o4")])
+    assert res.exit_code == 2 and "expected depthwise heads" in res.output
 
 
 @pytest.mark.slow

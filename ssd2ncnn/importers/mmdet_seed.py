@@ -33,7 +33,8 @@ RATIOS_FOR_ANCHORS = {4: (2.0,), 6: (2.0, 3.0)}  # 2 + 2 * len(ratios) anchors p
 
 
 def matches(sd: dict[str, torch.Tensor]) -> bool:
-    return "backbone.bneck.0.conv1.weight" in sd and "bbox_head.reg_convs.0.3.weight" in sd
+    # loose on the heads, so a seed file with other heads gets the importer's precise error, not "unknown"
+    return "backbone.bneck.0.conv1.weight" in sd and any(k.startswith("bbox_head.reg_convs.") for k in sd)
 
 
 def _head_out(sd: dict[str, torch.Tensor], kind: str, level: int) -> int:
