@@ -15,6 +15,7 @@ from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.seed_graph import (
     compare_conv_layers,
+    fold_bn,
     layer_signature,
     module_signature,
     seed_bin,
@@ -45,6 +46,25 @@ def test_model_convolutions_match_the_seed_graph_in_order():
     # every convolution but the 12 head outputs has a BatchNorm folded into it; no Pooling anywhere (no squeeze)
     assert sum(bn is None for _, bn in pairs) == 12
     assert not any(layer.type == "Pooling" for layer in graph.layers)
+
+
+def test_seed_bin_layout():
+    """ncnn's layout: MemoryData raw floats; per convolution a zero flag, float32 weights, raw bias."""
+    graph = read_param(SEED_PARAM)
+    model = seed_model(spread=False)
+    data = seed_bin(model, graph)
+    convs = [layer for layer in graph.layers if layer.type in ("Convolution", "ConvolutionDepthWise")]
+    memory = [layer for layer in graph.layers if layer.type == "MemoryData"]
+    assert len(memory) == 56 and graph.layers.index(memory[-1]) < graph.layers.index(convs[0])
+    expected = 4 * len(memory) + sum(4 + 4 * c.get_int(6) + 4 * c.get_int(0) * c.get_int(5) for c in convs)
+    assert len(data) == expected
+    consts = np.frombuffer(data[:4 * len(memory)], "<f4")
+    assert consts[:2].tolist() == [3.0, 6.0] and sorted(set(consts.tolist())) == [3.0, 6.0] and (consts == 3).sum() == 28
+    start = 4 * len(memory)
+    assert data[start:start + 4] == b"\0\0\0\0"
+    w, b = fold_bn(model.backbone.conv1, model.backbone.bn1)
+    stem = np.frombuffer(data[start + 4:start + 4 + 4 * w.size + 4 * b.size], "<f4")
+    assert np.array_equal(stem[:w.size], w.reshape(-1)) and np.array_equal(stem[w.size:], b)
 
 
 def test_a_graph_of_another_network_is_refused():
