@@ -25,6 +25,24 @@ from ..converter.convert import read_model_json
 from ..errors import InputError
 from ..model.seed_mobilenetv3 import SeedSSD
 from ..ncnn_format import Graph, Layer, format_param, read_param
+from ..ncnn_format.ids import (
+    BINARYOP_ADD,
+    BINARYOP_DIV,
+    BINARYOP_TYPE,
+    CLIP_MAX,
+    CONV_BIAS_TERM,
+    CONV_GROUP,
+    CONV_KERNEL_H,
+    CONV_KERNEL_W,
+    CONV_NUM_OUTPUT,
+    CONV_STRIDE_H,
+    CONV_STRIDE_W,
+    CONV_TYPES,
+    CONV_WEIGHT_DATA_SIZE,
+    MEMORYDATA_C,
+    MEMORYDATA_H,
+    MEMORYDATA_W,
+)
 from ..patches.ssd_postprocess import detection_output_params
 from ..runtime.net import load_net, run_net
 from .compare import DetectionCheck, TensorCheck, compare_detections, compare_tensor
@@ -32,12 +50,6 @@ from .inputs import VerifyImage
 from .parity import preprocess
 from .tolerances import FP32, Tolerances
 
-CONV_TYPES = ("Convolution", "ConvolutionDepthWise")
-# ncnn param ids (src/layer/convolution.cpp, convolutiondepthwise.cpp, binaryop.cpp, memorydata.cpp, clip.cpp)
-NUM_OUTPUT, KERNEL_W, KERNEL_H, STRIDE_W, STRIDE_H, BIAS_TERM, WEIGHT_SIZE, GROUP = 0, 1, 11, 3, 13, 5, 6, 7
-BINARY_OP_TYPE, OP_ADD, OP_DIV = 0, 0, 3
-MEMORY_W, MEMORY_H, MEMORY_C = 0, 1, 2
-CLIP_MIN, CLIP_MAX = 0, 1
 HSWISH_OFFSET, HSWISH_SCALE = 3.0, 6.0  # x * relu6(x + 3) / 6 (the seed's hswish/hsigmoid)
 RAW_FP32_TAG = b"\x00\x00\x00\x00"
 
@@ -59,11 +71,11 @@ class ConvSignature:
 
 
 def layer_signature(layer: Layer) -> ConvSignature:
-    kw = layer.get_int(KERNEL_W, 0)
-    sw = layer.get_int(STRIDE_W, 1)
-    groups = layer.get_int(GROUP, 1) if layer.type == "ConvolutionDepthWise" else 1
-    return ConvSignature(groups > 1, layer.get_int(NUM_OUTPUT), (kw, layer.get_int(KERNEL_H, kw)),
-                         (sw, layer.get_int(STRIDE_H, sw)), groups, layer.get_int(WEIGHT_SIZE))
+    kw = layer.get_int(CONV_KERNEL_W, 0)
+    sw = layer.get_int(CONV_STRIDE_W, 1)
+    groups = layer.get_int(CONV_GROUP, 1) if layer.type == "ConvolutionDepthWise" else 1
+    return ConvSignature(groups > 1, layer.get_int(CONV_NUM_OUTPUT), (kw, layer.get_int(CONV_KERNEL_H, kw)),
+                         (sw, layer.get_int(CONV_STRIDE_H, sw)), groups, layer.get_int(CONV_WEIGHT_DATA_SIZE))
 
 
 def module_signature(conv: torch.nn.Conv2d) -> ConvSignature:
@@ -104,11 +116,11 @@ def _hswish_constant(graph: Graph, layer: Layer) -> float:
     """3 for the MemoryData added before the Clip(0, 6) of a hard-swish, 6 for the one it divides by."""
     users = graph.consumers(layer.outputs[0])
     if len(users) == 1 and users[0].type == "BinaryOp" and users[0].inputs[1] == layer.outputs[0]:
-        op = users[0].get_int(BINARY_OP_TYPE, 0)
+        op = users[0].get_int(BINARYOP_TYPE, 0)
         after = graph.consumers(users[0].outputs[0])
-        if op == OP_ADD and len(after) == 1 and after[0].type == "Clip" and after[0].get_float(CLIP_MAX) == HSWISH_SCALE:
+        if op == BINARYOP_ADD and len(after) == 1 and after[0].type == "Clip" and after[0].get_float(CLIP_MAX) == HSWISH_SCALE:
             return HSWISH_OFFSET
-        if op == OP_DIV:
+        if op == BINARYOP_DIV:
             return HSWISH_SCALE
     raise InputError(f"seed graph: MemoryData {layer.name!r} is not a hard-swish constant (an add before Clip(0, 6) or a divide)")
 
@@ -127,12 +139,12 @@ def seed_bin(model: SeedSSD, graph: Graph) -> bytes:
     pending = iter(pairs)
     for layer in graph.layers:
         if layer.type == "MemoryData":
-            count = max(1, layer.get_int(MEMORY_W)) * max(1, layer.get_int(MEMORY_H)) * max(1, layer.get_int(MEMORY_C))
+            count = max(1, layer.get_int(MEMORYDATA_W)) * max(1, layer.get_int(MEMORYDATA_H)) * max(1, layer.get_int(MEMORYDATA_C))
             chunks.append(np.full(count, _hswish_constant(graph, layer), dtype="<f4").tobytes())
         elif layer.type in CONV_TYPES:
             w, b = fold_bn(*next(pending))
             chunks += [RAW_FP32_TAG, w.astype("<f4").tobytes()]
-            if layer.get_int(BIAS_TERM):
+            if layer.get_int(CONV_BIAS_TERM):
                 chunks.append(b.astype("<f4").tobytes())
             elif np.any(b != 0):
                 raise InputError(f"seed graph convolution {layer.name!r} has no bias term but the folded BatchNorm gives one")
