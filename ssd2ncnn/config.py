@@ -40,7 +40,8 @@ CLIP_RULES = ("corners", "center_size")
 # Network architectures `model.factory.build_model` can build; each variant adds its name here.
 # "torchvision" / "torchvision_full_tail": torchvision's ssdlite320_mobilenet_v3_large with the reduced
 # (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
-ARCHES = ("ssdlite", "torchvision", "torchvision_full_tail")
+# "seed": ujsyehao/mobilenetv3-ssd's own network (model/seed_mobilenetv3.py).
+ARCHES = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
 
 
 @dataclass(frozen=True)
@@ -229,10 +230,13 @@ def get_preset(
     width_mult: float | None = None,
     class_names: list[str] | None = None,
     input_size: int | None = None,
+    arch: str | None = None,
 ) -> SSDConfig:
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
     cfg = PRESETS[name]
+    if arch is not None:  # the network is independent of the priors and post-processing a preset fixes
+        cfg = replace(cfg, arch=arch)
     if width_mult is not None:
         cfg = replace(cfg, width_mult=float(width_mult))
     if input_size is not None and input_size != cfg.input_size:

@@ -35,7 +35,8 @@ def render(result: dict, console: Console | None = None) -> None:
     for c in result["configs"]:
         parts = [f"{k} {_spread(v)}" for k, v in c.get("ratio_spreads", {}).items() if v]
         if c.get("structure") and c["structure"].get("seed_over_ours_spread"):
-            parts.append(f"seed/ours (empty weights) {_spread(c['structure']['seed_over_ours_spread'])}")
+            st = c["structure"]
+            parts.append(f"seed/ours ({st.get('weights', 'empty')} weights, {st.get('layers')} layers) {_spread(st['seed_over_ours_spread'])}")
         console.print(f"{c['size']} px, {c['threads']} thread(s): ratios of medians [lowest-highest of the "
                       f"per-round ratios]: " + "; ".join(parts), markup=False)
     for k, why in result.get("skipped", {}).items():

@@ -23,7 +23,7 @@ def make_input(info: ModelInfo, size: int) -> np.ndarray:
 
 def build_engine(spec: dict) -> Engine:
     """kind: ncnn (to detection_out), ncnn-net (to the three SSD blobs), ncnn-empty (a .param with zero
-    weights), onnxruntime / onnxruntime-net, torch. Every kind but ncnn-empty reads its model folder."""
+    weights), ncnn-files (a .param/.bin pair), onnxruntime / onnxruntime-net, torch. Every kind but ncnn-empty reads its model folder."""
     kind = spec["kind"]
     name = spec.get("name", kind)
     size, threads = int(spec["size"]), int(spec["threads"])
@@ -35,6 +35,8 @@ def build_engine(spec: dict) -> Engine:
         return ncnn_engine(name, out / PARAM, out / BIN, x, threads, spec.get("options"), outputs)
     if kind == "ncnn-empty":
         return ncnn_engine(name, Path(spec["param"]), None, x, threads, spec.get("options"), (DETECTION_BLOB,))
+    if kind == "ncnn-files":  # a .param/.bin pair outside a model folder (the weighted seed graph)
+        return ncnn_engine(name, Path(spec["param"]), Path(spec["bin"]), x, threads, spec.get("options"), (DETECTION_BLOB,))
     cfg = SSDConfig.from_dict(meta.config)
     if kind in ("onnxruntime", "onnxruntime-net"):
         return ort_engine(name, out / ONNX, cfg, x, threads, net_only=kind.endswith("-net"))

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..assets import reference_param
 from ..errors import InputError
-from ..modelfolder import ONNX, PARAM, ModelInfo, read_info
+from ..modelfolder import ONNX, ModelInfo, read_info
 from .memory import probe
 from .runner import effective_block, ratio_summary, summarize, time_blocks
+from .seed_graph import prepare_structure, structure_specs
 from .specs import build_engine
 
 
@@ -65,6 +66,7 @@ class BenchPlan:
     seed_param: Path | None
     net_only: bool
     skipped: dict[str, str] = field(default_factory=dict)
+    structure: dict[str, Any] = field(default_factory=dict)  # what the seed comparison runs (seed_graph.py)
 
     @property
     def common(self) -> dict[str, Any]:
@@ -105,6 +107,7 @@ def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs:
         plan.seed_param = Path(seed_param) if isinstance(seed_param, str | Path) else reference_param()
         if not plan.seed_param.is_file():
             raise InputError(f"seed graph {plan.seed_param} does not exist; pass an ncnn .param file")
+        plan.structure = prepare_structure(meta, out_dir, checkpoint, plan.seed_param)
     return plan
 
 
@@ -135,15 +138,14 @@ def _time_specs(plan: BenchPlan, specs: list[dict[str, Any]]) -> dict[str, list[
 
 
 def compare_structure(plan: BenchPlan, size: int, threads: int) -> dict[str, Any]:
-    """Our graph against the seed model's hand-edited one, both with zero weights: what the graph's
-    layers cost, apart from the weights."""
-    at = {"size": size, "threads": threads}
-    samples = _time_specs(plan, [
-        dict(plan.common, kind="ncnn-empty", name="ours-empty", param=str(plan.out_dir / PARAM), **at),
-        dict(plan.common, kind="ncnn-empty", name="seed-empty", param=str(plan.seed_param), **at),
-    ])
-    spread = ratio_summary(samples["seed-empty"], samples["ours-empty"], effective_block(plan.block, plan.runs))
-    return {"seed_param": str(plan.seed_param), **{n: summarize(v) for n, v in samples.items()},
+    """Our graph against the seed model's hand-edited one: with the same weights for a seed-architecture
+    model given its checkpoint (the same network, hand-edited against generated), else both with zero
+    weights (what the graph's layers cost, apart from the weights)."""
+    ours, seed = structure_specs(plan.common, plan.out_dir, plan.structure, size, threads)
+    samples = _time_specs(plan, [ours, seed])
+    spread = ratio_summary(samples[seed["name"]], samples[ours["name"]], effective_block(plan.block, plan.runs))
+    info: dict[str, Any] = {k: plan.structure[k] for k in ("weights", "layers", "weights_note") if k in plan.structure}
+    return {"seed_param": str(plan.seed_param), **info, **{n: summarize(v) for n, v in samples.items()},
             "seed_over_ours": spread["ratio"] if spread else None, "seed_over_ours_spread": spread}
 
 

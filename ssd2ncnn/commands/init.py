@@ -15,6 +15,8 @@ from ..model.spread import spread_init
 
 @click.command("init")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Model preset.")
+@click.option("--arch", type=click.Choice(["ssdlite", "seed"]), default=None,
+              help="Network: ssdlite (ours, the default) or seed (ujsyehao/mobilenetv3-ssd's). Torchvision's is imported, not initialised here.")
 @click.option("--num-classes", type=click.IntRange(min=2), default=None,
               help="Number of classes + 1 for the background (default: the preset's, 21 for VOC).")
 @click.option("--width-mult", type=float, default=None, help="Backbone/extras width multiplier (default 1.0).")
@@ -23,17 +25,17 @@ from ..model.spread import spread_init
 @click.option("--spread", is_flag=True, help="Calibrate BN on noise and spread head biases (parity fixtures; not trained).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Checkpoint file to write (.pth).")
-def command(preset, num_classes, width_mult, input_size, seed, spread, output):
+def command(preset, arch, num_classes, width_mult, input_size, seed, spread, output):
     """Write an untrained checkpoint (config saved inside) to OUTPUT.
 
     The weights are random: the model converts and verifies, but detects nothing until trained
     (`ssd2ncnn train`)."""
-    cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult, input_size=input_size)
+    cfg = get_preset(preset, num_classes=num_classes, width_mult=width_mult, input_size=input_size, arch=arch)
     torch.manual_seed(seed)
     model = build_model(cfg).eval()
     if spread:
         spread_init(model, seed)
     save_checkpoint(output, model, meta={"trained": False, "seed": seed, "spread": spread})
     n = sum(p.numel() for p in model.parameters())
-    click.echo(f"wrote {output}: {cfg.preset}, {cfg.num_classes - 1} classes + background, width {cfg.width_mult}, "
+    click.echo(f"wrote {output}: {cfg.preset} ({cfg.arch}), {cfg.num_classes - 1} classes + background, width {cfg.width_mult}, "
                f"{n / 1e6:.2f}M parameters; untrained: it detects nothing until trained (ssd2ncnn train)")

@@ -5,6 +5,7 @@ Every network here has the same interface: `cfg`, `forward(x) -> ([loc_k], [conf
 from __future__ import annotations
 
 from ..config import SSDConfig
+from .seed_mobilenetv3 import SeedSSD
 from .ssdlite import SSDDetector, SSDLite
 from .tv_ssdlite import ARCH_FULL, ARCH_REDUCED, TorchvisionSSDLite
 
@@ -12,6 +13,8 @@ from .tv_ssdlite import ARCH_FULL, ARCH_REDUCED, TorchvisionSSDLite
 def build_model(cfg: SSDConfig) -> SSDDetector:
     if cfg.arch == "ssdlite":
         return SSDLite(cfg)
+    if cfg.arch == "seed":
+        return SeedSSD(cfg)
     if cfg.arch in (ARCH_REDUCED, ARCH_FULL):
         return TorchvisionSSDLite(cfg)
     raise ValueError(f"no network for arch {cfg.arch!r}")  # SSDConfig.validate refuses unknown arches first

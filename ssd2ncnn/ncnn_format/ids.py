@@ -111,6 +111,20 @@ DETOUT_KEEP_TOP_K = 3
 DETOUT_CONF_THRESHOLD = 4
 DETOUT_VARIANCE = (5, 6, 7, 8)
 
+# ------------------------------------------------------------------ MemoryData, BinaryOp, Clip
+MEMORYDATA_W = 0  # src/layer/memorydata.cpp
+MEMORYDATA_H = 1
+MEMORYDATA_C = 2
+MEMORYDATA_D = 11
+BINARYOP_TYPE = 0  # src/layer/binaryop.cpp
+BINARYOP_WITH_SCALAR = 1
+BINARYOP_B = 2
+BINARYOP_ADD = 0  # src/layer/binaryop.h Operation_ADD
+BINARYOP_DIV = 3  # Operation_DIV
+CLIP_MIN = 0  # src/layer/clip.cpp
+CLIP_MAX = 1
+_FLT_MAX = 3.4028234663852886e38
+
 _CONV_DEFAULTS: dict[int, ParamValue] = {
     CONV_NUM_OUTPUT: 0, CONV_KERNEL_W: 0, CONV_DILATION_W: 1, CONV_STRIDE_W: 1, CONV_PAD_LEFT: 0,
     CONV_BIAS_TERM: 0, CONV_WEIGHT_DATA_SIZE: 0, CONV_INT8_SCALE_TERM: 0, CONV_ACTIVATION_TYPE: 0,
@@ -134,6 +148,9 @@ _DEFAULTS: dict[str, dict[int, ParamValue]] = {
     "Reshape": {RESHAPE_W: RESHAPE_UNSET, RESHAPE_H: RESHAPE_UNSET, RESHAPE_C: RESHAPE_UNSET,
                 RESHAPE_D: RESHAPE_UNSET, RESHAPE_SHAPE_EXPR: ""},
     "Permute": {PERMUTE_ORDER_TYPE: 0},
+    "MemoryData": {MEMORYDATA_W: 0, MEMORYDATA_H: 0, MEMORYDATA_C: 0, MEMORYDATA_D: 0},
+    "BinaryOp": {BINARYOP_TYPE: BINARYOP_ADD, BINARYOP_WITH_SCALAR: 0, BINARYOP_B: 0.0},
+    "Clip": {CLIP_MIN: -_FLT_MAX, CLIP_MAX: _FLT_MAX},
     "Concat": {CONCAT_AXIS: 0},
     "Softmax": {SOFTMAX_AXIS: 0, SOFTMAX_FIXBUG0: 0},
     "PriorBox": {

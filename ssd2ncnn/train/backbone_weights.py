@@ -1,4 +1,5 @@
-"""ImageNet MobileNetV3-Large weights from torchvision or timm onto `SSDLite.backbone`.
+"""ImageNet MobileNetV3-Large weights from torchvision or timm onto `SSDLite.backbone`, and from
+xiaolai-sqlai/mobilenetv3 onto the seed architecture's backbone (`SeedSSD.backbone`).
 
 Published layouts (names checked against torchvision `models/mobilenetv3.py` and timm `mobilenetv3.py` /
 `_efficientnet_blocks.py`):
@@ -9,8 +10,17 @@ Published layouts (names checked against torchvision `models/mobilenetv3.py` and
   blocks; the first is a depthwise-separable block (`conv_dw`, `bn1`, `conv_pw`, `bn2`), the others
   `conv_pw`, `bn1`, `conv_dw`, `bn2`, `se.conv_reduce`, `se.conv_expand`, `conv_pwl`, `bn3`; last conv
   `blocks.6.0.conv` + `blocks.6.0.bn1`.
+- xiaolai-sqlai/mobilenetv3 `mobilenetv3.old.py` (`mbv3_large.old.pth.tar`, the file the seed's
+  `ssd300_mobilenetv3_pascal.py` names as `pretrained`, often saved under DataParallel's `module.`):
+  `conv1`, `bn1`, `bneck.{i}.{conv1,bn1,conv2,bn2,conv3,bn3}`, `bneck.{i}.se.se.{0,1,3,4}` (SE after the
+  projection, pool outside the Sequential), `bneck.{i}.shortcut.{0,1}`, `conv2`, `bn2`, then the classifier
+  `linear3`, `bn3`, `linear4`. The seed's backbone is that network with the same module names, so the
+  mapping is the identity (its SSD extras are not in the file). xiaolai's later `mobilenetv3.py`
+  (SE on the expansion with the pool at `se.se.0`, `skip` shortcuts on stride-2 blocks too) is another
+  network and is refused.
 
-Classifier layers (`classifier.*`, `conv_head`) are reported as unused; any shape mismatch is refused."""
+Classifier layers (`classifier.*`, `conv_head`, `linear3`...) are reported as unused; any shape mismatch is
+refused, and so is a layout meant for the other architecture."""
 
 from __future__ import annotations
 
@@ -23,6 +33,9 @@ import torch
 from ..checkpoint import _state_dict_of, read_checkpoint
 from ..errors import CheckpointError, InputError
 from ..model.mobilenetv3 import MobileNetV3Large
+from ..model.seed_mobilenetv3 import SeedMobileNetV3
+
+Backbone = MobileNetV3Large | SeedMobileNetV3
 
 TIMM_STAGES = (1, 2, 3, 4, 2, 3)
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -79,6 +92,11 @@ def timm_names(backbone: MobileNetV3Large) -> dict[str, str]:
     return names | _conv_bn("last", f"blocks.{len(TIMM_STAGES)}.0.conv", f"blocks.{len(TIMM_STAGES)}.0.bn1")
 
 
+def xiaolai_names(backbone: SeedMobileNetV3) -> dict[str, str]:
+    """Our seed backbone key -> xiaolai-sqlai `mobilenetv3.old.py` key: the same names, extras excluded."""
+    return {k: k for k in backbone.state_dict() if not k.startswith("extra_convs.")}
+
+
 @dataclass
 class BackboneLoadReport:
     source_format: str
@@ -103,18 +121,34 @@ def _detect_format(sd: dict[str, torch.Tensor], path: object) -> str:
         return "torchvision"
     if "conv_stem.weight" in sd:
         return "timm"
+    if "bneck.0.conv1.weight" in sd:
+        if any(".skip." in k for k in sd) or "bneck.3.se.se.4.weight" not in sd:
+            raise InputError(
+                f"{path}: this is xiaolai-sqlai/mobilenetv3's later layout (SE on the expansion, `skip` "
+                f"shortcuts), another network than the seed's; use its mbv3_large.old.pth.tar"
+            )
+        return "xiaolai"
     raise InputError(
-        f"{path}: not a MobileNetV3-Large state dict from torchvision (features.0.0.weight, ...) or timm "
-        f"(conv_stem.weight, ...); first keys: {', '.join(list(sd)[:3])}"
+        f"{path}: not a MobileNetV3-Large state dict from torchvision (features.0.0.weight, ...), timm "
+        f"(conv_stem.weight, ...) or xiaolai-sqlai/mobilenetv3 (bneck.0.conv1.weight, ...); first keys: "
+        f"{', '.join(list(sd)[:3])}"
     )
 
 
-def map_backbone_state(backbone: MobileNetV3Large, sd: dict[str, torch.Tensor], path: object = "state dict") -> tuple[dict[str, torch.Tensor], BackboneLoadReport]:
+def map_backbone_state(backbone: Backbone, sd: dict[str, torch.Tensor], path: object = "state dict") -> tuple[dict[str, torch.Tensor], BackboneLoadReport]:
     """Rename `sd` to our backbone's keys, checking shapes; returns (our partial state dict, report)."""
     if all(k.startswith("backbone.") for k in sd):
         sd = {k[len("backbone."):]: v for k, v in sd.items()}
     fmt = _detect_format(sd, path)
-    names = torchvision_names(backbone) if fmt == "torchvision" else timm_names(backbone)
+    if isinstance(backbone, SeedMobileNetV3) != (fmt == "xiaolai"):
+        raise InputError(
+            f"{path}: {fmt} weights do not fit this model: --arch seed takes xiaolai-sqlai/mobilenetv3 "
+            f"(mbv3_large.old.pth.tar), --arch ssdlite takes torchvision or timm MobileNetV3-Large weights"
+        )
+    if isinstance(backbone, SeedMobileNetV3):
+        names = xiaolai_names(backbone)
+    else:
+        names = torchvision_names(backbone) if fmt == "torchvision" else timm_names(backbone)
     ours = backbone.state_dict()
     mapped, missing, bad = {}, [], []
     for key, theirs in names.items():
@@ -138,12 +172,13 @@ def map_backbone_state(backbone: MobileNetV3Large, sd: dict[str, torch.Tensor], 
     return mapped, BackboneLoadReport(fmt, sorted(mapped), missing, unused)
 
 
-def backbone_width(backbone: MobileNetV3Large) -> str:
-    return f"stem {backbone.stem[0].out_channels} channels, last {backbone.last_channels}"
+def backbone_width(backbone: Backbone) -> str:
+    stem = backbone.conv1 if isinstance(backbone, SeedMobileNetV3) else backbone.stem[0]
+    return f"stem {stem.out_channels} channels, last {backbone.last_channels}"
 
 
-def load_backbone_weights(backbone: MobileNetV3Large, path: str | os.PathLike) -> BackboneLoadReport:
-    """Load a torchvision or timm ImageNet checkpoint into `backbone` (strictly shape-checked)."""
+def load_backbone_weights(backbone: Backbone, path: str | os.PathLike) -> BackboneLoadReport:
+    """Load a torchvision, timm or xiaolai ImageNet checkpoint into `backbone` (strictly shape-checked)."""
     path = Path(path)
     try:
         sd = _state_dict_of(read_checkpoint(path))

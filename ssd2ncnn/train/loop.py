@@ -40,6 +40,7 @@ class TrainOptions:
     data: Path
     out: Path
     preset: str = "ssdlite320"
+    arch: str | None = None  # network (config.ARCHES); None: the preset's
     num_classes: int | None = None  # including the background
     classes: tuple[str, ...] | None = None  # without the background
     input_size: int | None = None
@@ -83,6 +84,8 @@ def resolve_config(opts: TrainOptions) -> SSDConfig:
         cfg = SSDConfig.from_dict(_training_checkpoint(opts.resume)["config"])
         if opts.num_classes is not None and opts.num_classes != cfg.num_classes:
             raise InputError(f"--num-classes {opts.num_classes} contradicts the resumed checkpoint ({cfg.num_classes - 1} classes + background)")
+        if opts.arch is not None and opts.arch != cfg.arch:
+            raise InputError(f"--arch {opts.arch} contradicts the resumed checkpoint (arch {cfg.arch}); drop --arch")
         return cfg
     if opts.classes:
         names = ("background",) + tuple(opts.classes)
@@ -93,7 +96,7 @@ def resolve_config(opts: TrainOptions) -> SSDConfig:
             f"--num-classes {opts.num_classes} (with background) does not match the data set's "
             f"{len(names) - 1} classes {list(names[1:])} + background = {len(names)}"
         )
-    return get_preset(opts.preset, class_names=list(names), width_mult=opts.width_mult, input_size=opts.input_size)
+    return get_preset(opts.preset, class_names=list(names), width_mult=opts.width_mult, input_size=opts.input_size, arch=opts.arch)
 
 
 def _training_checkpoint(path: Path) -> dict:
