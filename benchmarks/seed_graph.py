@@ -66,7 +66,7 @@ def main() -> None:
                 worst[t.name] = max(worst.get(t.name, 0.0), t.max_abs)
             d = c.detections
             print(f"{c.image}@{c.size}: {'pass' if c.passed else 'FAIL'}; detections matched {d.matched}, only ours "
-                  f"{d.unmatched_ncnn}, only seed {d.unmatched_ref}, ties {d.ties}, score err {d.max_score_err:.2g}, "
+                  f"{d.unmatched_ncnn}, only seed {d.unmatched_ref}, ties excused {d.excused['nms tie']}, score err {d.max_score_err:.2g}, "
                   f"box err {d.max_box_err:.2g}; priors bit-identical {c.priors_identical}")
         print("max abs error over all images: " + ", ".join(f"{k} {v:.3g}" for k, v in worst.items()))
         print(f"{sum(c.passed for c in cases)}/{len(cases)} images pass")
