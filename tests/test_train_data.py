@@ -47,8 +47,13 @@ def test_voc_difficult_dropped_for_training_kept_for_eval():
     assert len(labels) == n_easy < n_all
     _, boxes, labels, _ = TorchDetectionDataset(src, EvalTransform(cfg), drop_difficult=False)[i]
     assert len(labels) == n_all
-    batch = collate([TorchDetectionDataset(src, EvalTransform(cfg))[k] for k in range(3)])
-    assert batch[0].shape == (3, 3, 64, 64) and len(batch[1]) == 3 and torch.equal(batch[3], torch.arange(3))
+    items = [TorchDetectionDataset(src, EvalTransform(cfg))[k] for k in range(3)]
+    images, boxes, labels, index = collate(items)
+    gmax = max(len(it[2]) for it in items)
+    assert images.shape == (3, 3, 64, 64) and boxes.shape == (3, gmax, 4) and torch.equal(index, torch.arange(3))
+    for k, (_, b, lab, _) in enumerate(items):  # real rows first, then padding rows (label -1, zero box)
+        assert torch.equal(boxes[k, : len(b)], b) and torch.equal(labels[k, : len(lab)], lab)
+        assert (labels[k, len(lab):] == -1).all() and (boxes[k, len(b):] == 0).all()
 
 
 def test_coco_fixture_category_mapping_and_crowd():

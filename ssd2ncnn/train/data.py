@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.records import DetectionSource, ImageRecord, load_rgb
+from .matching import pad_ground_truth
 
 Transform = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -34,6 +35,8 @@ class TorchDetectionDataset(Dataset):
 
 
 def collate(batch):
-    """Images stack; boxes and labels stay per-image lists (their counts differ)."""
+    """Images stack; boxes and labels are padded to the batch's largest count, (N, Gmax, 4) and (N, Gmax)
+    with `PAD_LABEL` rows (so matching is one batched call on the device). Runs in the loader's workers."""
     images, boxes, labels, index = zip(*batch, strict=True)
-    return torch.stack(images), list(boxes), list(labels), torch.tensor(index)
+    gt_boxes, gt_labels = pad_ground_truth(list(boxes), list(labels))
+    return torch.stack(images), gt_boxes, gt_labels, torch.tensor(index)
