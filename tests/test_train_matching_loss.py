@@ -177,3 +177,37 @@ def test_loss_gradients_flow_and_sigmoid_variant():
     (ll + c).backward()
     assert conf.grad[0, 0, 2] < 0 and loc.grad[0, 0].abs().sum() > 0 and loc.grad[0, 1:].abs().sum() == 0
     assert c.item() == pytest.approx(3 * math.log(2) * 4)  # 1 pos + 3 negs, 3 BCE terms of log 2 each
+
+
+def reference_multibox_loss(loc, conf, loc_t, conf_t, neg_ratio=3):
+    """The loss before it was made sync-free (boolean indexing), softmax variant, as the reference."""
+    import torch.nn.functional as F
+
+    positive = conf_t > 0
+    num_pos = positive.sum().clamp(min=1).to(loc.dtype)
+    loss_l = F.smooth_l1_loss(loc[positive], loc_t[positive], reduction="sum")
+    per_prior = F.cross_entropy(conf.reshape(-1, conf.shape[-1]), conf_t.reshape(-1), reduction="none").view(conf_t.shape)
+    neg = per_prior.detach().clone()
+    neg[positive] = -float("inf")
+    rank = neg.argsort(dim=1, descending=True).argsort(dim=1)
+    n_pos = positive.sum(dim=1, keepdim=True)
+    selected = positive | ((rank < torch.clamp(neg_ratio * n_pos, max=positive.shape[1] - n_pos)) & ~positive)
+    return loss_l / num_pos, per_prior[selected].sum() / num_pos
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_masked_loss_equals_the_indexing_reference(seed):
+    gen = torch.Generator().manual_seed(seed)
+    n, p, c = 4, 300, 6
+    conf_t = torch.randint(0, c, (n, p), generator=gen) * (torch.rand(n, p, generator=gen) < 0.05)
+    conf_t[1] = 0  # an image without positives
+    outs = []
+    for fn in (multibox_loss, reference_multibox_loss):
+        loc = torch.randn(n, p, 4, generator=torch.Generator().manual_seed(seed)).requires_grad_()
+        conf = torch.randn(n, p, c, generator=torch.Generator().manual_seed(seed + 1)).requires_grad_()
+        loc_t = torch.randn(n, p, 4, generator=torch.Generator().manual_seed(seed + 2))
+        ll, lc = fn(loc, conf, loc_t, conf_t)
+        (ll + lc).backward()
+        outs.append((ll.detach(), lc.detach(), loc.grad, conf.grad))
+    for a, b in zip(*outs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -40,3 +40,18 @@ def collate(batch):
     images, boxes, labels, index = zip(*batch, strict=True)
     gt_boxes, gt_labels = pad_ground_truth(list(boxes), list(labels))
     return torch.stack(images), gt_boxes, gt_labels, torch.tensor(index)
+
+
+class RepeatDataset(Dataset):
+    """`times` passes over `dataset` as one epoch (mmdetection's RepeatDataset): fewer epoch boundaries
+    (evaluation, checkpoint, worker restarts) on small sets."""
+
+    def __init__(self, dataset: TorchDetectionDataset, times: int):
+        self.dataset = dataset
+        self.times = times
+
+    def __len__(self) -> int:
+        return len(self.dataset) * self.times
+
+    def __getitem__(self, i: int):
+        return self.dataset[i % len(self.dataset)]
