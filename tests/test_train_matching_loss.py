@@ -14,12 +14,23 @@ from ssd2ncnn.train.matching import build_targets, match_batch, pad_ground_truth
 VAR = (0.1, 0.1, 0.2, 0.2)
 
 
+def reference_box_iou(a, b):
+    """Pairwise IoU (N, M) as it was before box_iou took batches and worked in place."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    lt = torch.max(a[:, None, :2], b[None, :, :2])
+    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+
+
 def reference_match_priors(gt_boxes, gt_labels, priors, threshold=0.5):
     """The per-image matching that training used before it was batched (kept as the reference)."""
     num_priors = priors.shape[0]
     if gt_boxes.numel() == 0:
         return torch.zeros(num_priors, dtype=torch.long), torch.zeros(num_priors, dtype=torch.long)
-    iou = box_iou(gt_boxes, priors)
+    iou = reference_box_iou(gt_boxes, priors)
     best_gt_iou, best_gt = iou.max(dim=0)
     best_prior = iou.argmax(dim=1)
     for g in range(gt_boxes.shape[0]):
@@ -211,3 +222,18 @@ def test_masked_loss_equals_the_indexing_reference(seed):
         outs.append((ll.detach(), lc.detach(), loc.grad, conf.grad))
     for a, b in zip(*outs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_box_iou_batched_equals_the_reference_bit_for_bit():
+    gen = torch.Generator().manual_seed(3)
+    a = torch.rand(3, 5, 4, generator=gen)
+    a[..., 2:] += a[..., :2]
+    a[0, 0] = 0  # a zero box (padding)
+    a[1, 1, 2] = a[1, 1, 0] - 0.1  # an inverted box: zero area
+    b = torch.rand(40, 4, generator=gen)
+    b[:, 2:] += b[:, :2]
+    b[0] = a[2, 3]  # identical boxes: IoU 1
+    iou = box_iou(a, b)
+    assert iou.shape == (3, 5, 40) and iou[2, 3, 0] == 1 and not iou[0, 0].any() and not iou[1, 1].any()
+    for k in range(3):
+        assert torch.equal(iou[k], reference_box_iou(a[k], b))

@@ -38,8 +38,9 @@ def match_batch(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, priors: torch.T
     if gt_labels.shape[1] == 0:  # a batch without any ground truth: one padding row keeps the shapes valid
         gt_boxes, gt_labels = _one_pad_row(gt_boxes, gt_labels)
     valid = gt_labels != PAD_LABEL  # (N, G)
+    # Padding rows are zero boxes: IoU 0 with every prior, and after the real rows, so a prior's max
+    # (first index on ties) only lands on padding in an image without ground truth (IoU 0: background).
     iou = box_iou(gt_boxes, priors)  # (N, G, P)
-    iou = torch.where(valid[..., None], iou, torch.full_like(iou, -1.0))  # padding never wins a prior
     best_gt_iou, best_gt = iou.max(dim=1)  # per prior (N, P)
     best_prior = iou.argmax(dim=2)  # per GT (N, G)
     # The forced matches: for each prior, the highest valid GT index that chose it (-1: none).
@@ -63,5 +64,5 @@ def build_targets(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, priors: torch
     idx, conf = match_batch(gt_boxes, gt_labels, priors, threshold)
     matched = gt_boxes.gather(1, idx[..., None].expand(-1, -1, 4))  # (N, P, 4)
     has_gt = (gt_labels != PAD_LABEL).any(dim=1)
-    matched = torch.where(has_gt[:, None, None], matched, priors.expand_as(matched))
-    return encode(matched, priors.expand_as(matched), variances), conf
+    matched = torch.where(has_gt[:, None, None], matched, priors)
+    return encode(matched, priors, variances), conf
