@@ -29,13 +29,15 @@ sys.path.insert(0, str(REPO))
 
 from ssd2ncnn.config import get_preset  # noqa: E402
 from ssd2ncnn.data.folders import open_dataset  # noqa: E402
-from ssd2ncnn.data.synthetic import write_synthetic_voc  # noqa: E402
+from ssd2ncnn.data.synthetic import SHAPES, write_synthetic_voc  # noqa: E402
 from ssd2ncnn.model.factory import build_model  # noqa: E402
 from ssd2ncnn.model.ssdlite import flatten_heads  # noqa: E402
+from ssd2ncnn.train.data import TorchDetectionDataset  # noqa: E402
 from ssd2ncnn.train.evaluate import evaluate_model, model_priors  # noqa: E402
 from ssd2ncnn.train.loop import TrainOptions, make_optimizer, make_train_loader, train, train_step  # noqa: E402
 from ssd2ncnn.train.loss import multibox_loss  # noqa: E402
 from ssd2ncnn.train.matching import build_targets, pad_ground_truth  # noqa: E402
+from ssd2ncnn.train.transforms import TrainTransform  # noqa: E402
 
 BASELINE_REF = "514d29e"  # main before the batched matching and sync-free loss
 PARTS = ("matching", "loss", "step", "network", "loader", "e2e", "eval")
@@ -197,6 +199,27 @@ def make_data(work: Path, images: int) -> Path:
     return root
 
 
+def bench_transform(rep: Report, args, cfg, data: Path, baseline) -> None:
+    """One process, no loader: decode + augmentation per image, today's uint8 pipeline against the
+    baseline's (whole zoom-out canvas, float normalisation in the worker), interleaved so both see the
+    same machine load."""
+    source = open_dataset(data, "train", cfg.class_names)
+    variants = {"decode+augment (uint8 out)": TorchDetectionDataset(source, TrainTransform(cfg, seed=0))}
+    if baseline["transforms"] is not None:
+        variants[f"decode+augment ({args.baseline_ref})"] = TorchDetectionDataset(source, baseline["transforms"].TrainTransform(cfg, seed=0))
+    n = min(len(source), 64)
+    totals = dict.fromkeys(variants, 0.0)
+    for rnd in range(3):
+        for name, ds in variants.items():
+            ds.transform.reseed(rnd)
+            t0 = time.perf_counter()
+            for i in range(n):
+                ds[i]
+            totals[name] += time.perf_counter() - t0
+    for name, total in totals.items():
+        rep.add("transform", name, total / (3 * n) * args.batch, args.batch)
+
+
 def bench_loader(rep: Report, args, cfg, device, data: Path) -> None:
     source = open_dataset(data, "train", cfg.class_names)
     pins = (False, True) if device.type == "cuda" else (False,)  # pinning needs an accelerator
@@ -272,13 +295,14 @@ def main() -> None:
         ap.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     if cuda:
         torch.backends.cudnn.benchmark = True
-    cfg = get_preset(args.preset, num_classes=4, width_mult=args.width, input_size=args.size)
+    cfg = get_preset(args.preset, class_names=["background", *SHAPES], width_mult=args.width, input_size=args.size)
     args.size = cfg.input_size
     print(f"device {device} ({torch.cuda.get_device_name(device) if cuda else f'{torch.get_num_threads()} threads'}), torch {torch.__version__}, "
           f"{args.preset} width {args.width} at {args.size} px, batch {args.batch}, load {os.getloadavg()[0]:.2f}", flush=True)
     priors = model_priors(build_model(cfg)).to(device)
     baseline = {"matching": baseline_module(args.baseline_ref, "ssd2ncnn/train/matching.py", "matching"),
-                "loss": baseline_module(args.baseline_ref, "ssd2ncnn/train/loss.py", "loss")}
+                "loss": baseline_module(args.baseline_ref, "ssd2ncnn/train/loss.py", "loss"),
+                "transforms": baseline_module(args.baseline_ref, "ssd2ncnn/train/transforms.py", "transforms")}
     if baseline["matching"] is None:
         print(f"(no git history for {args.baseline_ref}: baseline rows skipped)")
     else:  # the baseline's IoU too (box_iou has since become batched and in place)
@@ -297,6 +321,7 @@ def main() -> None:
         if parts & {"loader", "e2e", "eval"}:
             data = make_data(work, args.images)
             if "loader" in parts:
+                bench_transform(rep, args, cfg, data, baseline)
                 bench_loader(rep, args, cfg, device, data)
             bench_e2e_and_eval(rep, args, cfg, device, data, work, parts)
     doc = {"device": str(device), "torch": torch.__version__, "batch": args.batch, "preset": args.preset, "width": args.width,

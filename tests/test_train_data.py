@@ -50,7 +50,7 @@ def test_voc_difficult_dropped_for_training_kept_for_eval():
     items = [TorchDetectionDataset(src, EvalTransform(cfg))[k] for k in range(3)]
     images, boxes, labels, index = collate(items)
     gmax = max(len(it[2]) for it in items)
-    assert images.shape == (3, 3, 64, 64) and boxes.shape == (3, gmax, 4) and torch.equal(index, torch.arange(3))
+    assert images.shape == (3, 64, 64, 3) and images.dtype == torch.uint8 and boxes.shape == (3, gmax, 4) and torch.equal(index, torch.arange(3))
     for k, (_, b, lab, _) in enumerate(items):  # real rows first, then padding rows (label -1, zero box)
         assert torch.equal(boxes[k, : len(b)], b) and torch.equal(labels[k, : len(lab)], lab)
         assert (labels[k, len(lab):] == -1).all() and (boxes[k, len(b):] == 0).all()

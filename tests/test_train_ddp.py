@@ -20,7 +20,7 @@ def _worker(out: Path) -> None:
     from ssd2ncnn.data.folders import open_dataset
     from ssd2ncnn.errors import InputError
     from ssd2ncnn.model.ssdlite import SSDLite
-    from ssd2ncnn.train.data import TorchDetectionDataset, collate
+    from ssd2ncnn.train.data import TorchDetectionDataset, collate, network_input
     from ssd2ncnn.train.distributed import init_distributed
     from ssd2ncnn.train.evaluate import model_priors
     from ssd2ncnn.train.loop import TrainOptions, build_model_and_optimizer, make_optimizer, train, train_step
@@ -43,7 +43,7 @@ def _worker(out: Path) -> None:
     for epoch in range(3):
         sampler.set_epoch(epoch)
         for images, boxes, labels, index in loader:
-            losses.append(tuple(float(v) for v in train_step(net, images, boxes, labels, priors, cfg, opt, None, 20.0)))
+            losses.append(tuple(float(v) for v in train_step(net, network_input(images, cfg), boxes, labels, priors, cfg, opt, None, 20.0)))
             seen.append(index.tolist())
     # Parameters only: BatchNorm buffers are re-broadcast from rank 0 at each forward, so after the last
     # step each rank holds its own update of them.

@@ -14,7 +14,7 @@ from ssd2ncnn.config import get_preset
 from ssd2ncnn.data.folders import open_dataset
 from ssd2ncnn.model.postprocess import class_scores, detect
 from ssd2ncnn.model.ssdlite import flatten_heads
-from ssd2ncnn.train.data import TorchDetectionDataset, collate
+from ssd2ncnn.train.data import TorchDetectionDataset, collate, network_input
 from ssd2ncnn.train.detect_batch import detect_batch
 from ssd2ncnn.train.evaluate import model_priors, predict
 from ssd2ncnn.train.transforms import EvalTransform
@@ -55,7 +55,7 @@ def _predict_per_image(model, source, batch_size):
     model.eval()
     with torch.no_grad():
         for images, _, _, index in loader:
-            loc, conf = flatten_heads(*model(images), cfg.num_classes)
+            loc, conf = flatten_heads(*model(network_input(images, cfg)), cfg.num_classes)
             scores = class_scores(conf.float(), cfg)
             for k, i in enumerate(index.tolist()):
                 dets = detect(loc[k], scores[k], priors, cfg)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..config import SSDConfig
 from ..data.records import DetectionSource, ImageRecord, load_rgb
 from .matching import pad_ground_truth
 
@@ -15,8 +16,9 @@ Transform = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.
 
 
 class TorchDetectionDataset(Dataset):
-    """Applies `transform(image uint8 HWC RGB, boxes pixels, labels) -> (CHW float image, boxes in [0, 1],
-    labels)`. With `drop_difficult`, difficult/crowd objects are not training targets."""
+    """Applies `transform(image uint8 HWC RGB, boxes pixels, labels) -> (resized uint8 HWC RGB image,
+    boxes in [0, 1], labels)`. With `drop_difficult`, difficult/crowd objects are not training targets.
+    Images stay uint8 until `network_input` normalises the batch on the device."""
 
     def __init__(self, source: DetectionSource, transform: Transform, drop_difficult: bool = True):
         self.source = source
@@ -31,7 +33,21 @@ class TorchDetectionDataset(Dataset):
         image = np.asarray(load_rgb(rec.path))
         keep = ~rec.difficult if self.drop_difficult else np.ones(len(rec.labels), dtype=bool)
         img, boxes, labels = self.transform(image, rec.boxes[keep].copy(), rec.labels[keep].copy())
-        return torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(labels.astype(np.int64)), i
+        img = np.require(img, dtype=np.uint8, requirements=["C", "W"])  # PIL arrays are read-only: copy only those
+        return torch.from_numpy(img), torch.from_numpy(boxes.astype(np.float32)), torch.from_numpy(labels.astype(np.int64)), i
+
+
+def network_input(images: torch.Tensor, cfg: SSDConfig, channels_last: bool = False) -> torch.Tensor:
+    """A loader batch (N, H, W, 3) uint8 RGB, best already on the device -> (N, 3, H, W) float32 in the
+    model's channel order, (x - mean) / std: the arithmetic of `transforms.normalize`, so the values are
+    the same. The NHWC memory is channels-last as it stands."""
+    x = images.float()
+    if not cfg.rgb:
+        x = x.flip(-1)
+    mean = torch.tensor(cfg.mean, dtype=torch.float32, device=x.device)
+    std = torch.tensor(cfg.std, dtype=torch.float32, device=x.device)
+    x = ((x - mean) / std).permute(0, 3, 1, 2)
+    return x if channels_last else x.contiguous()
 
 
 def collate(batch):

@@ -11,7 +11,7 @@ from ..data.records import DetectionSource
 from ..model.postprocess import class_scores
 from ..model.priors import generate_priors
 from ..model.ssdlite import SSDDetector, flatten_heads
-from .data import TorchDetectionDataset, collate
+from .data import TorchDetectionDataset, collate, network_input
 from .detect_batch import detect_batch
 from .transforms import EvalTransform
 
@@ -36,7 +36,7 @@ def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, w
     out: list[np.ndarray] = [np.zeros((0, 6), np.float32)] * len(source)
     try:
         for images, _, _, index in loader:
-            locs, confs = model(images.to(device, non_blocking=True))
+            locs, confs = model(network_input(images.to(device, non_blocking=True), cfg))
             loc, conf = flatten_heads(locs, confs, cfg.num_classes)
             for i, dets in zip(index.tolist(), detect_batch(loc, class_scores(conf.float(), cfg), priors, cfg), strict=True):
                 rec = source.records[i]

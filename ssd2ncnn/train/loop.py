@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..model.factory import build_model
 from ..model.ssdlite import SSDDetector, flatten_heads
 from .backbone_weights import load_backbone_weights
-from .data import RepeatDataset, TorchDetectionDataset, collate
+from .data import RepeatDataset, TorchDetectionDataset, collate, network_input
 from .distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from .evaluate import evaluate_model, model_priors
 from .loss import multibox_loss
@@ -120,7 +120,8 @@ def _training_checkpoint(path: Path) -> dict:
 
 def train_step(model, images: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, priors: torch.Tensor, cfg: SSDConfig,
                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None, grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on a collated batch (padded ground truth); returns the (localisation,
+    """One optimisation step on normalised `images` (`data.network_input`) and the loader's padded ground
+    truth; returns the (localisation,
     classification) losses as device tensors, so that the step never waits for the device: the loop
     reads them once per logging interval."""
     device = images.device
@@ -327,9 +328,7 @@ def train_one_epoch(run: _Run, data: _Loader, schedule: LRSchedule, epoch: int, 
     for images, boxes, labels, _ in data.loader:
         for group in run.optimizer.param_groups:
             group["lr"] = schedule(run.step)
-        images = images.to(device, non_blocking=True)
-        if run.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = network_input(images.to(device, non_blocking=True), run.cfg, run.channels_last)
         loss_l, loss_c = train_step(run.net, images, boxes, labels, run.priors, run.cfg, run.optimizer, run.scaler, opts.grad_clip)
         sums += torch.stack([loss_l, loss_c])
         seen += images.shape[0]
