@@ -276,7 +276,7 @@ def main() -> None:
     ap.add_argument("--max-gt", type=int, default=6, help="ground-truth boxes per image: 1..N")
     ap.add_argument("--iters", type=int, default=None, help="timed calls per measurement (default 20 CUDA, 5 CPU)")
     ap.add_argument("--workers", type=int, default=min(14, os.cpu_count() or 1))
-    ap.add_argument("--images", type=int, default=None, help="synthetic images for loader/e2e/eval (default 1280 CUDA, 160 CPU)")
+    ap.add_argument("--images", type=int, default=None, help="synthetic images for loader/e2e/eval (default 1024 CUDA, 160 CPU)")
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--baseline-ref", default=BASELINE_REF)
     ap.add_argument("--work", type=Path, default=None, help="folder for the synthetic data (default: a temporary one)")
@@ -289,7 +289,7 @@ def main() -> None:
     cuda = device.type == "cuda"
     args.batch = args.batch or (64 if cuda else 16)
     args.iters = args.iters or (20 if cuda else 5)
-    args.images = args.images or (1280 if cuda else 160)
+    args.images = args.images or (1024 if cuda else 160)
     parts = set(args.parts.split(","))
     if unknown := parts - set(PARTS):
         ap.error(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
