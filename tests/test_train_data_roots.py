@@ -114,3 +114,23 @@ def test_recipe_option_mistakes_are_one_line_errors(tmp_path, args, message):
     res = CliRunner().invoke(cli, ["train", "--data", str(voc), *TINY, "--epochs", "3", *args, "-o", str(tmp_path / "o")])
     assert res.exit_code == 2, res.output
     assert res.output.startswith("error: ") and "\n" not in res.output.strip() and message in res.output
+
+
+def test_the_documented_seed_recipe_command_parses():
+    """docs/training.md's VOC07+12 command uses only options `train` has, with values it accepts."""
+    import re
+    import shlex
+
+    from ssd2ncnn.commands.train import _ints
+    from ssd2ncnn.commands.train import command as train_command
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    block = re.search(r"torchrun --nproc_per_node 8 -m ssd2ncnn train \\\n(.*?-o runs/voc0712)", doc, re.S)
+    assert block, "recipe command not found in docs/training.md"
+    args = shlex.split(block.group(1).replace("\\\n", " "))
+    ctx = train_command.make_context("train", args)
+    p = ctx.params
+    assert p["data"] == (Path("VOCdevkit/VOC2007"), Path("VOCdevkit/VOC2012")) and p["train_split"] == "trainval"
+    assert (p["lr"], p["momentum"], p["weight_decay"], p["grad_clip"]) == (0.02, 0.9, 5e-4, 35.0)
+    assert (p["schedule"], _ints(p["lr_steps"], ""), p["warmup_iters"], p["warmup_ratio"]) == ("step", (16, 22), 500, 0.1)
+    assert (p["epochs"], p["repeat"], p["input_size"], p["preset"]) == (25, 10, 300, "voc300")
