@@ -33,6 +33,7 @@ from ssd2ncnn.data.synthetic import SHAPES, write_synthetic_voc  # noqa: E402
 from ssd2ncnn.model.factory import build_model  # noqa: E402
 from ssd2ncnn.model.ssdlite import flatten_heads  # noqa: E402
 from ssd2ncnn.train.data import TorchDetectionDataset  # noqa: E402
+from ssd2ncnn.train.distributed import DistInfo  # noqa: E402
 from ssd2ncnn.train.evaluate import evaluate_model, model_priors  # noqa: E402
 from ssd2ncnn.train.loop import TrainOptions, make_optimizer, make_train_loader, train, train_step  # noqa: E402
 from ssd2ncnn.train.loss import multibox_loss  # noqa: E402
@@ -227,7 +228,7 @@ def bench_loader(rep: Report, args, cfg, device, data: Path) -> None:
         for pin in pins:
             opts = TrainOptions(data=data, out=Path("."), batch_size=args.batch, workers=args.workers,
                                 persistent_workers=persistent, pin_memory=pin)
-            ld = make_train_loader(opts, cfg, source, TrainOptionsInfo(), device)
+            ld = make_train_loader(opts, cfg, source, DistInfo(), device)  # one process
             batches, images, t0 = 0, 0, 0.0
             for epoch in range(3):  # epoch 0 warms the page cache; 1-2 are timed, worker start-up included
                 if epoch == 1:
@@ -240,12 +241,6 @@ def bench_loader(rep: Report, args, cfg, device, data: Path) -> None:
             name = f"{args.workers} workers{' persistent' if persistent else ''}{' pin_memory' if pin else ''}"
             rep.add("loader", name, dt / batches, images / batches)
             del ld
-
-
-def TrainOptionsInfo():  # noqa: N802  a single-process DistInfo
-    from ssd2ncnn.train.distributed import DistInfo
-
-    return DistInfo()
 
 
 def bench_e2e_and_eval(rep: Report, args, cfg, device, data: Path, work: Path, parts: set[str]) -> None:

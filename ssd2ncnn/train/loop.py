@@ -194,23 +194,23 @@ def check_options(opts: TrainOptions) -> None:
 
 
 @dataclass
-class _Data:
+class TrainData:
     train: DetectionSource
     val: DetectionSource | None
 
 
-def open_training_data(opts: TrainOptions, cfg: SSDConfig) -> _Data:
+def open_training_data(opts: TrainOptions, cfg: SSDConfig) -> TrainData:
     """The training split of every root (concatenated) and the val split of --val-data or the first root."""
     train = open_datasets(opts.roots, opts.train_splits, cfg.class_names)
     val_root = Path(opts.val_data) if opts.val_data is not None else opts.roots[0]
     if opts.val_data is not None and not has_split(val_root, opts.val_split):
         raise InputError(f"--val-data {val_root} has no split {opts.val_split!r}; pass --val-split")
     val = open_datasets([val_root], [opts.val_split], cfg.class_names) if has_split(val_root, opts.val_split) else None
-    return _Data(train, val)
+    return TrainData(train, val)
 
 
 @dataclass
-class _Run:
+class RunState:
     """What the epochs share: the model (and its DDP wrapper), optimizer, scaler, priors, and the
     counters a resume restores."""
 
@@ -233,7 +233,7 @@ class _Run:
         return self.opts.channels_last if self.opts.channels_last is not None else self.device.type == "cuda"
 
 
-def build_model_and_optimizer(opts: TrainOptions, cfg: SSDConfig, info: DistInfo, device: torch.device) -> _Run:
+def build_model_and_optimizer(opts: TrainOptions, cfg: SSDConfig, info: DistInfo, device: torch.device) -> RunState:
     torch.manual_seed(opts.seed)
     model = build_model(cfg)
     if opts.backbone_weights is not None and opts.resume is None:
@@ -252,14 +252,14 @@ def build_model_and_optimizer(opts: TrainOptions, cfg: SSDConfig, info: DistInfo
             log.info("--sync-bn: a single process has nothing to synchronise; plain BatchNorm")
     priors = model_priors(model).to(device)
     model.to(device)
-    run = _Run(opts, cfg, info, device, model, model, make_optimizer(model, opts),
+    run = RunState(opts, cfg, info, device, model, model, make_optimizer(model, opts),
                torch.amp.GradScaler("cuda") if device.type == "cuda" else None, priors)
     if run.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in the stubs
     return run
 
 
-def resume(run: _Run, path: Path) -> None:
+def resume(run: RunState, path: Path) -> None:
     ckpt = _training_checkpoint(path)
     run.model.load_state_dict(ckpt["state_dict"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
@@ -273,7 +273,7 @@ def resume(run: _Run, path: Path) -> None:
 
 
 @dataclass
-class _Loader:
+class TrainLoader:
     loader: DataLoader
     sampler: torch.utils.data.Sampler
     dataset: TorchDetectionDataset
@@ -290,7 +290,7 @@ class _Loader:
             self.sampler.set_epoch(epoch)
 
 
-def make_train_loader(opts: TrainOptions, cfg: SSDConfig, source: DetectionSource, info: DistInfo, device: torch.device) -> _Loader:
+def make_train_loader(opts: TrainOptions, cfg: SSDConfig, source: DetectionSource, info: DistInfo, device: torch.device) -> TrainLoader:
     base = TorchDetectionDataset(source, TrainTransform(cfg, seed=opts.seed + 7919 * info.rank, max_expand=opts.max_expand))
     dataset = RepeatDataset(base, opts.repeat) if opts.repeat > 1 else base
     per_rank_batch = max(1, opts.batch_size // info.world_size)
@@ -306,7 +306,7 @@ def make_train_loader(opts: TrainOptions, cfg: SSDConfig, source: DetectionSourc
                         collate_fn=collate, drop_last=drop_last, worker_init_fn=_worker_init if opts.workers else None,
                         generator=worker_gen, persistent_workers=opts.persistent_workers and opts.workers > 0,
                         pin_memory=pin, prefetch_factor=4 if opts.workers else None)
-    return _Loader(loader, sampler, base, order_gen, worker_gen)
+    return TrainLoader(loader, sampler, base, order_gen, worker_gen)
 
 
 def make_schedule(opts: TrainOptions, steps_per_epoch: int) -> LRSchedule:
@@ -316,7 +316,7 @@ def make_schedule(opts: TrainOptions, steps_per_epoch: int) -> LRSchedule:
                       lr_steps=tuple(opts.lr_steps), gamma=opts.lr_gamma)
 
 
-def train_one_epoch(run: _Run, data: _Loader, schedule: LRSchedule, epoch: int, progress: Progress) -> dict:
+def train_one_epoch(run: RunState, data: TrainLoader, schedule: LRSchedule, epoch: int, progress: Progress) -> dict:
     """One pass over the loader; returns the epoch's row of metrics (losses averaged over all ranks)."""
     opts, info, device = run.opts, run.info, run.device
     data.start_epoch(opts.seed + 1000003 * epoch + 7919 * info.rank, epoch)
@@ -352,7 +352,7 @@ def train_one_epoch(run: _Run, data: _Loader, schedule: LRSchedule, epoch: int, 
     }
 
 
-def evaluate_and_checkpoint(run: _Run, val: DetectionSource | None, row: dict, schedule: LRSchedule) -> None:
+def evaluate_and_checkpoint(run: RunState, val: DetectionSource | None, row: dict, schedule: LRSchedule) -> None:
     """Rank 0: evaluate when due, pick best.pth (val mAP, else training loss), write last.pth and logs."""
     opts, epoch = run.opts, row["epoch"]
     do_eval = val is not None and (epoch % opts.eval_interval == 0 or epoch == opts.epochs)
