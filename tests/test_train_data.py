@@ -126,3 +126,29 @@ def test_synthetic_object_size_and_count_options(tmp_path):
         assert 128 <= r.width <= 160 and 128 <= r.height <= 160 and 1 <= len(r.labels) <= 2 and not r.difficult.any()
         side = np.sqrt((r.boxes[:, 2] - r.boxes[:, 0]) * (r.boxes[:, 3] - r.boxes[:, 1]))
         assert np.all(side >= 0.3 * min(r.width, r.height) - 2) and np.all(side <= 0.5 * min(r.width, r.height) + 2)
+
+
+def test_augmentation_depends_on_epoch_and_image_not_on_workers(tmp_path):
+    """The same batches with no workers and with two persistent ones, epoch after epoch; a new epoch
+    draws new augmentation. (Persistent workers keep their own copy of the dataset, so a per-epoch
+    reseed in the main process would never reach them.)"""
+    from ssd2ncnn.train.distributed import DistInfo
+    from ssd2ncnn.train.loop import TrainOptions, make_train_loader
+
+    cfg = get_preset("ssdlite320", input_size=64, num_classes=4)
+    src = open_dataset(FIXTURES / "voc", "train", ("background", "circle", "square", "triangle"))
+
+    def epochs(workers):
+        opts = TrainOptions(data=FIXTURES / "voc", out=tmp_path, batch_size=3, workers=workers, repeat=2)
+        ld = make_train_loader(opts, cfg, src, DistInfo(), torch.device("cpu"))
+        out = []
+        for epoch in range(2):
+            ld.start_epoch(100 + epoch, epoch)
+            out.append([(images, boxes, index) for images, boxes, _, index in ld.loader])
+        return out
+
+    a, b = epochs(0), epochs(2)
+    for ea, eb in zip(a, b, strict=True):
+        for (ia, ba, xa), (ib, bb, xb) in zip(ea, eb, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ia, ib) and torch.equal(ba, bb)
+    assert not torch.equal(a[0][0][0], a[1][0][0])  # epoch 2 is not epoch 1 again

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from ..config import SSDConfig
 from ..data.records import DetectionSource, ImageRecord, load_rgb
@@ -28,7 +28,13 @@ class TorchDetectionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.source.records)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        """`key` is an index, or (index, augmentation seed) from `SeededSampler`: then the transform
+        draws from a generator seeded by (seed, index) alone, so an image's augmentation does not
+        depend on which worker loads it, on persistent workers, or on a resume."""
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        if seed is not None:
+            self.transform.reseed([seed, i])  # type: ignore[attr-defined]  # a TrainTransform
         rec: ImageRecord = self.source.records[i]
         image = np.asarray(load_rgb(rec.path))
         keep = ~rec.difficult if self.drop_difficult else np.ones(len(rec.labels), dtype=bool)
@@ -69,5 +75,22 @@ class RepeatDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset) * self.times
 
-    def __getitem__(self, i: int):
-        return self.dataset[i % len(self.dataset)]
+    def __getitem__(self, key: int | tuple[int, int]):
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        n = len(self.dataset)
+        return self.dataset[(i % n, seed + 1000003 * (i // n)) if seed is not None else i % n]  # each pass its own draws
+
+
+class SeededSampler(Sampler):
+    """Wraps a sampler of indices to yield (index, epoch seed): the seed reaches the dataset in any
+    worker, persistent or not (a worker's copy of the dataset never sees the main process again)."""
+
+    def __init__(self, sampler: Sampler[int]):
+        self.sampler = sampler
+        self.seed = 0
+
+    def __iter__(self):
+        return ((i, self.seed) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)  # type: ignore[arg-type]

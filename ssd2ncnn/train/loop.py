@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..model.factory import build_model
 from ..model.ssdlite import SSDDetector, flatten_heads
 from .backbone_weights import load_backbone_weights
-from .data import RepeatDataset, TorchDetectionDataset, collate, network_input
+from .data import RepeatDataset, SeededSampler, TorchDetectionDataset, collate, network_input
 from .distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
 from .evaluate import evaluate_model, model_priors
 from .loss import multibox_loss
@@ -169,15 +169,6 @@ def _cpu_threads(device: torch.device, info: DistInfo, workers: int) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // info.world_size - workers))
 
 
-def _worker_init(worker_id: int) -> None:
-    info = torch.utils.data.get_worker_info()
-    assert info is not None  # called by DataLoader workers only
-    dataset = info.dataset
-    while not isinstance(dataset, TorchDetectionDataset):  # through RepeatDataset
-        dataset = dataset.dataset  # type: ignore[attr-defined]
-    dataset.transform.reseed(info.seed % 2**32)  # type: ignore[attr-defined]
-
-
 def check_options(opts: TrainOptions) -> None:
     if opts.epochs < 1 or opts.batch_size < 1 or opts.lr <= 0:
         raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
@@ -275,38 +266,35 @@ def resume(run: RunState, path: Path) -> None:
 @dataclass
 class TrainLoader:
     loader: DataLoader
-    sampler: torch.utils.data.Sampler
-    dataset: TorchDetectionDataset
-    # Both generators are re-seeded from (seed, epoch) every epoch, so a resumed run sees the same
-    # image order and augmentation as an uninterrupted one.
+    sampler: SeededSampler
+    # Re-seeded from (seed, epoch) every epoch, with the augmentation seed the sampler hands to each
+    # image, so a resumed run sees the same order and augmentation as an uninterrupted one.
     order_gen: torch.Generator
-    worker_gen: torch.Generator
 
     def start_epoch(self, seed: int, epoch: int) -> None:
         self.order_gen.manual_seed(seed)
-        self.worker_gen.manual_seed(seed + 1)
-        self.dataset.transform.reseed(seed)  # type: ignore[attr-defined]  # a TrainTransform
-        if isinstance(self.sampler, DistributedSampler):
-            self.sampler.set_epoch(epoch)
+        self.sampler.seed = seed + 1
+        if isinstance(self.sampler.sampler, DistributedSampler):
+            self.sampler.sampler.set_epoch(epoch)
 
 
 def make_train_loader(opts: TrainOptions, cfg: SSDConfig, source: DetectionSource, info: DistInfo, device: torch.device) -> TrainLoader:
-    base = TorchDetectionDataset(source, TrainTransform(cfg, seed=opts.seed + 7919 * info.rank, max_expand=opts.max_expand))
+    base = TorchDetectionDataset(source, TrainTransform(cfg, max_expand=opts.max_expand))
     dataset = RepeatDataset(base, opts.repeat) if opts.repeat > 1 else base
     per_rank_batch = max(1, opts.batch_size // info.world_size)
-    order_gen, worker_gen = torch.Generator(), torch.Generator()
-    sampler: torch.utils.data.Sampler
+    order_gen = torch.Generator()
+    indices: torch.utils.data.Sampler
     if info.enabled:
-        sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=opts.seed)
+        indices = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=opts.seed)
     else:
-        sampler = RandomSampler(dataset, generator=order_gen)
+        indices = RandomSampler(dataset, generator=order_gen)
+    sampler = SeededSampler(indices)
     drop_last = len(dataset) // info.world_size >= per_rank_batch  # no 1-image BatchNorm batches
     pin = opts.pin_memory if opts.pin_memory is not None else device.type == "cuda"
     loader = DataLoader(dataset, batch_size=per_rank_batch, sampler=sampler, num_workers=opts.workers,
-                        collate_fn=collate, drop_last=drop_last, worker_init_fn=_worker_init if opts.workers else None,
-                        generator=worker_gen, persistent_workers=opts.persistent_workers and opts.workers > 0,
+                        collate_fn=collate, drop_last=drop_last, persistent_workers=opts.persistent_workers and opts.workers > 0,
                         pin_memory=pin, prefetch_factor=4 if opts.workers else None)
-    return TrainLoader(loader, sampler, base, order_gen, worker_gen)
+    return TrainLoader(loader, sampler, order_gen)
 
 
 def make_schedule(opts: TrainOptions, steps_per_epoch: int) -> LRSchedule:

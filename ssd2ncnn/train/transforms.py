@@ -168,8 +168,8 @@ class TrainTransform:
         self.min_size = min_size
         self.rng = np.random.default_rng(seed)
 
-    def reseed(self, seed: int) -> None:
-        """Called per data-loader worker so workers do not repeat each other's augmentation."""
+    def reseed(self, seed: int | list[int]) -> None:
+        """Called per image with (epoch seed, index) by the training dataset."""
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray):
