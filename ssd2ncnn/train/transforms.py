@@ -128,17 +128,25 @@ def random_crop(rng: np.random.Generator, image: np.ndarray, boxes: np.ndarray, 
     return image[y1:y2, x1:x2], boxes, labels
 
 
-def hflip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    w = image.shape[1]
+def flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
     flipped = boxes.copy()
-    flipped[:, 0], flipped[:, 2] = w - boxes[:, 2], w - boxes[:, 0]
-    return image[:, ::-1], flipped
+    flipped[:, 0], flipped[:, 2] = width - boxes[:, 2], width - boxes[:, 0]
+    return flipped
 
 
-def resize(image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stretch to size x size (SSD does not keep the aspect ratio; neither does the deployed model)."""
+def hflip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return image[:, ::-1], flip_boxes(boxes, image.shape[1])
+
+
+def resize(image: np.ndarray, boxes: np.ndarray, size: int, mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Stretch to size x size (SSD does not keep the aspect ratio; neither does the deployed model).
+    `mirror` flips the pixels (not the boxes) first, in Pillow: an exact copy like `hflip`'s, without
+    numpy's slow copy of a reversed view."""
     h, w, _ = image.shape
-    out = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((size, size), Image.Resampling.BILINEAR))
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    if mirror:
+        pil = pil.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    out = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
     return out, boxes * np.array([size / w, size / h, size / w, size / h], dtype=np.float32)
 
 
@@ -151,9 +159,9 @@ def normalize(image: np.ndarray, cfg: SSDConfig) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def _finish(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, cfg: SSDConfig):
-    """Resize (uint8 HWC RGB stays) and express boxes in [0, 1] of the network input."""
-    image, boxes = resize(image, boxes, cfg.input_size)
+def _finish(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, cfg: SSDConfig, mirror: bool = False):
+    """Resize (mirrored first if asked; uint8 HWC RGB stays) and express boxes in [0, 1] of the network input."""
+    image, boxes = resize(image, boxes, cfg.input_size, mirror)
     return image, np.clip(boxes / cfg.input_size, 0.0, 1.0), labels
 
 
@@ -185,9 +193,10 @@ class TrainTransform:
             image = canvas_region(image, self.fill, *placed, rect or (0, 0, w, h))
         elif rect is not None:
             image = image[rect[1]:rect[3], rect[0]:rect[2]]
-        if rng.random() < 0.5:
-            image, boxes = hflip(image, boxes)
-        image, boxes, labels = _finish(image, boxes, labels, self.cfg)
+        mirror = rng.random() < 0.5
+        if mirror:
+            boxes = flip_boxes(boxes, image.shape[1])
+        image, boxes, labels = _finish(image, boxes, labels, self.cfg, mirror)
         wh = (boxes[:, 2:] - boxes[:, :2]) * self.cfg.input_size
         keep = np.all(wh >= self.min_size, axis=1)
         return image, boxes[keep], labels[keep]
