@@ -106,6 +106,7 @@ def test_step_schedule_with_linear_warmup_from_a_ratio():
     (["--lr-steps", "1,x"], "--lr-steps takes comma-separated whole epochs"),
     (["--repeat", "0"], "--repeat and --log-interval must be >= 1"),
     (["--warmup-ratio", "0"], "--warmup-ratio must be in (0, 1]"),
+    (["--warmup-iters", "-5"], "--warmup-iters/--warmup-epochs and --grad-clip >= 0"),
     (["--val-data", "{voc}", "--val-split", "nope"], "has no split 'nope'"),
 ])
 def test_recipe_option_mistakes_are_one_line_errors(tmp_path, args, message):

@@ -183,8 +183,8 @@ def check_options(opts: TrainOptions) -> None:
         raise InputError("--schedule step needs --lr-steps, the epochs after which the rate drops (e.g. 16,22)")
     if any(not 0 < e < opts.epochs for e in opts.lr_steps) or list(opts.lr_steps) != sorted(opts.lr_steps):
         raise InputError(f"--lr-steps {','.join(map(str, opts.lr_steps))} must rise and lie between 1 and --epochs - 1 ({opts.epochs - 1})")
-    if not 0 < opts.warmup_ratio <= 1 or opts.grad_clip < 0:
-        raise InputError("--warmup-ratio must be in (0, 1] and --grad-clip >= 0 (0: no clipping)")
+    if not 0 < opts.warmup_ratio <= 1 or opts.grad_clip < 0 or (opts.warmup_iters or 0) < 0 or opts.warmup_epochs < 0:
+        raise InputError("--warmup-ratio must be in (0, 1], --warmup-iters/--warmup-epochs and --grad-clip >= 0 (0: no clipping)")
 
 
 @dataclass
