@@ -47,8 +47,13 @@ def test_voc_difficult_dropped_for_training_kept_for_eval():
     assert len(labels) == n_easy < n_all
     _, boxes, labels, _ = TorchDetectionDataset(src, EvalTransform(cfg), drop_difficult=False)[i]
     assert len(labels) == n_all
-    batch = collate([TorchDetectionDataset(src, EvalTransform(cfg))[k] for k in range(3)])
-    assert batch[0].shape == (3, 3, 64, 64) and len(batch[1]) == 3 and torch.equal(batch[3], torch.arange(3))
+    items = [TorchDetectionDataset(src, EvalTransform(cfg))[k] for k in range(3)]
+    images, boxes, labels, index = collate(items)
+    gmax = max(len(it[2]) for it in items)
+    assert images.shape == (3, 64, 64, 3) and images.dtype == torch.uint8 and boxes.shape == (3, gmax, 4) and torch.equal(index, torch.arange(3))
+    for k, (_, b, lab, _) in enumerate(items):  # real rows first, then padding rows (label -1, zero box)
+        assert torch.equal(boxes[k, : len(b)], b) and torch.equal(labels[k, : len(lab)], lab)
+        assert (labels[k, len(lab):] == -1).all() and (boxes[k, len(b):] == 0).all()
 
 
 def test_coco_fixture_category_mapping_and_crowd():
@@ -121,3 +126,29 @@ def test_synthetic_object_size_and_count_options(tmp_path):
         assert 128 <= r.width <= 160 and 128 <= r.height <= 160 and 1 <= len(r.labels) <= 2 and not r.difficult.any()
         side = np.sqrt((r.boxes[:, 2] - r.boxes[:, 0]) * (r.boxes[:, 3] - r.boxes[:, 1]))
         assert np.all(side >= 0.3 * min(r.width, r.height) - 2) and np.all(side <= 0.5 * min(r.width, r.height) + 2)
+
+
+def test_augmentation_depends_on_epoch_and_image_not_on_workers(tmp_path):
+    """The same batches with no workers and with two persistent ones, epoch after epoch; a new epoch
+    draws new augmentation. (Persistent workers keep their own copy of the dataset, so a per-epoch
+    reseed in the main process would never reach them.)"""
+    from ssd2ncnn.train.distributed import DistInfo
+    from ssd2ncnn.train.loop import TrainOptions, make_train_loader
+
+    cfg = get_preset("ssdlite320", input_size=64, num_classes=4)
+    src = open_dataset(FIXTURES / "voc", "train", ("background", "circle", "square", "triangle"))
+
+    def epochs(workers):
+        opts = TrainOptions(data=FIXTURES / "voc", out=tmp_path, batch_size=3, workers=workers, repeat=2)
+        ld = make_train_loader(opts, cfg, src, DistInfo(), torch.device("cpu"))
+        out = []
+        for epoch in range(2):
+            ld.start_epoch(100 + epoch, epoch)
+            out.append([(images, boxes, index) for images, boxes, _, index in ld.loader])
+        return out
+
+    a, b = epochs(0), epochs(2)
+    for ea, eb in zip(a, b, strict=True):
+        for (ia, ba, xa), (ib, bb, xb) in zip(ea, eb, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ia, ib) and torch.equal(ba, bb)
+    assert not torch.equal(a[0][0][0], a[1][0][0])  # epoch 2 is not epoch 1 again

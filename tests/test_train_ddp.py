@@ -21,11 +21,12 @@ def _worker(out: Path) -> None:
 
     from ssd2ncnn.config import get_preset
     from ssd2ncnn.data.folders import open_dataset
+    from ssd2ncnn.errors import InputError
     from ssd2ncnn.model.ssdlite import SSDLite
-    from ssd2ncnn.train.data import TorchDetectionDataset, collate
+    from ssd2ncnn.train.data import TorchDetectionDataset, collate, network_input
     from ssd2ncnn.train.distributed import init_distributed
     from ssd2ncnn.train.evaluate import model_priors
-    from ssd2ncnn.train.loop import TrainOptions, make_optimizer, train, train_step
+    from ssd2ncnn.train.loop import TrainOptions, build_model_and_optimizer, make_optimizer, train, train_step
     from ssd2ncnn.train.transforms import TrainTransform
 
     info, device = init_distributed("cpu")
@@ -45,13 +46,19 @@ def _worker(out: Path) -> None:
     for epoch in range(3):
         sampler.set_epoch(epoch)
         for images, boxes, labels, index in loader:
-            losses.append(train_step(net, images, boxes, labels, priors, cfg, opt, None, 20.0))
+            losses.append(tuple(float(v) for v in train_step(net, network_input(images, cfg), boxes, labels, priors, cfg, opt, None, 20.0)))
             seen.append(index.tolist())
     # Parameters only: BatchNorm buffers are re-broadcast from rank 0 at each forward, so after the last
     # step each rank holds its own update of them.
     params = {k: v.detach().clone() for k, v in model.named_parameters()}
     torch.save({"state": params, "before": before, "losses": losses, "seen": seen}, out / f"rank{info.rank}.pt")
     # The full loop under the same process group: rank 0 writes the run directory.
+    # --sync-bn under DDP: PyTorch's SyncBatchNorm trains on CUDA only, so on CPU it is a clear error
+    # (tests/test_train_gpu.py trains with it).
+    try:
+        build_model_and_optimizer(TrainOptions(data=VOC, out=out, sync_bn=True), cfg, info, device)
+    except InputError as exc:
+        (out / f"syncbn{info.rank}.txt").write_text(str(exc))
     train(TrainOptions(data=VOC, out=out / "run", preset="ssdlite320", input_size=64, width_mult=0.25, epochs=1,
                        batch_size=4, workers=0, lr=0.01, progress=False))
 
@@ -79,6 +86,7 @@ def test_two_process_ddp_keeps_replicas_identical(tmp_path):
     assert not torch.equal(r0["state"][key], r0["before"][key])
     run = tmp_path / "run"
     assert (run / "best.pth").is_file() and (run / "last.pth").is_file()
+    assert "--sync-bn needs CUDA" in (tmp_path / "syncbn0.txt").read_text()
     assert "on 2 process(es)" in (run / "train.log").read_text()
 
 

@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.train.transforms import (
     EvalTransform,
     TrainTransform,
+    canvas_region,
     expand,
     hflip,
     normalize,
@@ -111,7 +113,70 @@ def test_train_and_eval_transform_outputs():
     for _ in range(10):
         img, box = _scene(rng)
         x, b, lab = t(img, box, np.array([1]))
-        assert x.shape == (3, 96, 96) and x.dtype == np.float32
+        assert x.shape == (96, 96, 3) and x.dtype == np.uint8  # normalised later, on the device
         assert np.all((b >= 0) & (b <= 1)) and len(b) == len(lab)
     x, b, lab = EvalTransform(cfg)(np.zeros((50, 100, 3), np.uint8), np.array([[10, 5, 60, 25]], np.float32), np.array([1]))
     np.testing.assert_allclose(b, [[0.1, 0.1, 0.6, 0.5]])
+
+
+def _old_train_transform(cfg, seed, img, boxes, labels):
+    """TrainTransform as it was: the whole zoom-out canvas made, then cropped (the reference)."""
+    rng = np.random.default_rng(seed)
+    img = photometric_distort(rng, img)
+    if rng.random() < 0.5:
+        h, w, _ = img.shape
+        ratio = rng.uniform(1.0, 4.0)
+        ch, cw = int(h * ratio), int(w * ratio)
+        top, left = int(rng.uniform(0, ch - h)), int(rng.uniform(0, cw - w))
+        canvas = np.empty((ch, cw, 3), dtype=np.uint8)
+        canvas[:] = np.clip(np.round(rgb_mean(cfg)), 0, 255).astype(np.uint8)
+        canvas[top:top + h, left:left + w] = img
+        img, boxes = canvas, boxes + np.array([left, top, left, top], dtype=np.float32)
+    img, boxes, labels = random_crop(rng, img, boxes, labels)
+    if rng.random() < 0.5:
+        img, boxes = hflip(img, boxes)
+    img, boxes = resize(img, boxes, cfg.input_size)
+    boxes = np.clip(boxes / cfg.input_size, 0.0, 1.0)
+    keep = np.all((boxes[:, 2:] - boxes[:, :2]) * cfg.input_size >= 2.0, axis=1)
+    return img, boxes[keep], labels[keep]
+
+
+def test_fused_zoom_out_and_crop_equal_the_whole_canvas_pipeline():
+    cfg = get_preset("ssdlite320", input_size=96, num_classes=2)
+    rng = np.random.default_rng(11)
+    for seed in range(40):
+        img, box = _scene(rng)
+        boxes = np.concatenate([box, box + 3]).astype(np.float32)
+        labels = np.array([1, 1]) if seed % 5 else np.zeros(0, np.int64)
+        boxes = boxes[: len(labels)]
+        got = TrainTransform(cfg, seed=seed)(img, boxes.copy(), labels.copy())
+        ref = _old_train_transform(cfg, seed, img, boxes.copy(), labels.copy())
+        for a, b in zip(got, ref, strict=True):
+            assert np.array_equal(a, b), seed
+
+
+def test_canvas_region_is_a_crop_of_the_canvas():
+    img = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    fill = np.array([1.0, 2.0, 3.0])
+    _, canvas_boxes = expand(np.random.default_rng(1), img, np.zeros((0, 4), np.float32), fill)
+    full = np.empty((12, 20, 3), np.uint8)
+    full[:] = [1, 2, 3]
+    full[4:9, 6:13] = img
+    for rect in [(0, 0, 20, 12), (5, 3, 11, 10), (0, 0, 3, 3), (10, 8, 20, 12), (13, 9, 20, 12)]:
+        x1, y1, x2, y2 = rect
+        assert np.array_equal(canvas_region(img, fill, 4, 6, rect), full[y1:y2, x1:x2]), rect
+
+
+def test_network_input_matches_normalize_per_image():
+    from ssd2ncnn.train.data import network_input
+
+    imgs = np.random.default_rng(3).integers(0, 256, (2, 8, 6, 3), dtype=np.uint8)
+    from dataclasses import replace
+
+    rgb = get_preset("ssdlite320", num_classes=2)
+    for cfg in (rgb, replace(rgb, rgb=False, mean=(1.0, 2.0, 3.0), std=(2.0, 3.0, 4.0))):
+        for channels_last in (False, True):
+            x = network_input(torch.from_numpy(imgs), cfg, channels_last)
+            assert x.shape == (2, 3, 8, 6) and x.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            for k in range(2):
+                assert torch.equal(x[k], torch.from_numpy(normalize(imgs[k], cfg)))

@@ -14,10 +14,11 @@ from .model_options import load_kwargs, model_options
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="VOC or COCO data set folder.")
 @click.option("--split", default="test", show_default=True, help="Split of --data to evaluate (VOC ImageSets/Main/<split>.txt).")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Images per forward pass.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Image-decoding processes (0: in this one).")
 @model_options
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")
-def command(checkpoint, data, split, batch_size, source, preset, num_classes, width_mult, device, json_out) -> None:
+def command(checkpoint, data, split, batch_size, workers, source, preset, num_classes, width_mult, device, json_out) -> None:
     """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
     import json
 
@@ -33,7 +34,7 @@ def command(checkpoint, data, split, batch_size, source, preset, num_classes, wi
     model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
     source = open_dataset(data, split, model.cfg.class_names)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dets = predict(model.to(dev), source, batch_size=batch_size, device=dev)
+    dets = predict(model.to(dev), source, batch_size=batch_size, workers=workers, device=dev)
     gts = ground_truth(source)
     m07 = evaluate_detections(dets, gts, source.num_classes, use_07=True)
     mall = evaluate_detections(dets, gts, source.num_classes, use_07=False)

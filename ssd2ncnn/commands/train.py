@@ -1,4 +1,4 @@
-"""`ssd2ncnn train`: train an SSDLite on a VOC or COCO folder (see docs/training.md)."""
+"""`ssd2ncnn train`: train an SSDLite on VOC or COCO folders (see docs/training.md)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,26 @@ from pathlib import Path
 import click
 
 from ..config import PRESETS
+from ..errors import InputError
 from .output_option import output_option
 
 
+def _ints(value: str | None, option: str) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{option} takes comma-separated whole epochs, e.g. 16,22; got {value!r}") from None
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 @click.command("train")
-@click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="VOC or COCO data set folder.")
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="VOC or COCO data set folder; repeat for several (e.g. --data VOC2007 --data VOC2012), classes must agree.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="ssdlite320", show_default=True,
               help="Anchor/normalisation preset.")
 @click.option("--arch", type=click.Choice(["ssdlite", "seed"]), default=None,
@@ -25,36 +40,53 @@ from .output_option import output_option
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Global batch size (split over torchrun processes).")
 @click.option("--lr", type=float, default=0.05, show_default=True, help="Peak learning rate after warm-up.")
 @click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True,
-              help="SGD (momentum 0.9) or AdamW (try --lr 2e-3 --weight-decay 0.05 from scratch).")
+              help="SGD or AdamW (try --lr 2e-3 --weight-decay 0.05 from scratch).")
+@click.option("--momentum", type=float, default=0.9, show_default=True, help="SGD momentum.")
 @click.option("--weight-decay", type=float, default=4e-5, show_default=True, help="L2 weight decay of the optimizer.")
+@click.option("--schedule", type=click.Choice(["cosine", "step"]), default="cosine", show_default=True,
+              help="Cosine decay to 1% of --lr, or x --lr-gamma after each of --lr-steps.")
+@click.option("--lr-steps", default=None, help="Step schedule: epochs after which the rate drops, e.g. 16,22.")
+@click.option("--lr-gamma", type=float, default=0.1, show_default=True, help="Step schedule: the factor of each drop.")
 @click.option("--warmup-epochs", type=float, default=1.0, show_default=True,
-              help="Epochs of linear learning-rate warm-up before the cosine decay.")
+              help="Epochs of linear learning-rate warm-up before the schedule.")
+@click.option("--warmup-iters", type=int, default=None, help="Warm-up length in steps (overrides --warmup-epochs).")
+@click.option("--warmup-ratio", type=float, default=0.001, show_default=True, help="Warm-up starts at this share of the rate.")
+@click.option("--grad-clip", type=float, default=20.0, show_default=True, help="Max gradient norm (0: no clipping).")
 @click.option("--max-expand", type=float, default=4.0, show_default=True, help="SSD zoom-out augmentation ratio (1 disables).")
+@click.option("--repeat", type=int, default=1, show_default=True, help="Passes over the training set per epoch.")
+@click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across torchrun processes (CUDA; for small per-GPU batches).")
+@click.option("--channels-last/--no-channels-last", default=None, help="Channels-last memory format (default: on CUDA).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Data-loading processes per training process.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="A last.pth to continue from.")
 @click.option("--backbone-weights", type=click.Path(path_type=Path), default=None,
               help="ImageNet MobileNetV3-Large weights (torchvision or timm; xiaolai-sqlai's for --arch seed).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation, augmentation and sampling.")
-@click.option("--train-split", default="train", show_default=True, help="Split of --data to train on.")
+@click.option("--train-split", default="train", show_default=True, help="Split of every root, or one per root: trainval,trainval.")
+@click.option("--val-data", type=click.Path(path_type=Path), default=None, help="Folder of the val split (default: the first --data).")
 @click.option("--val-split", default="val", show_default=True, help="Evaluated each --eval-interval epochs when present; picks best.pth.")
 @click.option("--eval-interval", type=int, default=1, show_default=True,
               help="Evaluate on --val-split every this many epochs.")
+@click.option("--log-interval", type=int, default=20, show_default=True, help="Steps between loss reads (progress, divergence check).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @output_option("Run folder (RUN_DIR): checkpoints, train.log, metrics.", file_okay=False)
-def command(data, preset, arch, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, optimizer, weight_decay, warmup_epochs,
-            max_expand, workers, resume, backbone_weights, seed, train_split, val_split, eval_interval, device, output) -> None:
+def command(data, preset, arch, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, optimizer, momentum,
+            weight_decay, schedule, lr_steps, lr_gamma, warmup_epochs, warmup_iters, warmup_ratio, grad_clip, max_expand, repeat,
+            sync_bn, channels_last, workers, resume, backbone_weights, seed, train_split, val_data, val_split, eval_interval,
+            log_interval, device, output) -> None:
     """Train an SSDLite detector; writes RUN_DIR/best.pth, last.pth, train.log, metrics.csv/json.
 
-    Multi-GPU: torchrun --nproc_per_node N -m ssd2ncnn train ..."""
+    Multi-GPU: torchrun --nproc_per_node N -m ssd2ncnn train ... [--sync-bn]"""
     from ..train.loop import TrainOptions, train
 
     opts = TrainOptions(
-        data=data, out=output, preset=preset, arch=arch, num_classes=num_classes,
-        classes=tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
+        data=list(data), out=output, preset=preset, arch=arch, num_classes=num_classes,
+        classes=_names(classes) if classes else None,
         input_size=input_size, width_mult=width_mult, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        weight_decay=weight_decay, warmup_epochs=warmup_epochs, max_expand=max_expand, workers=workers, resume=resume,
-        backbone_weights=backbone_weights, seed=seed, train_split=train_split, val_split=val_split,
-        eval_interval=eval_interval, device=device,
+        momentum=momentum, weight_decay=weight_decay, schedule=schedule, lr_steps=_ints(lr_steps, "--lr-steps"),
+        lr_gamma=lr_gamma, warmup_epochs=warmup_epochs, warmup_iters=warmup_iters, warmup_ratio=warmup_ratio,
+        grad_clip=grad_clip, max_expand=max_expand, repeat=repeat, sync_bn=sync_bn, channels_last=channels_last,
+        workers=workers, resume=resume, backbone_weights=backbone_weights, seed=seed, train_split=list(_names(train_split)),
+        val_data=val_data, val_split=val_split, eval_interval=eval_interval, log_interval=log_interval, device=device,
     )
     result = train(opts)
     if result["history"]:

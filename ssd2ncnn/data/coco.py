@@ -1,6 +1,10 @@
 """COCO: `annotations/instances_<split>.json` (or `annotations/<split>.json`) with images under
 `images/<split>/`, `<split>/` or `images/`. Category ids (sparse in COCO) map to contiguous labels 1..K in
-id order; `iscrowd` boxes are ignored for training and evaluation alike (kept as `difficult`)."""
+id order; `iscrowd` boxes are ignored for training and evaluation alike (kept as `difficult`).
+
+COCO 2017 unpacks as `annotations/{instances,captions,person_keypoints}_{train,val}2017.json` beside
+`train2017/` and `val2017/` (cocodataset.org/#download): only the `instances_*` files describe boxes, so
+when any exist they alone name the splits and the classes."""
 
 from __future__ import annotations
 
@@ -24,8 +28,16 @@ def is_coco(root: Path) -> bool:
     return (root / "annotations").is_dir() and any((root / "annotations").glob("*.json"))
 
 
+def _detection_files(root: Path) -> list[Path]:
+    """The annotation files with boxes: `instances_*.json` when there are any (COCO's captions and
+    keypoints files sit beside them), else every `*.json`."""
+    files = sorted((root / "annotations").glob("*.json"))
+    instances = [p for p in files if p.stem.startswith("instances_")]
+    return instances or files
+
+
 def coco_splits(root: Path) -> list[str]:
-    return sorted(p.stem.removeprefix("instances_") for p in (root / "annotations").glob("*.json"))
+    return sorted(p.stem.removeprefix("instances_") for p in _detection_files(root))
 
 
 def _read(path: Path) -> dict:
@@ -41,8 +53,7 @@ def _read(path: Path) -> dict:
 
 def coco_class_names(root: Path) -> tuple[str, ...]:
     """Background + category names in category-id order, from any of the annotation files."""
-    files = sorted((root / "annotations").glob("*.json"))
-    cats = sorted(_read(files[0])["categories"], key=lambda c: c["id"])
+    cats = sorted(_read(_detection_files(root)[0])["categories"], key=lambda c: c["id"])
     return ("background",) + tuple(c["name"] for c in cats)
 
 

@@ -183,13 +183,17 @@ def write_synthetic_coco(
     category_ids: tuple[int, ...] | None = None,
     splits: dict[str, float] | None = None,
     size_range: tuple[int, int] = (160, 256),
+    coco2017: bool = False,
     **image_kw,
 ) -> Path:
     """Write a COCO folder: images/<file>.jpg and annotations/instances_<split>.json. Category ids are
-    deliberately non-contiguous by default (as in COCO) and difficult shapes become `iscrowd` boxes."""
+    deliberately non-contiguous by default (as in COCO) and difficult shapes become `iscrowd` boxes.
+    `coco2017` lays it out as COCO 2017 unpacks: splits train2017/val2017, images in `<split>/`, and a
+    `captions_<split>.json` (no boxes, no categories) beside each instances file."""
     root = Path(out_dir)
-    (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "annotations").mkdir(parents=True, exist_ok=True)
+    if coco2017:
+        splits = {f"{name}2017": part for name, part in (splits or {"train": 0.8, "val": 0.2}).items()}
     cat_ids = category_ids or tuple(3 * k + 2 for k in range(len(shapes)))
     cats = [{"id": cid, "name": name, "supercategory": "shape"} for cid, name in zip(cat_ids, shapes, strict=True)]
     samples = list(_generate(num_images, seed, shapes, size_range, **image_kw))
@@ -201,7 +205,9 @@ def write_synthetic_coco(
         for image_id in part:
             sample = by_id[image_id]
             num = int(image_id) + 1
-            sample.image.save(root / "images" / f"{image_id}.jpg", quality=92)
+            image_dir = root / (split if coco2017 else "images")
+            image_dir.mkdir(exist_ok=True)
+            sample.image.save(image_dir / f"{image_id}.jpg", quality=92)
             images.append({"id": num, "file_name": f"{image_id}.jpg", "width": sample.image.width, "height": sample.image.height})
             for o in sample.objects:
                 x1, y1, x2, y2 = o.box
@@ -214,4 +220,7 @@ def write_synthetic_coco(
                 ann_id += 1
         doc = {"images": images, "annotations": anns, "categories": cats}
         (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(doc))
+        if coco2017:
+            captions = [{"id": k + 1, "image_id": im["id"], "caption": "shapes"} for k, im in enumerate(images)]
+            (root / "annotations" / f"captions_{split}.json").write_text(json.dumps({"images": images, "annotations": captions}))
     return root

@@ -31,11 +31,13 @@ def decode(loc: torch.Tensor, priors: torch.Tensor, variances) -> torch.Tensor:
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU (N, M) of corner boxes; zero-area pairs give 0."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.max(a[:, None, :2], b[None, :, :2])
-    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
+    """Pairwise IoU (..., N, M) of corner boxes (..., N, 4) and (..., M, 4) (leading dims broadcast, so a
+    padded batch of ground truth is one call); zero-area pairs give 0 (0 / clamped 0). In place on its
+    own temporaries: training matches thousands of priors per step. Not differentiable."""
+    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
+    area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+    a, b = a[..., :, None, :], b[..., None, :, :]
+    inter = torch.min(a[..., 2], b[..., 2]).sub_(torch.max(a[..., 0], b[..., 0])).clamp_(min=0)
+    inter.mul_(torch.min(a[..., 3], b[..., 3]).sub_(torch.max(a[..., 1], b[..., 1])).clamp_(min=0))
+    union = (area_a[..., :, None] + area_b[..., None, :]).sub_(inter).clamp_(min=1e-12)
+    return inter.div_(union)

@@ -8,10 +8,11 @@ from torch.utils.data import DataLoader
 
 from ..data.metrics import DetectionMetrics, evaluate_detections
 from ..data.records import DetectionSource
-from ..model.postprocess import class_scores, detect
+from ..model.postprocess import class_scores
 from ..model.priors import generate_priors
 from ..model.ssdlite import SSDDetector, flatten_heads
-from .data import TorchDetectionDataset, collate
+from .data import TorchDetectionDataset, collate, network_input
+from .detect_batch import detect_batch
 from .transforms import EvalTransform
 
 
@@ -22,22 +23,22 @@ def model_priors(model: SSDDetector, size: int | None = None) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> list[np.ndarray]:
-    """Detections per image, (D, 6) rows (label, score, x1, y1, x2, y2) in the image's pixels."""
+    """Detections per image, (D, 6) rows (label, score, x1, y1, x2, y2) in the image's pixels. Images are
+    decoded by `workers` loader processes; post-processing runs batched on `device` (`detect_batch`)."""
     was_training = model.training
     model.eval()
     cfg = model.cfg
-    priors = model_priors(model)
+    device = torch.device(device)
+    priors = model_priors(model).to(device)
     loader = DataLoader(TorchDetectionDataset(source, EvalTransform(cfg), drop_difficult=False),
-                        batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
+                        batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
+                        pin_memory=device.type == "cuda")
     out: list[np.ndarray] = [np.zeros((0, 6), np.float32)] * len(source)
     try:
         for images, _, _, index in loader:
-            locs, confs = model(images.to(device))
+            locs, confs = model(network_input(images.to(device, non_blocking=True), cfg))
             loc, conf = flatten_heads(locs, confs, cfg.num_classes)
-            scores = class_scores(conf.float(), cfg).cpu()
-            loc = loc.float().cpu()
-            for k, i in enumerate(index.tolist()):
-                dets = detect(loc[k], scores[k], priors, cfg)
+            for i, dets in zip(index.tolist(), detect_batch(loc, class_scores(conf.float(), cfg), priors, cfg), strict=True):
                 rec = source.records[i]
                 dets[:, 2:6] *= np.array([rec.width, rec.height, rec.width, rec.height], dtype=np.float32)
                 out[i] = dets

@@ -10,11 +10,11 @@ import torch.nn.functional as F
 def hard_negative_mask(neg_loss: torch.Tensor, positive: torch.Tensor, ratio: int = 3) -> torch.Tensor:
     """(N, P) mask of the negatives to train on: per image the `ratio * num_pos` highest-loss
     negatives (fewer if the image lacks them). Ranking by sort position makes the count exact even
-    with ties."""
-    loss = neg_loss.detach().clone()
-    loss[positive] = -float("inf")  # positives are never mined as negatives
+    with ties. Batched over the images and free of host syncs (no boolean indexing)."""
+    loss = torch.where(positive, torch.full_like(neg_loss, -float("inf")), neg_loss.detach())  # positives are never mined
     order = loss.argsort(dim=1, descending=True)
-    rank = order.argsort(dim=1)
+    position = torch.arange(loss.shape[1], device=loss.device).expand_as(order)
+    rank = torch.empty_like(order).scatter_(1, order, position)  # the inverse permutation of `order`
     num_pos = positive.sum(dim=1, keepdim=True)
     num_neg = torch.clamp(ratio * num_pos, max=positive.shape[1] - num_pos)
     return (rank < num_neg) & ~positive
@@ -31,11 +31,13 @@ def classification_loss(conf: torch.Tensor, target: torch.Tensor, activation: st
 
 
 def multibox_loss(loc: torch.Tensor, conf: torch.Tensor, loc_t: torch.Tensor, conf_t: torch.Tensor, neg_ratio: int = 3, activation: str = "softmax") -> tuple[torch.Tensor, torch.Tensor]:
-    """(localisation loss, classification loss), each summed and divided by the positives' count."""
+    """(localisation loss, classification loss), each summed and divided by the positives' count. Masked
+    sums rather than boolean indexing, so nothing here waits for the device."""
     positive = conf_t > 0
-    num_pos = positive.sum().clamp(min=1).to(loc.dtype)
-    loss_l = F.smooth_l1_loss(loc[positive].float(), loc_t[positive].float(), reduction="sum")
+    num_pos = positive.sum().clamp(min=1).to(torch.float32)
+    per_box = F.smooth_l1_loss(loc.float(), loc_t.float(), reduction="none").sum(-1)
+    loss_l = torch.where(positive, per_box, torch.zeros_like(per_box)).sum()
     per_prior = classification_loss(conf.float(), conf_t, activation)
     selected = positive | hard_negative_mask(per_prior, positive, neg_ratio)
-    loss_c = per_prior[selected].sum()
+    loss_c = torch.where(selected, per_prior, torch.zeros_like(per_prior)).sum()
     return loss_l / num_pos, loss_c / num_pos
