@@ -20,6 +20,7 @@ from .fileio import atomic_write
 from .importers import IMPORTERS, ImportOptions, detect_importer, source_names
 from .model.factory import build_model
 from .model.ssdlite import SSDDetector
+from .model.state import load_state_strict
 
 FORMAT = "ssd2ncnn"
 VERSION = 1
@@ -169,27 +170,11 @@ def load_model(
     sd = _state_dict_of(obj)
     _check_finite(sd, path)
     model = build_model(cfg)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(sd))
-    unexpected = sorted(set(sd) - set(expected))
-    mismatched = [
-        f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in expected
-        if k in sd and sd[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        parts = []
-        if mismatched:
-            parts.append(f"{len(mismatched)} shape mismatches ({'; '.join(mismatched[:4])}{'; ...' if len(mismatched) > 4 else ''})")
-        if missing:
-            parts.append(f"{len(missing)} missing ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])}{', ...' if len(unexpected) > 3 else ''})")
-        raise CheckpointError(
-            f"checkpoint {path} does not fit the {cfg.preset} model with {cfg.num_classes - 1} classes + background and width "
-            f"{cfg.width_mult}: " + "; ".join(parts) + "; check --preset, --num-classes and --width-mult"
-        )
-    model.load_state_dict(sd)
+    load_state_strict(
+        model, sd,
+        f"checkpoint {path} does not fit the {cfg.preset} model with {cfg.num_classes - 1} classes + background and width {cfg.width_mult}",
+        "check --preset, --num-classes and --width-mult",
+    )
     model.eval()
     if not all(math.isfinite(float(p.detach().abs().sum())) for p in model.parameters()):
         raise CheckpointError(f"checkpoint {path} produced non-finite parameters")

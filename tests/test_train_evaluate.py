@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from ssd2ncnn.assets import DEMO_CHECKPOINT
 from ssd2ncnn.checkpoint import load_model
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.data.folders import open_dataset
@@ -66,7 +67,7 @@ def _predict_per_image(model, source, batch_size):
 
 
 def test_predict_with_workers_gives_the_per_image_detections():
-    model = load_model(REPO / "fixtures" / "model" / "shapes_ssdlite.pth")
+    model = load_model(DEMO_CHECKPOINT)
     source = open_dataset(VOC, "train", model.cfg.class_names)
     got = predict(model, source, batch_size=4, workers=1)
     ref = _predict_per_image(model, source, batch_size=4)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import CheckpointError
 from ..model.ssdlite import SSDDetector
 
 
@@ -49,22 +48,6 @@ SOURCES = ("auto", "ssd2ncnn")  # plus every registered importer's name; see `so
 
 def source_names() -> list[str]:
     return list(SOURCES) + sorted(IMPORTERS)
-
-
-def load_state_strict(model: torch.nn.Module, sd: dict[str, torch.Tensor], what: str) -> None:
-    """Load `sd` (already renamed to the model's keys) or raise a `CheckpointError` listing what does not
-    fit. BatchNorm's `num_batches_tracked` (absent from files written before torch 0.4.1) may be missing."""
-    expected = model.state_dict()
-    missing = sorted(k for k in set(expected) - set(sd) if not k.endswith("num_batches_tracked"))
-    unexpected = sorted(set(sd) - set(expected))
-    mismatched = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(v.shape)}" for k, v in expected.items() if k in sd and sd[k].shape != v.shape]
-    problems = []
-    for label, items in (("shape mismatches", mismatched), ("missing", missing), ("unexpected", unexpected)):
-        if items:
-            problems.append(f"{len(items)} {label} ({'; '.join(items[:3])}{'; ...' if len(items) > 3 else ''})")
-    if problems:
-        raise CheckpointError(f"checkpoint does not fit {what}: " + "; ".join(problems) + "; check --from and --width-mult")
-    model.load_state_dict(sd, strict=False)
 
 
 # Each importer module registers itself on import (after the registry and helpers it uses).

@@ -23,7 +23,8 @@ import torch
 from ..config import VOC_CLASSES, SSDConfig, get_preset
 from ..errors import CheckpointError
 from ..model.seed_mobilenetv3 import SeedSSD
-from . import Importer, ImportOptions, load_state_strict, register
+from ..model.state import load_state_strict
+from . import Importer, ImportOptions, register
 
 HEADS = {"bbox_head.reg_convs.": "loc_heads.", "bbox_head.cls_convs.": "conf_heads."}
 CLASSIFIER = ("backbone.linear3.", "backbone.bn3.", "backbone.linear4.")
@@ -115,7 +116,8 @@ def seed_layout(model: SeedSSD, classifier_classes: int = 1000) -> dict[str, tor
 def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SeedSSD:
     cfg = seed_config(sd, obj.get("meta") or {}, opts)
     model = SeedSSD(cfg)
-    load_state_strict(model, our_state(sd), f"the seed model (width {cfg.width_mult}, {cfg.num_classes} classes)")
+    load_state_strict(model, our_state(sd), f"checkpoint does not fit the seed model (width {cfg.width_mult}, {cfg.num_classes} classes)",
+                      "check --from and --width-mult")
     return model.eval()
 
 

@@ -19,6 +19,7 @@ from ..config import torchvision_ssdlite320
 from ..errors import CheckpointError
 from ..model.mobilenetv3 import LAST_CHANNELS
 from ..model.ssdlite import SSDDetector
+from ..model.state import load_state_strict
 from ..model.tv_ssdlite import REDUCED_TAIL_DIVIDER, TorchvisionSSDLite
 from . import Importer, ImportOptions, register
 
@@ -87,18 +88,9 @@ def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SSDDete
         )
     names = COCO_91 if n == len(COCO_91) else ("background",) + tuple(f"class{i}" for i in range(1, n))
     model = TorchvisionSSDLite(torchvision_ssdlite320(names, full_tail=_full_tail(sd)))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(sd))
-    unexpected = sorted(set(sd) - set(expected))
-    wrong = [f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if k in sd and sd[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        shown = (wrong + [f"missing {k}" for k in missing] + [f"unexpected {k}" for k in unexpected])[:3]
-        raise CheckpointError(
-            f"the checkpoint looks like torchvision's ssdlite320_mobilenet_v3_large but does not fit it "
-            f"({len(wrong)} shape mismatches, {len(missing)} missing, {len(unexpected)} unexpected: {'; '.join(shown)}); "
-            f"was the model changed after building it?"
-        )
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+    # fp16 fixture tensors are cast by load_state_dict's copy
+    load_state_strict(model, sd, "the checkpoint looks like torchvision's ssdlite320_mobilenet_v3_large but does not fit it",
+                      "was the model changed after building it?")
     return model.eval()
 
 

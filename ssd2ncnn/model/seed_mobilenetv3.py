@@ -32,7 +32,7 @@ from torch import nn
 
 from ..config import SSDConfig
 from .mobilenetv3 import BlockSpec, make_divisible
-from .ssdlite import SSDDetector
+from .ssdlite import SSDDetector, init_conv_bn
 
 # The seed's `bneck` table: kernel, expansion, output channels, SE, hard-swish (else ReLU), stride.
 SEED_BLOCKS: tuple[BlockSpec, ...] = (
@@ -189,14 +189,7 @@ class SeedSSD(SSDDetector):
 
     def reset_parameters(self) -> None:
         """The seed's init: kaiming (fan_out) for the backbone, xavier-uniform for the heads, BN 1/0."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         for head in list(self.loc_heads) + list(self.conf_heads):
             for m in head.modules():
                 if isinstance(m, nn.Conv2d):

@@ -24,6 +24,18 @@ def _head(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(conv_bn_act(cin, cin, 3, groups=cin, act=nn.ReLU6), nn.Conv2d(cin, cout, 1))
 
 
+def init_conv_bn(module: nn.Module) -> None:
+    """Kaiming (fan_out) convolutions with zero bias, BatchNorm at 1 / 0: the usual MobileNet start."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def head_conv(head: nn.Module) -> nn.Conv2d:
     """The final 1x1 convolution of a loc/conf head (the layer that sets its outputs)."""
     assert isinstance(head, nn.Sequential) and isinstance(head[-1], nn.Conv2d)
@@ -84,14 +96,7 @@ class SSDLite(SSDDetector):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         for head in list(self.loc_heads) + list(self.conf_heads):
             nn.init.normal_(head_conv(head).weight, std=0.01)
 
