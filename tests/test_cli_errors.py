@@ -23,6 +23,7 @@ CASES = [
     ("param lint broken file", ["param", "lint", "{tmp}/bad.param"], 1, "bad.param:4: parse:"),
     ("param fmt malformed", ["param", "fmt", "{tmp}/bad.param", "-o", "{tmp}/o.param"], 2, "bad.param:4:"),
     ("train missing data", ["train", "--data", "{tmp}/nodata", "--preset", "voc300", "-o", "{tmp}/run"], 2, "nodata"),
+    ("train bad device", ["train", "--data", "{tmp}", "--device", "gpu0", "-o", "{tmp}/run"], 2, "not a device name"),
     ("eval missing checkpoint", ["eval", "{tmp}/none.pth", "--data", "{tmp}"], 2, "does not exist"),
     ("bench missing model", ["bench", "{tmp}/nowhere"], 2, "does not exist"),
     ("quantize missing model", ["quantize", "{tmp}/nowhere", "--calib", "{tmp}/nocalib", "-o", "{tmp}/q"], 2, "does not exist"),

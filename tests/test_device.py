@@ -71,3 +71,23 @@ def test_scan_finds_the_original_bug(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import torch\nx = torch.zeros(1, 3, 8, 8)\ny = torch.zeros(1, device=d)\n")
     assert list(_factory_calls_without_device(bad)) == [(2, "zeros")]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a machine without CUDA gives")
+@pytest.mark.parametrize("name", ["cuda", "cuda:1"])
+def test_cuda_device_without_cuda_is_a_one_line_error(name):
+    from ssd2ncnn.errors import InputError
+    from ssd2ncnn.train.distributed import resolve_device
+
+    with pytest.raises(InputError, match="sees no CUDA GPU"):
+        resolve_device(name)
+
+
+def test_device_names_are_checked():
+    from ssd2ncnn.errors import InputError
+    from ssd2ncnn.train.distributed import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InputError, match="not a device name"):
+        resolve_device("gpu0")

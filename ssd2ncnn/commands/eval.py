@@ -22,18 +22,18 @@ def command(checkpoint, data, split, batch_size, workers, source, preset, num_cl
     """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
     import json
 
-    import torch
     from rich.console import Console
     from rich.table import Table
 
     from ..checkpoint import load_model
     from ..data.folders import open_dataset
     from ..data.metrics import evaluate_detections
+    from ..train.distributed import resolve_device
     from ..train.evaluate import ground_truth, predict
 
     model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
     source = open_dataset(data, split, model.cfg.class_names)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     dets = predict(model.to(dev), source, batch_size=batch_size, workers=workers, device=dev)
     gts = ground_truth(source)
     m07 = evaluate_detections(dets, gts, source.num_classes, use_07=True)

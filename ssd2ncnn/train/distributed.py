@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -25,18 +27,34 @@ class DistInfo:
         return self.rank == 0
 
 
+def resolve_device(device: str | None, local_rank: int | None = None) -> torch.device:
+    """`--device` as given (default: CUDA when available), checked here so that a typo or a CUDA device
+    this machine lacks is a one-line error, not a traceback from deep inside torch. Under torchrun
+    (`local_rank` given) each process takes the GPU of its local rank."""
+    try:
+        dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    except RuntimeError:
+        raise InputError(f"--device {device!r} is not a device name; use cpu, cuda or cuda:N") from None
+    if dev.type != "cuda":
+        return dev
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {device}: this torch build sees no CUDA GPU (torch {torch.__version__}); "
+                         f"use --device cpu, or install a CUDA build of torch")
+    index = local_rank if local_rank is not None else (dev.index or 0)
+    if index >= torch.cuda.device_count():
+        raise InputError(f"--device {device}: GPU {index} does not exist (this machine has {torch.cuda.device_count()})")
+    return torch.device("cuda", index)
+
+
 def init_distributed(device: str | None = None) -> tuple[DistInfo, torch.device]:
     """Join the process group torchrun describes (NCCL on CUDA, gloo on CPU) and pick this rank's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    if use_cuda:
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-    else:
-        dev = torch.device(device or "cpu")
+    dev = resolve_device(device, local if world > 1 else None)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     info = DistInfo(rank=dist.get_rank() if world > 1 else 0, world_size=world, local_rank=local)
     return info, dev
 
