@@ -75,6 +75,17 @@ def test_bad_seed_checkpoints_are_one_line_errors(seed_ckpt, tmp_path):
     assert res.exit_code == 2 and "expected depthwise heads" in res.output
 
 
+def test_another_layout_with_from_seed_is_named_as_such(tmp_path):
+    # an ssd2ncnn-style bare state dict (no seed keys) forced through --from seed
+    from ssd2ncnn.config import get_preset
+    from ssd2ncnn.model.factory import build_model
+
+    torch.save(build_model(get_preset("ssdlite320", width_mult=0.25)).state_dict(), tmp_path / "other.pth")
+    res = CliRunner().invoke(cli, ["convert", str(tmp_path / "other.pth"), "-o", str(tmp_path / "o"), "--from", "seed"])
+    assert res.exit_code == 2 and "is not ujsyehao/mobilenetv3-ssd's mmdetection v1 layout" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_seed_checkpoint_converts_and_verifies(seed_ckpt, tmp_path):
     _, path = seed_ckpt

@@ -114,6 +114,11 @@ def seed_layout(model: SeedSSD, classifier_classes: int = 1000) -> dict[str, tor
 
 
 def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SeedSSD:
+    if not matches(sd):  # --from seed on another layout: say so, not which head key is missing
+        raise CheckpointError(
+            "the checkpoint is not ujsyehao/mobilenetv3-ssd's mmdetection v1 layout (no backbone.bneck.0.conv1.weight "
+            "and bbox_head.reg_convs.*); drop --from seed or pass the right file"
+        )
     cfg = seed_config(sd, obj.get("meta") or {}, opts)
     model = SeedSSD(cfg)
     load_state_strict(model, our_state(sd), f"checkpoint does not fit the seed model (width {cfg.width_mult}, {cfg.num_classes} classes)",
