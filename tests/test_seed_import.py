@@ -52,6 +52,9 @@ def test_bad_seed_checkpoints_are_one_line_errors(seed_ckpt, tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["convert", str(path), "-o", str(tmp_path / "o1"), "--num-classes", "5"])
     assert res.exit_code == 2 and "contradicts the checkpoint's class heads" in res.output
+    res = runner.invoke(cli, ["convert", str(path), "-o", str(tmp_path / "o1"), "--preset", "ssdlite320"])
+    assert res.exit_code == 2 and "drop --preset ssdlite320" in res.output and not (tmp_path / "o1").exists()
+    assert load_model(path, preset="voc300").cfg.preset == "voc300"  # the seed's own preset is no contradiction
     obj = torch.load(path, weights_only=True)
     del obj["state_dict"]["backbone.bneck.3.se.se.0.weight"]
     obj["state_dict"]["backbone.bneck.4.conv1.weight"] = torch.zeros(7, 40, 1, 1)

@@ -47,7 +47,11 @@ def _head_out(sd: dict[str, torch.Tensor], kind: str, level: int) -> int:
 
 def seed_config(sd: dict[str, torch.Tensor], meta: dict, opts: ImportOptions) -> SSDConfig:
     """voc300's priors with the anchors and classes the head shapes say, and the seed's test_cfg."""
-    base = get_preset(opts.preset or "voc300", width_mult=opts.width_mult, arch="seed")
+    if opts.preset not in (None, "voc300"):  # another preset would convert silently with the wrong priors
+        raise CheckpointError(
+            f"a seed checkpoint has the voc300 priors its head hard-codes (mobilenetv3_ssd_head.py); drop --preset {opts.preset}"
+        )
+    base = get_preset("voc300", width_mult=opts.width_mult, arch="seed")
     ratios, num_classes = [], None
     for k in range(base.num_levels):
         loc, conf = _head_out(sd, "reg_convs", k), _head_out(sd, "cls_convs", k)
