@@ -55,7 +55,8 @@ def main() -> None:
         root = Path(tmp)
         ckpt = args.checkpoint or spread_seed_checkpoint(root / "seed.pth")
         model = load_model(ckpt)
-        assert isinstance(model, SeedSSD), "not a seed-architecture checkpoint"
+        if not isinstance(model, SeedSSD):  # the seed graph holds only the seed's network
+            ap.error(f"{ckpt} is a {model.cfg.arch} model, not the seed architecture")
         res = convert_model(model, root / "out")
         param, weights = write_seed_model(model, reference_param(), root / "seed")
         print(f"ours: {res.layer_count} layers; seed graph: {reference_param().name}")
