@@ -98,19 +98,16 @@ def _state_dict_of(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def _foreign_model(obj: dict[str, Any], path: Path, source: str, opts: ImportOptions) -> SSDDetector | None:
     """The network of a checkpoint in another code base's layout, or None for our own formats."""
+    if source not in source_names():
+        raise CheckpointError(f"unknown checkpoint source {source!r}; choose one of {', '.join(source_names())}")
     if source == "ssd2ncnn" or obj.get("format") == FORMAT:
         if source not in ("auto", "ssd2ncnn"):
             raise CheckpointError(f"checkpoint {path} was written by ssd2ncnn, not by {source}; drop --from")
         return None
-    if source == "auto":
-        importer = detect_importer(_state_dict_of(obj))
-        if importer is None:
-            return None
-    elif source in IMPORTERS:
-        importer = IMPORTERS[source]
-    else:
-        raise CheckpointError(f"unknown checkpoint source {source!r}; choose one of {', '.join(source_names())}")
     sd = _state_dict_of(obj)
+    importer = detect_importer(sd) if source == "auto" else IMPORTERS[source]
+    if importer is None:
+        return None
     _check_finite(sd, path)
     return importer.load(obj, sd, opts).eval()
 

@@ -136,3 +136,10 @@ def test_contradiction_is_exit_2_on_the_command_line(tiny, tmp_path):
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith("error: --width-mult 1.0") and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_unknown_source_is_named_whatever_the_file(tiny, tmp_path):
+    # an ssd2ncnn checkpoint and a bare state dict alike: the misspelt --from is the mistake to report
+    torch.save(tiny[0].state_dict(), tmp_path / "bare.pth")
+    for path in (tiny[1], tmp_path / "bare.pth"):
+        assert "unknown checkpoint source 'sed'; choose one of auto, ssd2ncnn" in _error(path, source="sed")
