@@ -8,13 +8,13 @@ from collections.abc import Callable
 import click
 
 from ..config import PRESETS
-from ..importers import IMPORTERS
+from ..importers import IMPORTERS, source_names
 
 
 def model_options(f: Callable) -> Callable:
     """Adds --from, --preset, --num-classes, --width-mult; the command receives them as `load_kw`."""
     options = [
-        click.option("--from", "source", default="auto", show_default=True,
+        click.option("--from", "source", type=click.Choice(source_names()), default="auto", show_default=True,
                      help="Who wrote the checkpoint: auto (detected from its keys), ssd2ncnn, "
                           + ", ".join(f"{imp.name} ({imp.description})" for imp in IMPORTERS.values()) + "."),
         click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="For a bare state dict: its preset."),
