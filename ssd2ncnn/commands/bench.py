@@ -27,7 +27,7 @@ from ..jsonutil import dumps
 @click.option("--no-memory", is_flag=True, help="Skip the peak-memory subprocess probes.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result as JSON.")
 def command(model_dir, threads, sizes, runs, block, warmup, checkpoint, also, seed_param, no_structure, no_memory, json_path):
-    """Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ numpy post-processing)."""
+    """Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ PyTorch post-processing)."""
     thread_list = parse_int_list(threads, "--threads")
     size_list = parse_int_list(sizes, "--sizes", minimum=32) if sizes else None
     if runs < 1:
