@@ -29,7 +29,7 @@ from ..jsonutil import dumps
 def command(model_dir, threads, sizes, runs, block, warmup, checkpoint, also, seed_param, no_structure, no_memory, json_path):
     """Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ PyTorch post-processing)."""
     thread_list = parse_int_list(threads, "--threads")
-    size_list = parse_int_list(sizes, "--sizes", minimum=32) if sizes else None
+    size_list = parse_int_list(sizes, "--sizes", minimum=32, example="300,320") if sizes else None
     if runs < 1:
         raise InputError(f"--runs must be >= 1, got {runs}")
     if seed_param is not None and not Path(seed_param).is_file():
