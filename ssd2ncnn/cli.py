@@ -19,7 +19,7 @@ from .errors import Ssd2NcnnError
 
 # name -> (module holding `command`, the command's one-line help as `ssd2ncnn --help` lists it)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "bench": ("bench", "Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ numpy "
+    "bench": ("bench", "Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ PyTorch "
                        "post-processing)."),
     "check": ("check", "Check OUT_DIR against its own model.json: file hashes, blob names, PriorBox and "
                        "DetectionOutput params and the priors they produce."),

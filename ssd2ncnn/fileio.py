@@ -24,7 +24,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     existing file's mode, else the umask's), on any exception it is removed and `path` is untouched."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:  # name the file the user asked for, not our temporary
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     os.close(fd)
     tmp = Path(name)
     try:

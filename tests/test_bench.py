@@ -96,3 +96,6 @@ def test_parse_int_list():
     assert parse_int_list("1,2,2", "--threads") == [1, 2]
     with pytest.raises(InputError):
         parse_int_list("", "--threads")
+    # the example in the message is itself valid for the option
+    with pytest.raises(InputError, match=r"integers >= 32, e\.g\. 300,320; got '16'"):
+        parse_int_list("16", "--sizes", minimum=32, example="300,320")

@@ -13,6 +13,7 @@ CASES = [
     ("convert missing checkpoint", ["convert", "{tmp}/none.pth", "-o", "{tmp}/out"], 2, "does not exist"),
     ("convert empty checkpoint", ["convert", "{tmp}/empty.pth", "-o", "{tmp}/out"], 2, "empty"),
     ("convert junk checkpoint", ["convert", "{tmp}/junk.pth", "-o", "{tmp}/out"], 2, "not a PyTorch file"),
+    ("convert unknown --from", ["convert", "{tmp}/empty.pth", "-o", "{tmp}/out", "--from", "nope"], 2, "'nope' is not one of"),
     ("convert bare state dict", ["convert", "{tmp}/bare.pth", "-o", "{tmp}/out"], 2, "--preset"),
     ("verify missing out dir", ["verify", "{tmp}/empty.pth", "{tmp}/nowhere"], 2, "does not exist"),
     ("verify bad sizes", ["verify", "{tmp}/empty.pth", "{tmp}", "--sizes", "a,b"], 2, "--sizes expects"),

@@ -1,5 +1,6 @@
-"""The command line loads lazily: `--help`, `param fmt` and `param lint` import no heavy library, and the
-command table in cli.py says what the commands themselves say. (Timings: benchmarks/cli_speed.py.)"""
+"""The command line loads lazily: `--help`, `param fmt`, `param lint`, `convert --help` and `eval --help`
+import no heavy library, and the command table in cli.py says what the commands themselves say.
+(Timings: benchmarks/cli_speed.py.)"""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def _imports(args: list[str]) -> dict:
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["param", "lint", str(PARAM)], ["param", "fmt", str(PARAM), "-o", "{tmp}/out.param"],
-     ["param", "--help"]],
-    ids=["help", "lint", "fmt", "param-help"],
+     ["param", "--help"], ["convert", "--help"], ["eval", "--help"]],
+    ids=["help", "lint", "fmt", "param-help", "convert-help", "eval-help"],
 )
 def test_fast_paths_import_no_heavy_library(args: list[str], tmp_path: Path) -> None:
     result = _imports([a.format(tmp=tmp_path) for a in args])
@@ -71,3 +72,13 @@ def test_unknown_command_is_a_usage_error() -> None:
 
     result = CliRunner().invoke(cli, ["nope"])
     assert result.exit_code == 2 and "No such command 'nope'" in result.output
+
+
+def test_from_choices_match_the_importer_registry() -> None:
+    from ssd2ncnn.commands.model_options import IMPORTER_HELP, SOURCES
+    from ssd2ncnn.importers import IMPORTERS, source_names
+
+    assert {name: imp.description for name, imp in IMPORTERS.items()} == IMPORTER_HELP, (
+        "update IMPORTER_HELP in ssd2ncnn/commands/model_options.py to the registered importers"
+    )
+    assert list(SOURCES) == source_names()

@@ -36,3 +36,10 @@ def test_existing_file_keeps_its_mode_and_a_failure_leaves_it_untouched(tmp_path
     with atomic_write(target) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new" and _mode(target) == 0o604
+
+
+def test_a_missing_folder_is_reported_under_the_target_name(tmp_path: Path) -> None:
+    target = tmp_path / "none" / "c.txt"
+    with pytest.raises(FileNotFoundError) as info:
+        write_text_atomic(target, "x\n")
+    assert info.value.filename == str(target)

@@ -17,7 +17,7 @@ from ..jsonutil import dumps
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
 @click.option("--sizes", default=None, help="Comma-separated square input sizes (default: model.json's).")
-@click.option("--runs", type=int, default=30, show_default=True, help="Timed runs per engine and configuration.")
+@click.option("--runs", type=click.IntRange(min=1), default=30, show_default=True, help="Timed runs per engine and configuration.")
 @click.option("--block", type=click.IntRange(min=1), default=5, show_default=True, help="Consecutive runs per block.")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs per engine first.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Also time PyTorch with this checkpoint.")
@@ -27,11 +27,9 @@ from ..jsonutil import dumps
 @click.option("--no-memory", is_flag=True, help="Skip the peak-memory subprocess probes.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result as JSON.")
 def command(model_dir, threads, sizes, runs, block, warmup, checkpoint, also, seed_param, no_structure, no_memory, json_path):
-    """Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ numpy post-processing)."""
+    """Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ PyTorch post-processing)."""
     thread_list = parse_int_list(threads, "--threads")
-    size_list = parse_int_list(sizes, "--sizes", minimum=32) if sizes else None
-    if runs < 1:
-        raise InputError(f"--runs must be >= 1, got {runs}")
+    size_list = parse_int_list(sizes, "--sizes", minimum=32, example="300,320") if sizes else None
     if seed_param is not None and not Path(seed_param).is_file():
         raise InputError(f"--seed-param {seed_param} does not exist")
     res = run_bench(model_dir, thread_list, size_list, runs, checkpoint=checkpoint, also=list(also),

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..converter.convert import convert_checkpoint
 from .model_options import load_kwargs, model_options
 
 
@@ -29,6 +28,8 @@ def _human(n: int) -> str:
 @model_options
 def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult):
     """Convert CHECKPOINT to an ncnn SSD detector in OUTPUT."""
+    from ..converter.convert import convert_checkpoint  # torch: not for --help
+
 
     def log(stage):
         click.echo(f"  {stage.name:<9} {stage.seconds:6.2f} s  {stage.output} ({_human(stage.size_bytes)})")

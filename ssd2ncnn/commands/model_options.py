@@ -1,5 +1,8 @@
 """The options that say which model a checkpoint holds when the file does not: shared by every command
-that loads a checkpoint (convert, verify, eval), so they are spelled and checked one way."""
+that loads a checkpoint (convert, verify, eval), so they are spelled and checked one way.
+
+The --from names are a static copy of the importer registry, as cli.COMMANDS is of the commands, so that
+`convert --help` and `eval --help` need not import torch (tests/test_cli_lazy.py keeps the two equal)."""
 
 from __future__ import annotations
 
@@ -8,15 +11,22 @@ from collections.abc import Callable
 import click
 
 from ..config import PRESETS
-from ..importers import IMPORTERS
+
+# the registered importers (ssd2ncnn.importers.IMPORTERS): --from name -> its description
+IMPORTER_HELP: dict[str, str] = {
+    "seed": "ujsyehao/mobilenetv3-ssd's mmdetection v1 checkpoint (backbone.bneck.*, bbox_head.reg_convs.*)",
+    "torchvision": "ssdlite320_mobilenet_v3_large, a state dict or a references/detection train.py checkpoint",
+}
+SOURCES = ("auto", "ssd2ncnn", *sorted(IMPORTER_HELP))
 
 
 def model_options(f: Callable) -> Callable:
-    """Adds --from, --preset, --num-classes, --width-mult; the command receives them as `load_kw`."""
+    """Adds --from, --preset, --num-classes, --width-mult; the command receives them as `source`, `preset`,
+    `num_classes`, `width_mult` and passes them on with `load_kwargs`."""
     options = [
-        click.option("--from", "source", default="auto", show_default=True,
+        click.option("--from", "source", type=click.Choice(SOURCES), default="auto", show_default=True,
                      help="Who wrote the checkpoint: auto (detected from its keys), ssd2ncnn, "
-                          + ", ".join(f"{imp.name} ({imp.description})" for imp in IMPORTERS.values()) + "."),
+                          + ", ".join(f"{name} ({text})" for name, text in IMPORTER_HELP.items()) + "."),
         click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None, help="For a bare state dict: its preset."),
         click.option("--num-classes", type=click.IntRange(min=2), default=None,
                      help="For a bare state dict: number of classes + 1 for the background."),

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ToolError
+from ..modelfolder import INPUT_BLOB
 
 SIMPLIFY_TOLERANCE = 1e-4  # constant folding reorders float math; anything larger is a simplifier bug
 
@@ -24,7 +25,7 @@ def simplify_onnx(src: Path, dst: Path, input_size: int) -> Path:
             # check_n=0: onnxsim's own comparison is off and its `ok` flag is then always True, so it is not
             # read; the real check is `check_simplified`, run on the saved file by the caller.
             simplified, _ = onnxsim.simplify(
-                model, check_n=0, test_input_shapes={"input": [1, 3, input_size, input_size]}
+                model, check_n=0, test_input_shapes={INPUT_BLOB: [1, 3, input_size, input_size]}
             )
     except Exception as exc:
         raise ToolError(
@@ -42,7 +43,7 @@ def run_onnx(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(names, {"input": x.astype(np.float32)})))
+    return dict(zip(names, sess.run(names, {INPUT_BLOB: x.astype(np.float32)})))
 
 
 def check_simplified(original: Path, simplified: Path, input_size: int, seed: int = 0) -> dict[str, float]:
