@@ -22,7 +22,6 @@ from .model_options import load_kwargs, model_options
 GOLDEN_SIZES = (300, 320)
 
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
-GOLDEN_SIZES = (300, 320)  # --update-golden without --sizes: voc300's and ssdlite320's nominal sizes
 
 
 def parse_sizes(text: str) -> list[int]:
