@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import SSDConfig
 from ..converter.outdir import atomic_dir
-from ..errors import InputError
+from ..errors import InputError, ParamError, ToolError
 from ..modelfolder import (
     BIN,
     CONTRACT_BLOBS,
@@ -190,10 +190,20 @@ def check_folder(folder: str | Path) -> CheckResult:
     ok: list[str] = []
     bad: list[Finding] = []
     _check_hashes(folder, info, ok, bad)
-    graph = read_param(folder / PARAM)
+    # an edited folder is what check is for: a .param that no longer parses, or that ncnn cannot load or
+    # run, is one more finding (exit 1, listed with the others), not an error that hides them
+    try:
+        graph = read_param(folder / PARAM)
+    except ParamError as exc:
+        bad.append(Finding(f"model.param does not parse: {exc}", "the .param was edited after convert"))
+        return CheckResult(folder, ok, bad)
     _check_blobs(graph, cfg, ok, bad)
     _check_params(graph, cfg, ok, bad)
-    _check_priors(folder, info, cfg, ok, bad)
+    try:
+        _check_priors(folder, info, cfg, ok, bad)
+    except ToolError as exc:
+        bad.append(Finding(f"ncnn cannot run the folder to check its priors: {exc}",
+                           "the .param or .bin was changed after convert"))
     return CheckResult(folder, ok, bad)
 
 
