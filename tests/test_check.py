@@ -112,5 +112,9 @@ def test_other_edits_are_named(folder, edit, expected):
 def test_bad_input(folder, tmp_path):
     res = check(folder, "--restore")
     assert res.exit_code == 2 and "pass -o FIXED" in res.output
+    res = check(folder, "--force")
+    assert res.exit_code == 2 and "--force is only for --restore" in res.output
+    res = check(folder, "-o", tmp_path / "x")
+    assert res.exit_code == 2 and "-o is only for --restore" in res.output and not (tmp_path / "x").exists()
     res = check(tmp_path / "nowhere")
     assert res.exit_code == 2 and "does not exist" in res.output
