@@ -160,7 +160,7 @@ def _check_params(graph: Graph, cfg: SSDConfig, ok: list[str], bad: list[Finding
 
 
 def _check_priors(folder: Path, info: ModelInfo, cfg: SSDConfig, ok: list[str], bad: list[Finding]) -> None:
-    from ..model.priors import generate_priors, priorbox_blob
+    from ..model.priors import prior_boxes, priorbox_blob
     from ..runtime.net import load_net, run_net
 
     net = load_net(folder / PARAM, folder / BIN, info.ncnn_options, num_threads=2)
@@ -169,7 +169,7 @@ def _check_priors(folder: Path, info: ModelInfo, cfg: SSDConfig, ok: list[str], 
     for size in (info.input_size, info.input_size + 32):
         got = run_net(net, np.zeros((3, size, size), np.float32), [*heads, PRIOR_BLOB])
         sizes = [(int(got[h].shape[-2]), int(got[h].shape[-1])) for h in heads]
-        want = priorbox_blob(cfg, generate_priors(cfg, sizes, (size, size)))
+        want = priorbox_blob(cfg, prior_boxes(cfg, sizes, (size, size)))
         if got[PRIOR_BLOB].size != want.size:
             bad.append(Finding(f"mbox_priorbox at {size} px has {got[PRIOR_BLOB].size} values, the config gives {want.size}",
                                "PriorBox params or the graph changed"))
