@@ -128,6 +128,13 @@ class ModelInfo:
         missing = [k for k in required if k not in data]
         if missing:
             raise InputError(f"{where} lacks {', '.join(missing)}; re-run `ssd2ncnn convert`")
+        # the dict/list fields are only iterated later, so a wrong type must fail here, not as a TypeError there
+        kinds = {"config": dict, "ncnn_options": dict, "resize": dict, "tools": dict, "sha256": dict,
+                 "class_names": list, "mean_vals": list, "norm_vals": list}
+        wrong = [f"{k} (needs a JSON {'object' if t is dict else 'array'})" for k, t in kinds.items()
+                 if k in data and not isinstance(data[k], t)]
+        if wrong:
+            raise InputError(f"{where} has a malformed {', '.join(wrong)}; re-run `ssd2ncnn convert`")
         kw = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known and k not in ("format", "version")}
         try:

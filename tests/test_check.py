@@ -79,6 +79,9 @@ def test_restored_output_equals_the_conversion(converted, folder, tmp_path):
         ("variance", "param 5 is 0.1, the config needs 0.2"),
         ("rename", "blob(s) detection_out missing"),
         ("weights", "model.bin differs from the sha256"),
+        # ncnn cannot load or parse the edit: still a finding beside the others, exit 1, not an error (exit 2)
+        ("truncated", "ncnn cannot run the folder to check its priors: ncnn could not load weights"),
+        ("garbage", "model.param does not parse"),
     ],
 )
 def test_other_edits_are_named(folder, edit, expected):
@@ -86,6 +89,10 @@ def test_other_edits_are_named(folder, edit, expected):
         data = bytearray((folder / "model.bin").read_bytes())
         data[100] ^= 0xFF
         (folder / "model.bin").write_bytes(bytes(data))
+    elif edit == "truncated":
+        (folder / "model.bin").write_bytes((folder / "model.bin").read_bytes()[:1000])
+    elif edit == "garbage":
+        (folder / "model.param").write_text("not a param\n")
     else:
         graph = read_param(folder / "model.param")
         if edit == "nms":
@@ -98,10 +105,16 @@ def test_other_edits_are_named(folder, edit, expected):
     res = check(folder)
     assert res.exit_code == 1, res.output
     assert expected in res.output, res.output
+    if edit in ("truncated", "garbage"):  # the hash finding is listed too
+        assert "differs from the sha256" in res.output and "Traceback" not in res.output
 
 
 def test_bad_input(folder, tmp_path):
     res = check(folder, "--restore")
     assert res.exit_code == 2 and "pass -o FIXED" in res.output
+    res = check(folder, "--force")
+    assert res.exit_code == 2 and "--force is only for --restore" in res.output
+    res = check(folder, "-o", tmp_path / "x")
+    assert res.exit_code == 2 and "-o is only for --restore" in res.output and not (tmp_path / "x").exists()
     res = check(tmp_path / "nowhere")
     assert res.exit_code == 2 and "does not exist" in res.output

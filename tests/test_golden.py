@@ -35,3 +35,10 @@ def test_golden_outputs_match_and_a_perturbed_golden_fails(tmp_path, monkeypatch
 def test_golden_folder_without_tensors_is_bad_input(tmp_path):
     res = CliRunner().invoke(cli, ["verify", "--golden", str(tmp_path)])
     assert res.exit_code == 2 and "not a golden folder" in res.output
+
+
+def test_golden_with_a_checkpoint_or_images_is_bad_input(tmp_path):
+    res = CliRunner().invoke(cli, ["verify", str(GOLDEN / "model.pth"), str(tmp_path), "--golden", str(GOLDEN)])
+    assert res.exit_code == 2 and "drop CHECKPOINT" in res.output
+    res = CliRunner().invoke(cli, ["verify", "--golden", str(GOLDEN), "--images", str(tmp_path)])
+    assert res.exit_code == 2 and "drop --images" in res.output

@@ -69,6 +69,10 @@ def test_version_1_reads_with_the_ncnn_resize(tmp_path):
         (lambda d: d.update(input_size="big"), "malformed value"),
         (lambda d: d.update(ncnn_options={"use_turbo": True}), "unknown ncnn option"),
         (lambda d: d.update(resize={"function": "cv::resize", "interpolation": "area"}), "asks for the resize"),
+        (lambda d: d.update(ncnn_options=5), "malformed ncnn_options"),
+        (lambda d: d.update(sha256=5), "malformed sha256"),
+        (lambda d: d.update(config=5), "malformed config"),
+        (lambda d: d.update(class_names="abc"), "malformed class_names"),
     ],
 )
 def test_malformed_model_json_is_one_input_error(tmp_path, change, message):

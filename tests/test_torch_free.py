@@ -1,4 +1,4 @@
-"""`detect` and `bench` of a model folder run with ncnn, numpy and Pillow alone: each runs in a subprocess
+"""`detect`, `bench` and `check` of a model folder run with ncnn, numpy and Pillow alone: each runs in a subprocess
 whose sitecustomize makes `import torch` (and onnx) fail, as on a machine where they are not installed."""
 
 from __future__ import annotations
@@ -86,3 +86,9 @@ def test_bench_of_a_folder_runs_without_torch(models, no_torch_env, tmp_path):
     assert all(e["median_ms"] > 0 for e in config["engines"].values()), config["engines"]
     assert "torch is not installed" in res["skipped"]["onnxruntime"]
     assert all("memory_error" not in e for e in config["engines"].values()), config["engines"]
+
+
+def test_check_runs_without_torch(models, no_torch_env):
+    proc = _run(no_torch_env, "check", models["real"])
+    assert proc.returncode == 0, proc.stderr
+    assert "priors at" in proc.stdout and "all checks passed" in proc.stdout

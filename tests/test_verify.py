@@ -1,5 +1,6 @@
 """verify passes on good conversions and fails, naming the stage, on deliberately broken ones."""
 
+import json
 import re
 import shutil
 
@@ -99,7 +100,6 @@ def test_verify_cli_exit_codes_and_report(converted, tmp_path):
     res = runner.invoke(cli, ["verify", str(ckpt), str(out), "--sizes", "320,352", "--num-images", "1", "--report", str(report)])
     assert res.exit_code == 0, res.output
     assert "all checks within tolerance" in res.output
-    import json
 
     data = json.loads(report.read_text())
     assert data["passed"] is True and data["sizes"] == [320, 352] and len(data["cases"]) == 2
@@ -143,7 +143,6 @@ def test_images_report_the_pipeline_difference_apart_from_parity(tmp_path):
     text = " ".join(res.output.split())
     assert "pipeline difference (not parity)" in text and "mAP@128 (VOC07, 12 images)" in text
     assert "fails only when ncnn is lower" in text
-    import json
 
     pipe = json.loads(report_path.read_text())["pipeline"]["128"]
     assert pipe["images"] == 12 and pipe["ncnn_count"] > 0 and pipe["torch_count"] > 0 and pipe["matched"] > 0
@@ -171,6 +170,9 @@ def test_the_map_gate_is_one_sided_and_sized_to_the_set():
     assert worse.map_failed and worse.map_margin > FP32.map_atol  # bootstrap margin, 40 images
     same = pipeline_difference(160, images, perfect, perfect, 2, FP32)
     assert not same.map_failed and same.matched == 40 and same.max_box_diff_px == 0
+    one = pipeline_difference(160, images[:1], poor[:1], perfect[:1], 2, FP32)  # no spread to size a margin
+    assert one.map_ncnn == 0 and one.map_torch == pytest.approx(1) and not one.map_failed
+    assert json.loads(json.dumps(one.as_dict(), allow_nan=False))["map_margin"] is None  # strict JSON
 
 
 def test_checkpoint_that_does_not_match_the_folder_is_bad_input(converted):

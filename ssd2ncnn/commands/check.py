@@ -29,8 +29,8 @@ def command(out_dir, restore, output, force):
             raise InputError("--restore writes a new folder: pass -o FIXED (the original stays as it is)")
         out_dir = restore_params(out_dir, output, force)
         click.echo(f"wrote {out_dir} with the PriorBox and DetectionOutput params of model.json's config")
-    elif output is not None:
-        raise InputError("-o is only for --restore")
+    elif output is not None or force:
+        raise InputError(f"{'-o' if output is not None else '--force'} is only for --restore")
     result = check_folder(out_dir)
     for text in result.passed_checks:
         click.echo(f"ok    {text}")

@@ -22,7 +22,6 @@ from .model_options import load_kwargs, model_options
 GOLDEN_SIZES = (300, 320)
 
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
-GOLDEN_SIZES = (300, 320)  # --update-golden without --sizes: voc300's and ssdlite320's nominal sizes
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -55,6 +54,9 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
     console = Console(stderr=False)
     overrides = parse_overrides(tol)
     if golden is not None:
+        given = [n for n, v in (("CHECKPOINT", checkpoint), ("--images", images), ("--report", report_path)) if v is not None]
+        if given:  # the golden check uses the fixture's own checkpoint and inputs: these would be ignored
+            raise InputError(f"--golden DIR checks the fixture's own model and inputs; drop {', '.join(given)}")
         if update_requested(update_golden):
             size_list = parse_sizes(sizes) if sizes else list(GOLDEN_SIZES)
             count = num_images or SYNTHETIC_DEFAULT

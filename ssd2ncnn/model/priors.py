@@ -9,11 +9,14 @@ equal ncnn's to float32 rounding.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..config import SSDConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 def level_priors(cfg: SSDConfig, level: int, feat_h: int, feat_w: int, image_h: int, image_w: int) -> np.ndarray:
@@ -63,13 +66,20 @@ def level_priors(cfg: SSDConfig, level: int, feat_h: int, feat_w: int, image_h: 
 def generate_priors(cfg: SSDConfig, feature_sizes: list[tuple[int, int]], image_size: tuple[int, int]) -> torch.Tensor:
     """All priors (P, 4) in (x1, y1, x2, y2), level by level, for feature sizes [(h, w), ...] and an
     image of (h, w). Feature sizes come from a forward pass (`SSDLite.feature_sizes`), never a table."""
+    import torch
+
+    return torch.from_numpy(prior_boxes(cfg, feature_sizes, image_size))
+
+
+def prior_boxes(cfg: SSDConfig, feature_sizes: list[tuple[int, int]], image_size: tuple[int, int]) -> np.ndarray:
+    """`generate_priors` as a float32 array, without torch (`ssd2ncnn check` runs where torch is not)."""
     image_h, image_w = image_size
     parts = [level_priors(cfg, k, h, w, image_h, image_w) for k, (h, w) in enumerate(feature_sizes)]
-    return torch.from_numpy(np.concatenate(parts, axis=0))
+    return np.concatenate(parts, axis=0)
 
 
-def priorbox_blob(cfg: SSDConfig, priors: torch.Tensor) -> np.ndarray:
+def priorbox_blob(cfg: SSDConfig, priors: torch.Tensor | np.ndarray) -> np.ndarray:
     """The `mbox_priorbox` blob as ncnn lays it out: 2 rows x (P*4): boxes, then variances."""
-    boxes = priors.numpy().reshape(-1).astype(np.float32)
+    boxes = np.asarray(priors, dtype=np.float32).reshape(-1)
     var = np.tile(np.asarray(cfg.variances, dtype=np.float32), priors.shape[0])
     return np.stack([boxes, var])

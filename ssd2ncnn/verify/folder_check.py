@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import SSDConfig
 from ..converter.outdir import atomic_dir
-from ..errors import InputError
+from ..errors import InputError, ParamError, ToolError
 from ..modelfolder import (
     BIN,
     CONTRACT_BLOBS,
@@ -160,7 +160,7 @@ def _check_params(graph: Graph, cfg: SSDConfig, ok: list[str], bad: list[Finding
 
 
 def _check_priors(folder: Path, info: ModelInfo, cfg: SSDConfig, ok: list[str], bad: list[Finding]) -> None:
-    from ..model.priors import generate_priors, priorbox_blob
+    from ..model.priors import prior_boxes, priorbox_blob
     from ..runtime.net import load_net, run_net
 
     net = load_net(folder / PARAM, folder / BIN, info.ncnn_options, num_threads=2)
@@ -169,7 +169,7 @@ def _check_priors(folder: Path, info: ModelInfo, cfg: SSDConfig, ok: list[str], 
     for size in (info.input_size, info.input_size + 32):
         got = run_net(net, np.zeros((3, size, size), np.float32), [*heads, PRIOR_BLOB])
         sizes = [(int(got[h].shape[-2]), int(got[h].shape[-1])) for h in heads]
-        want = priorbox_blob(cfg, generate_priors(cfg, sizes, (size, size)))
+        want = priorbox_blob(cfg, prior_boxes(cfg, sizes, (size, size)))
         if got[PRIOR_BLOB].size != want.size:
             bad.append(Finding(f"mbox_priorbox at {size} px has {got[PRIOR_BLOB].size} values, the config gives {want.size}",
                                "PriorBox params or the graph changed"))
@@ -190,10 +190,20 @@ def check_folder(folder: str | Path) -> CheckResult:
     ok: list[str] = []
     bad: list[Finding] = []
     _check_hashes(folder, info, ok, bad)
-    graph = read_param(folder / PARAM)
+    # an edited folder is what check is for: a .param that no longer parses, or that ncnn cannot load or
+    # run, is one more finding (exit 1, listed with the others), not an error that hides them
+    try:
+        graph = read_param(folder / PARAM)
+    except ParamError as exc:
+        bad.append(Finding(f"model.param does not parse: {exc}", "the .param was edited after convert"))
+        return CheckResult(folder, ok, bad)
     _check_blobs(graph, cfg, ok, bad)
     _check_params(graph, cfg, ok, bad)
-    _check_priors(folder, info, cfg, ok, bad)
+    try:
+        _check_priors(folder, info, cfg, ok, bad)
+    except ToolError as exc:
+        bad.append(Finding(f"ncnn cannot run the folder to check its priors: {exc}",
+                           "the .param or .bin was changed after convert"))
     return CheckResult(folder, ok, bad)
 
 

@@ -45,21 +45,25 @@ class PipelineDiff:
         return 100 * (self.map_torch - self.map_ncnn) > self.map_margin
 
     def as_dict(self) -> dict:
-        return asdict(self) | {"map_failed": self.map_failed}
+        # one image has no spread to size the margin by (infinite: the gate cannot fail); JSON has no inf
+        margin = self.map_margin if self.map_margin is None or np.isfinite(self.map_margin) else None
+        return asdict(self) | {"map_failed": self.map_failed, "map_margin": margin}
 
 
 def bootstrap_se(ncnn: list[np.ndarray], torch_dets: list[np.ndarray], gts: list, num_classes: int) -> float:
     """Standard error (points) of mAP(ncnn) - mAP(PyTorch) over images resampled with replacement, the
     same resample for both sides (paired)."""
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
     n = len(gts)
+    if n < 2:
+        return float("inf")
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
     diffs = []
     for _ in range(BOOTSTRAP_SAMPLES):
         idx = rng.integers(0, n, n)
         a = evaluate_detections([ncnn[i] for i in idx], [gts[i] for i in idx], num_classes).map
         b = evaluate_detections([torch_dets[i] for i in idx], [gts[i] for i in idx], num_classes).map
         diffs.append(100 * (a - b))
-    return float(np.std(diffs, ddof=1)) if n > 1 else float("inf")
+    return float(np.std(diffs, ddof=1))
 
 
 def pipeline_difference(size: int, images: list[VerifyImage], ncnn: list[np.ndarray], torch_dets: list[np.ndarray],

@@ -31,7 +31,8 @@ class Tolerances:
     tie_atol: float = 1e-5
     # two detections are "the same" when labels agree and IoU >= match_iou
     match_iou: float = 0.5
-    # mAP difference (points, VOC07) between ncnn and PyTorch detections on an annotated set
+    # mAP points (VOC07), `verify --images` on an annotated set: the least margin of the one-sided pipeline
+    # gate (it fails when ncnn is lower by more than max(map_atol, 2 x the bootstrap SE), verify/pipeline.py)
     map_atol: float = 0.5
     # compare only detections scoring above this (0: all of them, down to the config's threshold)
     min_score: float = 0.0
