@@ -256,10 +256,23 @@ def build_model_and_optimizer(opts: TrainOptions, cfg: SSDConfig, info: DistInfo
     return run
 
 
+def _state_in_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give loaded per-parameter state (momentum, Adam moments) its parameter's memory layout.
+    `Optimizer.load_state_dict` matches only dtype and device, so a checkpoint written with the other
+    --channels-last setting (e.g. a CPU run resumed on CUDA) leaves NCHW buffers beside NHWC weights:
+    the fused CUDA kernels then refuse them (ATen FusedSgdKernel.cu, `check_fast_path_restrictions`)
+    and the fused CPU ones walk both as flat memory, updating the wrong elements."""
+    for p, st in optimizer.state.items():
+        for k, v in st.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def resume(run: RunState, path: Path) -> None:
     ckpt = _training_checkpoint(path)
     run.model.load_state_dict(ckpt["state_dict"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
+    _state_in_param_layout(run.optimizer)
     if run.scaler is not None and ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
     run.start_epoch = int(ckpt["epoch"]) + 1
