@@ -178,8 +178,12 @@ def _cpu_threads(device: torch.device, info: DistInfo, workers: int) -> None:
 def check_options(opts: TrainOptions) -> None:
     if opts.epochs < 1 or opts.batch_size < 1 or opts.lr <= 0:
         raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
-    if opts.repeat < 1 or opts.log_interval < 1:
-        raise InputError("--repeat and --log-interval must be >= 1")
+    if opts.repeat < 1 or opts.log_interval < 1 or opts.eval_interval < 1:
+        raise InputError("--repeat, --log-interval and --eval-interval must be >= 1")
+    if opts.workers < 0:
+        raise InputError("--workers must be >= 0 (0: load in the training process)")
+    if not 0 <= opts.momentum < 1 or opts.weight_decay < 0:
+        raise InputError("--momentum must be in [0, 1) and --weight-decay >= 0")
     if opts.schedule not in SCHEDULES:
         raise InputError(f"unknown --schedule {opts.schedule!r}; choose {' or '.join(SCHEDULES)}")
     if opts.schedule == "step" and not opts.lr_steps:
