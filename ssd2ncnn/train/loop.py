@@ -407,6 +407,8 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
     barrier(info)
     setup_logging(opts.out, info)
     _cpu_threads(device, info, opts.workers)
+    if device.type == "cuda":  # every batch has the input size: autotune each conv once, as train_speed.py measures
+        torch.backends.cudnn.benchmark = True
 
     run = build_model_and_optimizer(opts, cfg, info, device)
     if opts.resume is not None:
