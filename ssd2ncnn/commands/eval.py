@@ -31,9 +31,9 @@ def command(checkpoint, data, split, batch_size, workers, source, preset, num_cl
     from ..train.distributed import resolve_device
     from ..train.evaluate import ground_truth, predict
 
+    dev = resolve_device(device)  # first: a bad --device fails before the model and data are read
     model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
     source = open_dataset(data, split, model.cfg.class_names)
-    dev = resolve_device(device)
     dets = predict(model.to(dev), source, batch_size=batch_size, workers=workers, device=dev)
     gts = ground_truth(source)
     m07 = evaluate_detections(dets, gts, source.num_classes, use_07=True)
