@@ -107,6 +107,7 @@ def test_step_schedule_with_linear_warmup_from_a_ratio():
     (["--repeat", "0"], "--repeat, --log-interval and --eval-interval must be >= 1"),
     (["--eval-interval", "0"], "--eval-interval must be >= 1"),  # was a ZeroDivisionError after an epoch
     (["--workers", "-1"], "--workers must be >= 0"),
+    (["--batch-size", "1"], "BatchNorm needs at least 2 images per process"),  # was a ValueError at the first step
     (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
     (["--weight-decay", "-1"], "--weight-decay >= 0"),
     (["--warmup-ratio", "0"], "--warmup-ratio must be in (0, 1]"),

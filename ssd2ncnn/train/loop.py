@@ -304,7 +304,10 @@ class TrainLoader:
 def make_train_loader(opts: TrainOptions, cfg: SSDConfig, source: DetectionSource, info: DistInfo, device: torch.device) -> TrainLoader:
     base = TorchDetectionDataset(source, TrainTransform(cfg, max_expand=opts.max_expand))
     dataset = RepeatDataset(base, opts.repeat) if opts.repeat > 1 else base
-    per_rank_batch = max(1, opts.batch_size // info.world_size)
+    per_rank_batch = opts.batch_size // info.world_size
+    if per_rank_batch < 2 or len(dataset) < 2 * info.world_size:  # BatchNorm on the 1x1 maps needs 2 images
+        raise InputError(f"--batch-size {opts.batch_size} over {info.world_size} process(es) with {len(dataset)} training images: "
+                         f"BatchNorm needs at least 2 images per process and step; raise --batch-size (or add images)")
     order_gen = torch.Generator()
     indices: torch.utils.data.Sampler
     if info.enabled:
