@@ -101,6 +101,9 @@ def resolve_config(opts: TrainOptions) -> SSDConfig:
             raise InputError(f"--num-classes {opts.num_classes} contradicts the resumed checkpoint ({cfg.num_classes - 1} classes + background)")
         if opts.arch is not None and opts.arch != cfg.arch:
             raise InputError(f"--arch {opts.arch} contradicts the resumed checkpoint (arch {cfg.arch}); drop --arch")
+        for flag, given, saved in (("--width-mult", opts.width_mult, cfg.width_mult), ("--input-size", opts.input_size, cfg.input_size)):
+            if given is not None and given != saved:  # the network comes from the checkpoint; say so, do not ignore
+                raise InputError(f"{flag} {given} contradicts the resumed checkpoint ({flag} {saved}); drop {flag}")
         return cfg
     if opts.classes:
         names = ("background",) + tuple(opts.classes)
