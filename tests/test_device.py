@@ -91,3 +91,6 @@ def test_device_names_are_checked():
     assert resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(InputError, match="not a device name"):
         resolve_device("gpu0")
+    for name in ("meta", "mps"):  # torch device names this project does not train or evaluate on
+        with pytest.raises(InputError, match="only cpu and cuda"):
+            resolve_device(name)

@@ -104,7 +104,12 @@ def test_step_schedule_with_linear_warmup_from_a_ratio():
     (["--schedule", "step"], "--schedule step needs --lr-steps"),
     (["--schedule", "step", "--lr-steps", "3"], "must rise and lie between 1 and --epochs - 1"),
     (["--lr-steps", "1,x"], "--lr-steps takes comma-separated whole epochs"),
-    (["--repeat", "0"], "--repeat and --log-interval must be >= 1"),
+    (["--repeat", "0"], "--repeat, --log-interval and --eval-interval must be >= 1"),
+    (["--eval-interval", "0"], "--eval-interval must be >= 1"),  # was a ZeroDivisionError after an epoch
+    (["--workers", "-1"], "--workers must be >= 0"),
+    (["--batch-size", "1"], "BatchNorm needs at least 2 images per process"),  # was a ValueError at the first step
+    (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+    (["--weight-decay", "-1"], "--weight-decay >= 0"),
     (["--warmup-ratio", "0"], "--warmup-ratio must be in (0, 1]"),
     (["--warmup-iters", "-5"], "--warmup-iters/--warmup-epochs and --grad-clip >= 0"),
     (["--val-data", "{voc}", "--val-split", "nope"], "has no split 'nope'"),

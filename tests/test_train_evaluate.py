@@ -74,3 +74,14 @@ def test_predict_with_workers_gives_the_per_image_detections():
     assert sum(len(d) for d in ref) > 0
     for a, b in zip(got, ref, strict=True):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--workers", "-1"]])
+def test_eval_rejects_bad_loader_options_before_loading(tmp_path, args):
+    """Before: a ValueError traceback from torch's DataLoader, after loading the model and the data."""
+    from click.testing import CliRunner
+
+    from ssd2ncnn.cli import cli
+
+    res = CliRunner().invoke(cli, ["eval", str(tmp_path / "model.pth"), "--data", str(tmp_path), *args])
+    assert res.exit_code == 2 and f"Invalid value for '{args[0]}'" in res.output, res.output

@@ -13,8 +13,8 @@ from .model_options import load_kwargs, model_options
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path), help="VOC or COCO data set folder.")
 @click.option("--split", default="test", show_default=True, help="Split of --data to evaluate (VOC ImageSets/Main/<split>.txt).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Images per forward pass.")
-@click.option("--workers", type=int, default=2, show_default=True, help="Image-decoding processes (0: in this one).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per forward pass.")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Image-decoding processes (0: in this one).")
 @model_options
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")
@@ -31,9 +31,9 @@ def command(checkpoint, data, split, batch_size, workers, source, preset, num_cl
     from ..train.distributed import resolve_device
     from ..train.evaluate import ground_truth, predict
 
+    dev = resolve_device(device)  # first: a bad --device fails before the model and data are read
     model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
     source = open_dataset(data, split, model.cfg.class_names)
-    dev = resolve_device(device)
     dets = predict(model.to(dev), source, batch_size=batch_size, workers=workers, device=dev)
     gts = ground_truth(source)
     m07 = evaluate_detections(dets, gts, source.num_classes, use_07=True)

@@ -78,7 +78,7 @@ def load_coco(root: Path, split: str, class_names: tuple[str, ...]) -> Detection
     if len(mapping) != len(class_names) - 1:
         raise InputError(
             f"{path} has {len(mapping)} categories but the model has {len(class_names) - 1} classes "
-            f"(+ background); pass matching --classes/--num-classes"
+            f"(+ background); train with matching --classes, or evaluate a checkpoint trained on these categories"
         )
     per_image: dict[int, list[dict]] = {img["id"]: [] for img in doc["images"]}
     for ann in doc["annotations"]:

@@ -87,7 +87,7 @@ def load_voc(root: Path, split: str, class_names: tuple[str, ...]) -> DetectionS
         if unknown:
             raise InputError(
                 f"{xml}: classes {unknown} are not among the {len(class_names) - 1} model classes "
-                f"{list(class_names[1:])}; pass --classes or fix the class count"
+                f"{list(class_names[1:])}; train with --classes naming them all, or evaluate a checkpoint trained on them"
             )
         records.append(ImageRecord(
             path=image, width=width, height=height,

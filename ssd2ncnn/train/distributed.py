@@ -35,8 +35,10 @@ def resolve_device(device: str | None, local_rank: int | None = None) -> torch.d
         dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     except RuntimeError:
         raise InputError(f"--device {device!r} is not a device name; use cpu, cuda or cuda:N") from None
-    if dev.type != "cuda":
+    if dev.type == "cpu":
         return dev
+    if dev.type != "cuda":  # mps, xpu, meta ...: torch knows the name, but training and eval here do not
+        raise InputError(f"--device {device}: only cpu and cuda[:N] are supported")
     if not torch.cuda.is_available():
         raise InputError(f"--device {device}: this torch build sees no CUDA GPU (torch {torch.__version__}); "
                          f"use --device cpu, or install a CUDA build of torch")

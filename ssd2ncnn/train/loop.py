@@ -101,6 +101,9 @@ def resolve_config(opts: TrainOptions) -> SSDConfig:
             raise InputError(f"--num-classes {opts.num_classes} contradicts the resumed checkpoint ({cfg.num_classes - 1} classes + background)")
         if opts.arch is not None and opts.arch != cfg.arch:
             raise InputError(f"--arch {opts.arch} contradicts the resumed checkpoint (arch {cfg.arch}); drop --arch")
+        for flag, given, saved in (("--width-mult", opts.width_mult, cfg.width_mult), ("--input-size", opts.input_size, cfg.input_size)):
+            if given is not None and given != saved:  # the network comes from the checkpoint; say so, do not ignore
+                raise InputError(f"{flag} {given} contradicts the resumed checkpoint ({flag} {saved}); drop {flag}")
         return cfg
     if opts.classes:
         names = ("background",) + tuple(opts.classes)
@@ -178,8 +181,12 @@ def _cpu_threads(device: torch.device, info: DistInfo, workers: int) -> None:
 def check_options(opts: TrainOptions) -> None:
     if opts.epochs < 1 or opts.batch_size < 1 or opts.lr <= 0:
         raise InputError("--epochs and --batch-size must be >= 1 and --lr > 0")
-    if opts.repeat < 1 or opts.log_interval < 1:
-        raise InputError("--repeat and --log-interval must be >= 1")
+    if opts.repeat < 1 or opts.log_interval < 1 or opts.eval_interval < 1:
+        raise InputError("--repeat, --log-interval and --eval-interval must be >= 1")
+    if opts.workers < 0:
+        raise InputError("--workers must be >= 0 (0: load in the training process)")
+    if not 0 <= opts.momentum < 1 or opts.weight_decay < 0:
+        raise InputError("--momentum must be in [0, 1) and --weight-decay >= 0")
     if opts.schedule not in SCHEDULES:
         raise InputError(f"unknown --schedule {opts.schedule!r}; choose {' or '.join(SCHEDULES)}")
     if opts.schedule == "step" and not opts.lr_steps:
@@ -256,10 +263,23 @@ def build_model_and_optimizer(opts: TrainOptions, cfg: SSDConfig, info: DistInfo
     return run
 
 
+def _state_in_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give loaded per-parameter state (momentum, Adam moments) its parameter's memory layout.
+    `Optimizer.load_state_dict` matches only dtype and device, so a checkpoint written with the other
+    --channels-last setting (e.g. a CPU run resumed on CUDA) leaves NCHW buffers beside NHWC weights:
+    the fused CUDA kernels then refuse them (ATen FusedSgdKernel.cu, `check_fast_path_restrictions`)
+    and the fused CPU ones walk both as flat memory, updating the wrong elements."""
+    for p, st in optimizer.state.items():
+        for k, v in st.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def resume(run: RunState, path: Path) -> None:
     ckpt = _training_checkpoint(path)
     run.model.load_state_dict(ckpt["state_dict"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
+    _state_in_param_layout(run.optimizer)
     if run.scaler is not None and ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
     run.start_epoch = int(ckpt["epoch"]) + 1
@@ -287,7 +307,10 @@ class TrainLoader:
 def make_train_loader(opts: TrainOptions, cfg: SSDConfig, source: DetectionSource, info: DistInfo, device: torch.device) -> TrainLoader:
     base = TorchDetectionDataset(source, TrainTransform(cfg, max_expand=opts.max_expand))
     dataset = RepeatDataset(base, opts.repeat) if opts.repeat > 1 else base
-    per_rank_batch = max(1, opts.batch_size // info.world_size)
+    per_rank_batch = opts.batch_size // info.world_size
+    if per_rank_batch < 2 or len(dataset) < 2 * info.world_size:  # BatchNorm on the 1x1 maps needs 2 images
+        raise InputError(f"--batch-size {opts.batch_size} over {info.world_size} process(es) with {len(dataset)} training images: "
+                         f"BatchNorm needs at least 2 images per process and step; raise --batch-size (or add images)")
     order_gen = torch.Generator()
     indices: torch.utils.data.Sampler
     if info.enabled:
@@ -390,6 +413,8 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
     barrier(info)
     setup_logging(opts.out, info)
     _cpu_threads(device, info, opts.workers)
+    if device.type == "cuda":  # every batch has the input size: autotune each conv once, as train_speed.py measures
+        torch.backends.cudnn.benchmark = True
 
     run = build_model_and_optimizer(opts, cfg, info, device)
     if opts.resume is not None:
