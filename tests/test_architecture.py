@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"assets", "checkpoint", "config", "errors", "model", "modelfolder", "ncnn_format", "patches", "runtime",
               "verify"},
     "quantize": {"bench", "converter", "errors", "modelfolder", "ncnn_format", "runtime"},
-    "walkthrough": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
+    "demo": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
     "cli": {"ssd2ncnn", "errors"},
     "__main__": {"cli"},
 }
