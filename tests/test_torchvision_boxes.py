@@ -17,7 +17,7 @@ from ssd2ncnn.model.priors import generate_priors
 from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite, flatten_heads
 from ssd2ncnn.ncnn_format import Graph, Layer, lint_param, read_param
-from ssd2ncnn.patches.center_size import apply_box_rules
+from ssd2ncnn.patches.prior_clamp import apply_box_rules
 from ssd2ncnn.patches.ssd_postprocess import DETECTION_BLOB, PRIOR_BLOB, PRIORBOX_CLIP, priorbox_params
 from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.verify.detections import candidates_from_blobs, compare_detections
