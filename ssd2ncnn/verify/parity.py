@@ -213,14 +213,11 @@ def check_case(model: SSDDetector, net, onnx: OnnxRunner | None, chw: np.ndarray
 
 def check_same_model(model: SSDDetector, info: ModelInfo, out_dir: Path) -> None:
     """The checkpoint must be the one OUT was converted from (same SSDConfig), or nothing compares."""
-    ours, theirs = model.cfg.to_dict(), info.config
-    try:  # a folder written before a config field existed holds that field's default
-        theirs = SSDConfig.from_dict(theirs).to_dict()
-    except InputError:
-        pass  # unreadable or newer: compared as written, so the difference is named below
-    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    # a folder written before a config field existed read that field's default (SSDConfig.from_dict)
+    ours, theirs = model.cfg.to_dict(), info.config.to_dict()
+    differ = sorted(k for k in ours if ours[k] != theirs[k])
     if differ:
-        shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs.get(k)!r}" for k in differ[:3])
+        shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs[k]!r}" for k in differ[:3])
         raise InputError(
             f"the checkpoint's config differs from {out_dir}/model.json ({shown}{', ...' if len(differ) > 3 else ''}); "
             f"verify the checkpoint that folder was converted from, or re-run `ssd2ncnn convert`"
