@@ -126,16 +126,14 @@ class SSDConfig:
         def bad(msg: str) -> InputError:
             return InputError(f"{where}: {msg}")
 
-        if len(self.min_sizes) != 6 or len(self.aspect_ratios) != 6:
-            raise bad(
-                f"the SSDLite model has 6 levels: expected 6 {prefix}min_sizes and 6 {prefix}aspect_ratios lists, "
-                f"got {len(self.min_sizes)} and {len(self.aspect_ratios)}"
-            )
+        for name in ("min_sizes", "aspect_ratios"):
+            if len(getattr(self, name)) != 6:
+                raise bad(f'"{prefix}{name}" must have 6 entries (the SSDLite model has 6 levels), got {len(getattr(self, name))}')
         if self.max_sizes and len(self.max_sizes) != len(self.min_sizes):
-            raise bad(f"expected {len(self.min_sizes)} {prefix}max_sizes or none, got {len(self.max_sizes)}")
-        for lo, hi in zip(self.min_sizes, self.max_sizes):
+            raise bad(f'"{prefix}max_sizes" must have {len(self.min_sizes)} entries (one per min size) or none, got {len(self.max_sizes)}')
+        for k, (lo, hi) in enumerate(zip(self.min_sizes, self.max_sizes)):
             if not lo <= hi:
-                raise bad(f"each of {prefix}min_sizes must be <= its {prefix}max_sizes value, got {lo:g} > {hi:g}")
+                raise bad(f'"{prefix}max_sizes[{k}]" must be >= "{prefix}min_sizes[{k}]" ({lo:g}), got {hi:g}')
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -197,7 +197,7 @@ def read_fields(cls: type, data: Any, where: str, prefix: str = "") -> tuple[dic
         what = f'"{prefix.rstrip(".")}"' if prefix else "the content"
         raise SchemaError(f"{where}: {what} must be a JSON object, got {describe(data)}")
     known = specced(cls)
-    missing = [prefix + f.name for f in known
+    missing = [f'"{prefix}{f.name}"' for f in known
                if f.name not in data and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise SchemaError(f"{where} lacks {', '.join(missing)}")

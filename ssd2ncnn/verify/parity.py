@@ -276,10 +276,12 @@ def verify(
     use_onnx: bool = True,
     progress: Callable[[int, int], None] | None = None,
     pipeline: bool = False,
+    info: ModelInfo | None = None,
 ) -> VerifyReport:
     """Parity on identical tensors (ncnn's own pre-processing of each image, fed to both); with `pipeline`,
-    also each runtime's own pipeline on the same images (`verify.pipeline`)."""
-    info = read_info(out_dir)
+    also each runtime's own pipeline on the same images (`verify.pipeline`). `info`: the folder's model.json
+    when the caller has read it already (it is read once per command)."""
+    info = info or read_info(out_dir)
     check_same_model(model, info, out_dir)
     net = load_net(out_dir / PARAM, out_dir / BIN, info.ncnn_options, num_threads=2)
     onnx = OnnxRunner(out_dir / ONNX) if use_onnx and (out_dir / ONNX).exists() else None
@@ -303,5 +305,5 @@ def verify(
 
 
 def verify_checkpoint(checkpoint: Path, out_dir: Path, images, sizes, tol, use_onnx=True, progress=None,
-                      pipeline: bool = False, **load_kw) -> VerifyReport:
-    return verify(load_model(checkpoint, **load_kw), Path(out_dir), images, sizes, tol, use_onnx, progress, pipeline)
+                      pipeline: bool = False, info: ModelInfo | None = None, **load_kw) -> VerifyReport:
+    return verify(load_model(checkpoint, **load_kw), Path(out_dir), images, sizes, tol, use_onnx, progress, pipeline, info)
