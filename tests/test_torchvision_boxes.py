@@ -90,12 +90,14 @@ def test_converted_model_matches_the_reference_at_two_sizes(tmp_path):
 def test_folders_written_before_the_box_rule_fields_still_verify(tmp_path):
     """model.json from before clip_rule / clip_boxes existed: the missing fields are their defaults."""
     from ssd2ncnn.errors import InputError
-    from ssd2ncnn.modelfolder import ModelInfo
+    from ssd2ncnn.modelfolder import FORMAT, ModelInfo
     from ssd2ncnn.verify.parity import check_same_model
 
     model = SSDLite(get_preset("ssdlite320", width_mult=0.25))
     old = {k: v for k, v in model.cfg.to_dict().items() if k not in ("clip_rule", "clip_boxes")}
-    info = ModelInfo(320, model.cfg.class_names, True, model.cfg.mean_vals, model.cfg.norm_vals, old)
+    info = ModelInfo.from_dict({"format": FORMAT, "version": 2, "input_size": 320, "class_names": list(model.cfg.class_names),
+                                "rgb": True, "mean_vals": list(model.cfg.mean_vals),
+                                "norm_vals": list(model.cfg.norm_vals), "config": old})
     check_same_model(model, info, tmp_path)
     model.cfg = torchvision_rules(model.cfg)
     with pytest.raises(InputError, match="config differs"):

@@ -26,7 +26,7 @@ def prepare_structure(meta: ModelInfo, out_dir: Path, checkpoint: Path | None, s
     ours_param = Path(out_dir) / "model.param"
     prep = {"seed_param": str(seed_param), "seed_bin": None, "weights": "empty",
             "layers": {"ours": sum(layer_types(ours_param).values()), "seed": sum(layer_types(Path(seed_param)).values())}}
-    if meta.config.get("arch") != "seed" or checkpoint is None:
+    if meta.config.arch != "seed" or checkpoint is None:
         return prep
     from ..checkpoint import load_model
     from ..model.seed_mobilenetv3 import SeedSSD

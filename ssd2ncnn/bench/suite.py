@@ -215,8 +215,8 @@ def _report_header(plan: BenchPlan) -> dict[str, Any]:
     return {
         "format": "ssd2ncnn-bench", "version": 1,
         "model": {"dir": str(plan.out_dir), "input_size": plan.meta.input_size,
-                  "int8": plan.meta.int8, "width_mult": config.get("width_mult"),
-                  "preset": config.get("preset")},
+                  "int8": plan.meta.int8, "width_mult": config.width_mult,
+                  "preset": config.preset},
         "settings": {"runs": plan.runs, "block": plan.block, "warmup": plan.warmup, "pause_s": plan.pause_s,
                      "ncnn_options": plan.options, "threads": plan.threads, "sizes": plan.sizes,
                      "input": "synthetic picture, model pre-processing"},

@@ -83,7 +83,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         task = progress.add_task("verifying", total=len(inputs) * len(size_list))
         report = verify_checkpoint(
             checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=not no_onnx,
-            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
+            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None, info=info,
             **load_kwargs(source, preset, num_classes, width_mult),
         )
     print_report(report, console)

@@ -59,14 +59,9 @@ def tool_versions() -> dict[str, str]:
 
 def model_info(model: SSDDetector, input_size: int, fp16: bool, simplified: bool) -> ModelInfo:
     """model.json's content (the file hashes are added when it is written)."""
-    cfg = model.cfg
     return ModelInfo(
         input_size=input_size,
-        class_names=tuple(cfg.class_names),
-        rgb=cfg.rgb,
-        mean_vals=tuple(cfg.mean_vals),
-        norm_vals=tuple(cfg.norm_vals),
-        config=cfg.to_dict(),
+        config=model.cfg,
         fp16_weights=fp16,
         simplified=simplified,
         tools=tool_versions(),
