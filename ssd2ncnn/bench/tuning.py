@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SSDConfig
 from ..modelfolder import CONF_BLOB, DETECTION_BLOB, LOC_BLOB, PARITY_OPTIONS, read_info
 from ..ncnn_format import read_param, write_param
 from ..patches import passes
@@ -54,7 +53,7 @@ def run_tuning(out_dir: Path, size: int, threads: int, runs: int = 20, int8_dir:
     with tempfile.TemporaryDirectory(prefix="ssd2ncnn-tune-") as tmp:
         entries = [(name, out_dir / "model.param", out_dir / "model.bin", dict(BASE, **o)) for name, o in VARIANTS.items()]
         changed = {}
-        cfg = SSDConfig.from_dict(meta.config)
+        cfg = meta.config
         for rewrite in (r for r in passes() if r.speed_only):  # convert applied them: re-measured on their own
             pname = rewrite.name
             g = read_param(out_dir / "model.param")
