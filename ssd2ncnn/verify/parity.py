@@ -40,6 +40,7 @@ from ..modelfolder import (
 )
 from ..ncnn_format import parse_param, write_param
 from ..ncnn_format.ids import DETOUT_CONF_THRESHOLD
+from ..ort_session import ort_session
 from ..runtime.net import load_net, run_net
 from .compare import TensorCheck, compare_tensor
 from .detections import (
@@ -95,12 +96,7 @@ def torch_blobs(model: SSDDetector, locs, confs, hw) -> dict[str, np.ndarray]:
 
 class OnnxRunner:
     def __init__(self, path: Path, num_threads: int = 2):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = num_threads
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort_session(path, num_threads)  # telemetry off, one set-up (ort_session.py)
         self.names = [o.name for o in self.session.get_outputs()]
 
     def heads(self, chw: np.ndarray) -> dict[str, np.ndarray]:
