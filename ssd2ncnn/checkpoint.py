@@ -19,8 +19,8 @@ from .errors import CheckpointError
 from .fileio import atomic_write
 from .importers import IMPORTERS, ImportOptions, detect_importer, source_names
 from .model.factory import build_model
+from .model.load_state import load_state_strict
 from .model.ssdlite import SSDDetector
-from .model.state import load_state_strict
 
 FORMAT = "ssd2ncnn"
 VERSION = 1

@@ -210,7 +210,7 @@ def read_info(folder: str | Path, need: tuple[str, ...] = (PARAM, BIN)) -> Model
 
 def write_info(folder: str | Path, info: ModelInfo) -> ModelInfo:
     """Write model.json with the sha256 of the files now in `folder`. Callers write the folder inside
-    `converter.outdir.atomic_dir`, so a failed run leaves no partial set."""
+    `fileio.atomic_dir`, so a failed run leaves no partial set."""
     folder = Path(folder)
     info = replace(info, sha256=file_hashes(folder))
     (folder / MODEL_JSON).write_text(json.dumps(info.to_dict(), indent=2) + "\n")

@@ -15,7 +15,7 @@ PKG = Path(__file__).resolve().parents[1] / "ssd2ncnn"
 # "ssd2ncnn" is the package's own __init__ (the version).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
-    "fileio": set(),
+    "fileio": {"errors"},
     "jsonutil": set(),
     "assets": set(),
     "ssd2ncnn": set(),
@@ -31,13 +31,13 @@ ALLOWED: dict[str, set[str]] = {
     "checkpoint": {"config", "errors", "fileio", "importers", "model"},
     "converter": {"ssd2ncnn", "checkpoint", "config", "errors", "fileio", "model", "modelfolder", "ncnn_format",
                   "patches"},
-    "verify": {"checkpoint", "config", "converter", "data", "errors", "model", "modelfolder", "ncnn_format",
+    "verify": {"checkpoint", "config", "converter", "data", "errors", "fileio", "model", "modelfolder", "ncnn_format",
                "patches", "runtime", "train"},
     "train": {"checkpoint", "config", "data", "errors", "fileio", "model"},
     "bench": {"assets", "checkpoint", "config", "errors", "model", "modelfolder", "ncnn_format", "patches", "runtime",
               "verify"},
-    "quantize": {"bench", "converter", "errors", "modelfolder", "ncnn_format", "runtime"},
-    "walkthrough": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
+    "quantize": {"bench", "converter", "errors", "fileio", "modelfolder", "ncnn_format", "runtime"},
+    "demo": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
     "cli": {"ssd2ncnn", "errors"},
     "__main__": {"cli"},
 }

@@ -14,16 +14,16 @@ from ssd2ncnn.config import get_preset
 from ssd2ncnn.converter.convert import convert_model
 from ssd2ncnn.model.postprocess import class_scores, detect
 from ssd2ncnn.model.priors import generate_priors
-from ssd2ncnn.model.spread import spread_init
+from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite, flatten_heads
 from ssd2ncnn.ncnn_format import Graph, Layer, lint_param, read_param
-from ssd2ncnn.patches.center_size import apply_box_rules
+from ssd2ncnn.patches.prior_clamp import apply_box_rules
 from ssd2ncnn.patches.ssd_postprocess import DETECTION_BLOB, PRIOR_BLOB, PRIORBOX_CLIP, priorbox_params
 from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.verify.detections import candidates_from_blobs, compare_detections
-from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify
 from ssd2ncnn.verify.tolerances import FP32
+from ssd2ncnn.verify.verify_images import synthetic_images
 
 
 def torchvision_rules(cfg):

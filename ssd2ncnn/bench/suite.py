@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..modelfolder import ONNX, ModelInfo, read_info
 from .memory import probe
 from .runner import effective_block, ratio_summary, summarize, time_blocks
-from .seed_graph import prepare_structure, structure_specs
+from .seed_comparison import prepare_structure, structure_specs
 from .specs import build_engine
 
 
@@ -66,7 +66,7 @@ class BenchPlan:
     seed_param: Path | None
     net_only: bool
     skipped: dict[str, str] = field(default_factory=dict)
-    structure: dict[str, Any] = field(default_factory=dict)  # what the seed comparison runs (seed_graph.py)
+    structure: dict[str, Any] = field(default_factory=dict)  # what the seed comparison runs (seed_comparison.py)
 
     @property
     def common(self) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SSDConfig
-from ..converter.outdir import atomic_dir
 from ..errors import InputError, ParamError, ToolError
+from ..fileio import atomic_dir
 from ..modelfolder import (
     BIN,
     CONTRACT_BLOBS,

@@ -50,9 +50,9 @@ from .detections import (
     lowered,
     reference_rows,
 )
-from .inputs import VerifyImage, training_input
 from .pipeline import PipelineDiff, pipeline_difference
 from .tolerances import Tolerances
+from .verify_images import VerifyImage, training_input
 
 
 def preprocess(image, size: int, info: ModelInfo) -> np.ndarray:

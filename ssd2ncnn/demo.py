@@ -19,9 +19,9 @@ from .modelfolder import read_info
 from .runtime.detector import Detection, Detector
 from .runtime.draw import draw_detections
 from .runtime.images import list_images, load_image
-from .verify.inputs import folder_images
 from .verify.parity import VerifyReport, verify
 from .verify.tolerances import for_model
+from .verify.verify_images import folder_images
 
 DEMO_THRESHOLD = 0.5
 
