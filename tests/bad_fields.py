@@ -30,7 +30,7 @@ CONFIG_KINDS = {
 # SSDConfig field -> values that are wrong for a voc300 config (a wrong type, out of range, or inconsistent).
 CONFIG_BAD: dict[str, list] = {
     "preset": [5, None, "", ["voc300"]],
-    "input_size": ["300", 300.0, 300.5, True, 0, 31, -300, 100000, None],
+    "input_size": ["300", 300.0, 300.5, True, 0, 31, -300, 100000, None, 10**400],
     "class_names": ["background", [], ["background"], ["background", 3], ["background", ""], None],
     "min_sizes": ["60", [], _at(VOC_MIN, 1, "105"), _at(VOC_MIN, 0, 0), _at(VOC_MIN, 0, -60), _at(VOC_MIN, 2, NAN),
                   VOC_MIN[:5], _at(VOC_MIN, 0, True)],
@@ -38,10 +38,10 @@ CONFIG_BAD: dict[str, list] = {
                   _at(VOC_MAX, 0, 50), None],
     "aspect_ratios": ["2", [2, 2, 2, 2, 2, 2], _at(VOC_RATIOS, 5, [0]), _at(VOC_RATIOS, 5, ["2"]), VOC_RATIOS[:5],
                       _at(VOC_RATIOS, 5, [-1]), _at(VOC_RATIOS, 1, [2, NAN]), []],
-    "mean": [[1, 2], [1, 2, 3, 4], ["123", 1, 1], [NAN, 1, 1], "123", None, [True, 1, 1]],
+    "mean": [[1, 2], [1, 2, 3, 4], ["123", 1, 1], [NAN, 1, 1], "123", None, [True, 1, 1], [10**400, 1, 1]],
     "std": [[1, 1, 0], [1, 1, -1], [1, 1], [1, 1, "1"], [1, 1, INF], 1],
     "rgb": ["false", "true", 0, 1, None, [True]],
-    "width_mult": ["1.0", 0, -1, 4.5, True, NAN, None],
+    "width_mult": ["1.0", 0, -1, 4.5, True, NAN, None, -10**400],
     "arch": ["resnet", 1, None, ""],
     "extras": [[[256, 512], [128, 256], [128, 256], [64]], [[256, 512.5]], [[0, 512]], [[True, 512]], "x", [256, 512]],
     "step_rule": ["floor", 1, None, "EXACT"],
@@ -51,12 +51,12 @@ CONFIG_BAD: dict[str, list] = {
     "clip_rule": ["center", 1, None],
     "variances": [[0.1, 0.1, 0.2], [0.1, 0.1, 0.2, 0], [0.1, 0.1, 0.2, -0.2], ["0.1", 0.1, 0.2, 0.2], 0.1],
     "score_activation": ["relu", None, 1],
-    "nms_threshold": ["0.45", -0.1, 1.5, NAN, INF, True, None],
+    "nms_threshold": ["0.45", -0.1, 1.5, NAN, INF, True, None, 10**400],
     "conf_threshold": ["0.01", -0.01, 1, 1.0, NAN, True],
-    "nms_top_k": ["300", 0, -1, 300.5, True, None],
+    "nms_top_k": ["300", 0, -1, 300.5, True, None, 2**31, 10**400],
     "keep_top_k": ["100", 0, 100.0, True],
     "clip_boxes": ["false", 1, None],
-    "strides": [[16, 30, 60, 100, 150, "300"], [0, 30, 60, 100, 150, 300], 16, [16.5], [True]],
+    "strides": [[16, 30, 60, 100, 150, "300"], [0, 30, 60, 100, 150, 300], 16, [16.5], [True], [2**40]],
 }
 
 # Values a voc300 config must accept although they look unusual (so a schema that refuses too much fails).
