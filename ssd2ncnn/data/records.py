@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..images import load_image
+
 
 @dataclass
 class ImageRecord:
@@ -45,7 +47,5 @@ class DetectionSource:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """RGB image via the runtime's loader (grayscale, palette, alpha, 16-bit, EXIF handled the same way)."""
-    from ..runtime.images import load_image
-
+    """RGB image via the one image loader (grayscale, palette, alpha, 16-bit, EXIF handled as `detect` does)."""
     return load_image(path)
