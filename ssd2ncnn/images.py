@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputError
+from .errors import InputError
 
 # Refuse larger images before decoding: 100 MP of RGB is 300 MB before any processing.
 MAX_PIXELS = 100_000_000

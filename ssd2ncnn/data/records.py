@@ -29,14 +29,24 @@ class ImageRecord:
         self.difficult = np.asarray(self.difficult, dtype=bool).reshape(-1)
 
 
+@dataclass(frozen=True)
+class ScanReport:
+    """What `data/scan.py` found and handled in a split: the warning lines (one per kind), the time taken."""
+
+    images: int
+    seconds: float
+    warnings: tuple[str, ...]
+
+
 @dataclass
 class DetectionSource:
-    """A split of a data set: its records and the class names (background first)."""
+    """A split of a data set: its records and the class names (background first); `scan` once scanned."""
 
     root: Path
     split: str
     class_names: tuple[str, ...]
     records: list[ImageRecord]
+    scan: ScanReport | None = None
 
     def __len__(self) -> int:
         return len(self.records)
