@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from PIL import Image
 
 from ..errors import InputError
 from ..images import open_image
