@@ -133,7 +133,8 @@ def test_augmentation_depends_on_epoch_and_image_not_on_workers(tmp_path):
     draws new augmentation. (Persistent workers keep their own copy of the dataset, so a per-epoch
     reseed in the main process would never reach them.)"""
     from ssd2ncnn.train.distributed import DistInfo
-    from ssd2ncnn.train.loop import TrainOptions, make_train_loader
+    from ssd2ncnn.train.loader import make_train_loader
+    from ssd2ncnn.train.options import TrainOptions
 
     cfg = get_preset("ssdlite320", input_size=64, num_classes=4)
     src = open_dataset(FIXTURES / "voc", "train", ("background", "circle", "square", "triangle"))

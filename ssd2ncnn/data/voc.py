@@ -112,7 +112,7 @@ class VocFolder:
     def class_names(self) -> tuple[str, ...]:
         """Background + the sorted object names found in all annotation files (sorted VOC names are
         exactly the standard VOC class order)."""
-        findings, names = Findings(), set()
+        findings, names = Findings(), set[str]()
         for xml in sorted((self.root / "Annotations").glob("*.xml")):
             ann = self.annotation(xml)
             if isinstance(ann, str):
