@@ -27,6 +27,7 @@ def _pyplot() -> Any:
     return plt
 
 
+
 def _save(fig: Any, path: Path) -> None:
     plt = _pyplot()
     try:
@@ -44,6 +45,8 @@ def _series(history: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
 def plot_curves(history: Sequence[dict], path: Path, title: str = "") -> None:
     """Losses (localisation, classification, total), learning rate and val mAP(07) per epoch."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(2, 2, figsize=(CURVES_SIZE[0] / DPI, CURVES_SIZE[1] / DPI), dpi=DPI)
     panels = ((axes[0, 0], "training loss", (("loss_loc", "localisation"), ("loss_conf", "classification"), ("loss", "total"))),
               (axes[0, 1], "val mAP (VOC07, IoU 0.5)", (("map07", "mAP"),)),
@@ -55,6 +58,7 @@ def plot_curves(history: Sequence[dict], path: Path, title: str = "") -> None:
             ax.plot(x, y, marker="o", markersize=3, label=label)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if len(keys) > 1:
             ax.legend()
@@ -64,10 +68,10 @@ def plot_curves(history: Sequence[dict], path: Path, title: str = "") -> None:
     _save(fig, path)
 
 
-def plot_precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, title: str = "") -> None:
-    """One panel per class: precision against recall, its AP in the panel title. `curves`: class name ->
-    (recall, precision, AP), the arrays in order of decreasing score (empty when the class has no
-    detection)."""
+def plot_precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray, str]], path: Path, title: str = "") -> None:
+    """One panel per class: precision against recall. `curves`: class name -> (recall, precision, what
+    the panel title says after the name, e.g. its AP), the arrays cumulative by decreasing score (empty
+    when the class has no detection)."""
     n = max(1, len(curves))
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -75,9 +79,9 @@ def plot_precision_recall(curves: dict[str, tuple[np.ndarray, np.ndarray, float]
     fig, axes = plt.subplots(rows, cols, figsize=(cols * PR_PANEL / DPI, rows * PR_PANEL / DPI + 0.4), dpi=DPI, squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
-    for ax, (name, (recall, precision, ap)) in zip(axes.flat, curves.items()):
+    for ax, (name, (recall, precision, note)) in zip(axes.flat, curves.items()):
         ax.plot(recall, precision, drawstyle="steps-post")
-        ax.set_title(f"{name}: AP {ap:.3f}" if ap == ap else f"{name}: no ground truth")
+        ax.set_title(f"{name}: {note}", fontsize=10)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("recall")
