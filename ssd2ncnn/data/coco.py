@@ -96,7 +96,7 @@ def _annotation_problem(ann: object, image_ids: set) -> str | None:
     if not isinstance(ann, dict):
         return f"annotation entry {ann!r} is not an object"
     where = f"annotation {ann.get('id')!r}"
-    if not _is_int(ann.get("category_id")) or ann.get("image_id") not in image_ids:
+    if not _is_int(ann.get("category_id")) or not _is_int(ann.get("image_id")) or ann["image_id"] not in image_ids:
         return f"{where}: needs an integer 'category_id' and an 'image_id' listed in 'images'"
     bbox = ann.get("bbox")
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
@@ -137,7 +137,8 @@ class CocoFolder:
                 images.append(img)
         if not doc["images"]:
             raise InputError(f"{path} lists no images")
-        per_image = self._annotations(path, doc, {img["id"] for img in images}, findings)
+        # annotations of a malformed image are not counted again; they reach no record
+        per_image = self._annotations(path, doc, {img["id"] for img in doc["images"] if isinstance(img, dict) and _is_int(img.get("id"))}, findings)
         image_dir = _image_dir(self.root, split, images[0]["file_name"]) if images else self.root
         records = [_record(image_dir, img, per_image.get(img["id"], [])) for img in images]
         return DetectionSource(self.root, split, tuple(class_names), records)
