@@ -17,7 +17,7 @@ def resolve_config(opts: TrainOptions, folders: list[DataFolder] | None = None, 
     """The model config; `resumed`: the training checkpoint of --resume, whose network wins (options that
     contradict it are errors, not silently ignored)."""
     if resumed is not None:
-        cfg = SSDConfig.from_dict(resumed["config"])
+        cfg = SSDConfig.from_dict(resumed["config"], f"checkpoint {opts.resume}", "config.")
         if opts.num_classes is not None and opts.num_classes != cfg.num_classes:
             raise InputError(f"--num-classes {opts.num_classes} contradicts the resumed checkpoint ({cfg.num_classes - 1} classes + background)")
         if opts.arch is not None and opts.arch != cfg.arch:
