@@ -122,4 +122,4 @@ def open_datasets(roots: Sequence[str | Path | DataFolder], splits: Sequence[str
         return sources[0]
     split = "+".join(f"{s.root.name}/{s.split}" for s in sources)
     return DetectionSource(sources[0].root, split, tuple(class_names), [r for s in sources for r in s.records],
-                           merge_reports(s.scan for s in sources))
+                           merge_reports(sources))

@@ -144,6 +144,8 @@ def scan_source(source: DetectionSource, findings: Findings | None = None, stric
     return replace(source, records=records, scan=report)
 
 
-def merge_reports(reports: Iterable[ScanReport | None]) -> ScanReport:
-    items = [r for r in reports if r is not None]
-    return ScanReport(sum(r.images for r in items), sum(r.seconds for r in items), tuple(w for r in items for w in r.warnings))
+def merge_reports(sources: Iterable[DetectionSource]) -> ScanReport:
+    """The scans of several sources as one; each warning line names its root and split."""
+    items = [(s, s.scan) for s in sources if s.scan is not None]
+    return ScanReport(sum(r.images for _, r in items), sum(r.seconds for _, r in items),
+                      tuple(f"{s.root.name}/{s.split}: {w}" for s, r in items for w in r.warnings))
