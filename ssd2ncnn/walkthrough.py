@@ -20,8 +20,9 @@ from .runtime.detector import Detection, Detector
 from .runtime.draw import draw_detections
 from .runtime.images import list_images, load_image
 from .verify.inputs import folder_images
-from .verify.parity import VerifyReport, verify
+from .verify.parity import verify
 from .verify.tolerances import for_model
+from .verify.verdict import VerifyReport
 
 DEMO_THRESHOLD = 0.5
 

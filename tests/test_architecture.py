@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors"},
     "ncnn_format": {"errors", "fileio"},
     "modelfolder": {"errors"},
-    "model": {"config", "errors"},
+    "model": {"config", "errors", "modelfolder"},
     "runtime": {"errors", "config", "ncnn_format", "fileio", "jsonutil", "modelfolder"},
     "data": {"errors", "runtime"},
     "patches": {"config", "errors", "modelfolder", "ncnn_format"},
