@@ -17,7 +17,7 @@ from .compare import TensorCheck, compare_tensor
 from .detections import Candidates, DetectionCheck, candidates_from_blobs, compare_detections, reference_rows
 from .lowered import LoweredNet, lowered
 from .onnx_heads import OnnxHeads
-from .tolerances import Tolerances
+from .tolerances import Tolerances, logit_scale
 
 
 @dataclass
@@ -92,7 +92,7 @@ def check_case(model: SSDDetector, net, onnx: OnnxHeads | None, chw: np.ndarray,
     heads = head_names(cfg.num_levels)
     ref = run_reference(model, chw)
     ref_heads = dict(zip(heads, ref.locs + ref.confs))
-    tol = tol.for_case(cfg.score_activation, max(float(np.abs(c).max()) for c in ref.confs))
+    tol = tol.for_case(cfg.score_activation, logit_scale(ref.confs))
     got = run_net(net, chw, heads + list(CONTRACT_BLOBS))
     checks = _head_checks(heads, got, ref_heads, onnx, chw, tol)
     # The patch in isolation: ncnn's tail against the PyTorch tail fed with ncnn's own head maps, so an

@@ -33,7 +33,7 @@ from ..runtime.net import load_net, run_net
 from .compare import TensorCheck, compare_tensor
 from .detections import candidates_from_blobs, compare_detections
 from .inputs import synthetic_images, training_input
-from .tolerances import Tolerances
+from .tolerances import Tolerances, logit_scale
 
 UPDATE_ENV = "SSD2NCNN_UPDATE_GOLDEN"
 LOGIT_SCALE = "conf_logit_scale"
@@ -64,7 +64,7 @@ def _run(golden: Path, meta: dict) -> dict[str, np.ndarray]:
             blobs = run_net(net, training_input(im.load(), size, model.cfg), [*confs, *CONTRACT_BLOBS])  # heads first: light mode frees them
             arrays.update({f"{key}/{name}": blobs[name] for name in CONTRACT_BLOBS})
             # the largest |conf logit|, which the derived conf tolerance scales with (not stored)
-            arrays[f"{key}/{LOGIT_SCALE}"] = np.asarray(max(float(np.abs(blobs[c]).max()) for c in confs), np.float32)
+            arrays[f"{key}/{LOGIT_SCALE}"] = np.asarray(logit_scale(blobs[c] for c in confs), np.float32)
     return arrays
 
 

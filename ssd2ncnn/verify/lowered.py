@@ -41,7 +41,6 @@ class LoweredNet:
     def __init__(self, out_dir: Path, info: ModelInfo, num_threads: int = 2):
         self.out_dir, self.options, self.num_threads = Path(out_dir), info.ncnn_options, num_threads
         self.net = None
-        self.loads = 0  # how many times a net was loaded (tests: once per run)
 
     def _load(self):
         graph = parse_param((self.out_dir / PARAM).read_text())
@@ -51,7 +50,6 @@ class LoweredNet:
         with tempfile.TemporaryDirectory(prefix="ssd2ncnn-verify-") as tmp:
             param = Path(tmp) / PARAM
             write_param(graph, param)
-            self.loads += 1
             return load_net(param, self.out_dir / BIN, self.options, num_threads=self.num_threads)
 
     def run(self, chw: np.ndarray, threshold: float) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+import numpy as np
+
 from ..errors import InputError
 from ..modelfolder import ModelInfo
 
@@ -92,6 +94,11 @@ FP16 = Tolerances(head_atol=5e-3, head_rtol=3e-2, softmax_atol=5e-3, conf_atol=5
 INT8 = Tolerances(
     head_atol=0.05, head_rtol=0.25, softmax_atol=0.15, conf_atol=0.15, score_atol=0.1, box_atol=0.05, map_atol=1.0, min_score=0.3
 )
+
+
+def logit_scale(conf_maps) -> float:
+    """The largest |conf logit| over a case's conf head maps: what the derived conf limit scales with."""
+    return max(float(np.abs(np.asarray(m)).max()) for m in conf_maps)
 
 
 def for_model(info: ModelInfo) -> Tolerances:
