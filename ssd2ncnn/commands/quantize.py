@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..quantize.calibrate import METHODS
-from ..quantize.run import quantize_folder
+from ..quantize.folder import quantize_folder
 from ..quantize.select import SELECT_MODES
 
 

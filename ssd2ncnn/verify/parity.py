@@ -26,24 +26,21 @@ from ..modelfolder import BIN, DETECTION_BLOB, ONNX, PARAM, ModelInfo, read_info
 from ..runtime.net import load_net
 from ..runtime.preprocess import preprocess_image
 from .case import check_case
-from .inputs import VerifyImage, training_input
 from .lowered import LoweredNet
 from .onnx_heads import OnnxHeads
 from .pipeline import pipeline_difference
 from .tolerances import Tolerances
 from .verdict import VerifyReport
+from .verify_images import VerifyImage, training_input
 
 
 def check_same_model(model: SSDDetector, info: ModelInfo, out_dir: Path) -> None:
     """The checkpoint must be the one OUT was converted from (same SSDConfig), or nothing compares."""
-    ours, theirs = model.cfg.to_dict(), info.config
-    try:  # a folder written before a config field existed holds that field's default
-        theirs = SSDConfig.from_dict(theirs).to_dict()
-    except InputError:
-        pass  # unreadable or newer: compared as written, so the difference is named below
-    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    # a folder written before a config field existed read that field's default (SSDConfig.from_dict)
+    ours, theirs = model.cfg.to_dict(), info.config.to_dict()
+    differ = sorted(k for k in ours if ours[k] != theirs[k])
     if differ:
-        shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs.get(k)!r}" for k in differ[:3])
+        shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs[k]!r}" for k in differ[:3])
         raise InputError(
             f"the checkpoint's config differs from {out_dir}/model.json ({shown}{', ...' if len(differ) > 3 else ''}); "
             f"verify the checkpoint that folder was converted from, or re-run `ssd2ncnn convert`"
@@ -73,7 +70,8 @@ def verify(
 ) -> VerifyReport:
     """Parity on identical tensors (ncnn's own pre-processing of each image, fed to both); with `pipeline`,
     also each runtime's own pipeline on the same images (`verify.pipeline`). Images are decoded one at a
-    time (all sizes, then the next); one that cannot be decoded is recorded in `bad_files` and skipped."""
+    time (all sizes, then the next); one that cannot be decoded is recorded in `bad_files` and skipped.
+    `info`: the folder's model.json when the caller has read it already (it is read once per command)."""
     out_dir = Path(out_dir)
     info = info or read_info(out_dir)
     check_same_model(model, info, out_dir)

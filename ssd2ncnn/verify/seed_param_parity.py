@@ -48,8 +48,8 @@ from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image
 from .compare import TensorCheck, compare_tensor
 from .detections import DetectionCheck, candidates_from_blobs, compare_detections
-from .inputs import VerifyImage
 from .tolerances import FP32, Tolerances, logit_scale
+from .verify_images import VerifyImage
 
 HSWISH_OFFSET, HSWISH_SCALE = 3.0, 6.0  # x * relu6(x + 3) / 6 (the seed's hswish/hsigmoid)
 RAW_FP32_TAG = b"\x00\x00\x00\x00"
