@@ -12,7 +12,7 @@ the verifier. Prior semantics follow ncnn's `src/layer/priorbox.cpp`:
 
 Steps are never stored as numbers: they follow the input size, so one `.param` runs at any input size.
 
-Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/center_size.py`):
+Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/prior_clamp.py`, `patches/box_clip.py`):
 `clip_rule="center_size"` (priors' w, h clamped before the corners are taken) and `clip_boxes` (decoded boxes
 clipped to the image before NMS); `torchvision_ssdlite320` below sets both.
 """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import torch
 
@@ -11,6 +9,7 @@ from ..checkpoint import save_checkpoint
 from ..config import PRESET_ARCHES, PRESETS, get_preset
 from ..model.factory import build_model
 from ..model.spread_init import spread_init
+from .output_option import output_option
 
 
 @click.command("init")
@@ -23,8 +22,7 @@ from ..model.spread_init import spread_init
 @click.option("--input-size", type=click.IntRange(min=32), default=None, help="Nominal input size (scales anchors).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the random initialisation.")
 @click.option("--spread", is_flag=True, help="Calibrate BN on noise and spread head biases (parity fixtures; not trained).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Checkpoint file to write (.pth).")
+@output_option("Checkpoint file to write (.pth).", dir_okay=False)
 def command(preset, arch, num_classes, width_mult, input_size, seed, spread, output):
     """Write an untrained checkpoint (config saved inside) to OUTPUT.
 
