@@ -12,7 +12,7 @@ from hypothesis import settings
 from ssd2ncnn.checkpoint import save_checkpoint
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.converter.convert import convert_model
-from ssd2ncnn.model.spread import spread_init
+from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite
 
 # Property tests draw the same examples on every run (a bug is caught always or never, not 1 run in 8)

@@ -14,10 +14,9 @@ import numpy as np
 
 from ssd2ncnn.config import SSDConfig
 from ssd2ncnn.converter.convert import model_info
-from ssd2ncnn.modelfolder import BIN, PARAM, write_info
+from ssd2ncnn.modelfolder import BIN, PARAM, head_names, write_info
 from ssd2ncnn.ncnn_format import format_param, parse_param
-from ssd2ncnn.patches.center_size import apply_box_rules
-from ssd2ncnn.patches.ssd_postprocess import apply_ssd_patch
+from ssd2ncnn.patches import run_passes
 
 LN2 = math.log(2.0)
 
@@ -36,19 +35,19 @@ def head_maps(cfg: SSDConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def tail_graph_text(locs: list[np.ndarray], confs: list[np.ndarray]) -> str:
-    """What pnnx would hand the patch, with MemoryData for the network: input `in0`, heads out0..out{2K-1}."""
+    """What the backend hands the passes, with MemoryData for the network: `input`, then loc0.., conf0.."""
     maps = locs + confs
-    lines = ["7767517", f"{len(maps) + 1} {len(maps) + 1}", "Input in0 0 1 in0"]
-    lines += [f"MemoryData head{i} 0 1 out{i} 0={m.shape[2]} 1={m.shape[1]} 2={m.shape[0]}" for i, m in enumerate(maps)]
+    lines = ["7767517", f"{len(maps) + 1} {len(maps) + 1}", "Input input 0 1 input"]
+    lines += [f"MemoryData head{i} 0 1 {name} 0={m.shape[2]} 1={m.shape[1]} 2={m.shape[0]}"
+              for i, (name, m) in enumerate(zip(head_names(len(locs)), maps, strict=True))]
     return "\n".join(lines) + "\n"
 
 
 def tail_folder(folder: Path, cfg: SSDConfig, locs: list[np.ndarray], confs: list[np.ndarray]) -> Path:
-    """OUT/ with model.param (the patched tail), model.bin (the maps, MemoryData's raw float32 in layer
-    order) and model.json as convert writes it."""
+    """OUT/ with model.param (convert's passes on the tail), model.bin (the maps, MemoryData's raw float32
+    in layer order) and model.json as convert writes it."""
     graph = parse_param(tail_graph_text(locs, confs))
-    apply_ssd_patch(graph, cfg, [f"out{i}" for i in range(2 * cfg.num_levels)], input_blob="in0")
-    apply_box_rules(graph, cfg)
+    run_passes(graph, cfg)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / PARAM).write_text(format_param(graph))
     (folder / BIN).write_bytes(b"".join(np.ascontiguousarray(m, np.float32).tobytes() for m in locs + confs))

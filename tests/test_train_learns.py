@@ -13,7 +13,9 @@ import torch
 
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.train.distributed import DistInfo
-from ssd2ncnn.train.loop import TrainOptions, build_model_and_optimizer, train_step
+from ssd2ncnn.train.engine import train_step
+from ssd2ncnn.train.options import TrainOptions
+from ssd2ncnn.train.state import build_model_and_optimizer
 
 
 @pytest.fixture()
