@@ -43,6 +43,8 @@ CLIP_RULES = ("corners", "center_size")
 # (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
 # "seed": ujsyehao/mobilenetv3-ssd's own network (model/seed_mobilenetv3.py).
 ARCHES = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
+# The ones built from a preset here (`init`, `train`); torchvision's are imported from its checkpoints.
+PRESET_ARCHES = ARCHES[:2]
 
 
 POSITIVE = Real(0, None, lo_open=True)

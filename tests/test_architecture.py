@@ -23,20 +23,21 @@ ALLOWED: dict[str, set[str]] = {
     "ssd2ncnn": set(),
     "cli": {"errors", "ssd2ncnn"},
     "fileio": {"errors", "owned_temp"},
+    "images": {"errors"},
     "schema": {"errors"},
     "__main__": {"cli"},
     "config": {"errors", "schema"},
+    "data": {"errors", "images"},
     "ncnn_format": {"errors", "fileio"},
-    "model": {"config", "errors"},
     "modelfolder": {"config", "errors", "schema"},
-    "importers": {"config", "errors", "model"},
+    "model": {"config", "errors", "modelfolder"},
     "patches": {"config", "errors", "modelfolder", "ncnn_format"},
-    "runtime": {"errors", "modelfolder"},
-    "checkpoint": {"config", "errors", "fileio", "importers", "model"},
-    "data": {"errors", "runtime"},
+    "runtime": {"errors", "images", "modelfolder"},
+    "importers": {"config", "errors", "model"},
     "quantize": {"errors", "fileio", "modelfolder", "ncnn_format", "runtime"},
+    "checkpoint": {"config", "errors", "fileio", "importers", "model"},
     "converter": {"checkpoint", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "ssd2ncnn"},
-    "train": {"checkpoint", "config", "data", "errors", "model"},
+    "train": {"checkpoint", "config", "data", "errors", "fileio", "model"},
     "verify": {"checkpoint", "config", "converter", "data", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "train"},
     "bench": {"assets", "checkpoint", "config", "errors", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "verify"},
     "demo": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
@@ -104,7 +105,8 @@ def _documented() -> dict[str, tuple[str, set[str], set[str]]]:
             continue
         allowed = re.sub(r"\([^)]*\)", "", cells[3]).replace("`", "").strip()
         names = set() if allowed == "nothing" else {n.strip() for n in allowed.split(",") if n.strip()}
-        third = set() if cells[4] == "-" else {n.strip() for n in cells[4].split(",")}
+        packages = re.sub(r"\([^)]*\)", "", cells[4])
+        third = set() if packages.strip() == "-" else {n.strip() for n in packages.split(",")}
         for unit in re.findall(r"`([\w]+)/?`", cells[1]):
             table[unit] = (cells[0], names, third)
     return table

@@ -49,7 +49,8 @@ def ncnn_run(text: str) -> tuple[int, np.ndarray | None]:
         return rc, None
     net.load_model_mem(b"")
     ex = net.create_extractor()
-    x = ncnn.Mat(np.arange(18, dtype=np.float32).reshape(2, 3, 3) - 8).clone()
+    data = np.arange(18, dtype=np.float32).reshape(2, 3, 3) - 8  # held: ncnn.Mat does not keep it alive
+    x = ncnn.Mat(data).clone()
     ex.input("in", x)
     rc, out = ex.extract("out")
     return rc, (np.array(out).copy() if rc == 0 else None)

@@ -6,7 +6,7 @@ import click
 import torch
 
 from ..checkpoint import save_checkpoint
-from ..config import PRESETS, get_preset
+from ..config import PRESET_ARCHES, PRESETS, get_preset
 from ..model.factory import build_model
 from ..model.spread_init import spread_init
 from .output_option import output_option
@@ -14,7 +14,7 @@ from .output_option import output_option
 
 @click.command("init")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Model preset.")
-@click.option("--arch", type=click.Choice(["ssdlite", "seed"]), default=None,
+@click.option("--arch", type=click.Choice(PRESET_ARCHES), default=None,
               help="Network: ssdlite (ours, the default) or seed (ujsyehao/mobilenetv3-ssd's). Torchvision's is imported, not initialised here.")
 @click.option("--num-classes", type=click.IntRange(min=2), default=None,
               help="Number of classes + 1 for the background (default: the preset's, 21 for VOC).")
