@@ -17,6 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "ssd2ncnn"
 ALLOWED: dict[str, set[str]] = {
     "assets": set(),
     "errors": set(),
+    "importer_names": set(),
     "jsonutil": set(),
     "ort_session": set(),
     "owned_temp": set(),
@@ -33,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": {"config", "errors", "modelfolder"},
     "patches": {"config", "errors", "modelfolder", "ncnn_format"},
     "runtime": {"errors", "images", "modelfolder"},
-    "importers": {"config", "errors", "model"},
+    "importers": {"config", "errors", "importer_names", "model"},
     "quantize": {"errors", "fileio", "modelfolder", "ncnn_format", "runtime"},
     "checkpoint": {"config", "errors", "fileio", "importers", "model"},
     "converter": {"checkpoint", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "ssd2ncnn"},
