@@ -29,17 +29,6 @@ def torch_available() -> bool:
     return True
 
 
-def parse_int_list(text: str, what: str, minimum: int = 1, example: str = "1,2") -> list[int]:
-    """'1,2' -> [1, 2]; anything else is an InputError naming the option (and a valid `example` of it)."""
-    try:
-        vals = [int(t) for t in str(text).split(",") if t.strip() != ""]
-    except ValueError:
-        raise InputError(f"{what} must be a comma-separated list of integers, e.g. {example}; got {text!r}") from None
-    if not vals or any(v < minimum for v in vals):
-        raise InputError(f"{what} must list integers >= {minimum}, e.g. {example}; got {text!r}")
-    return list(dict.fromkeys(vals))
-
-
 def machine_info() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),

@@ -16,6 +16,7 @@ from ..verify.golden import UPDATE_ENV, check_golden, ignored_update_env, write_
 from ..verify.parity import verify_checkpoint
 from ..verify.tolerances import FP32, for_model, parse_overrides
 from ..verify.verify_images import folder_images, synthetic_images
+from .list_option import IntList
 from .model_options import load_kwargs, model_options
 
 # --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
@@ -25,18 +26,8 @@ GOLDEN_SIZES = (300, 320)
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
 
 
-def parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise InputError(f"--sizes expects comma-separated integers like 300,320, got {text!r}") from None
-    if not sizes or any(s < 32 for s in sizes):
-        raise InputError(f"--sizes needs sizes >= 32, got {text!r}")
-    return sizes
-
-
-def rewrite_golden(golden: Path, sizes: str | None, num_images: int | None, seed: int, console: Console) -> None:
-    size_list = parse_sizes(sizes) if sizes else list(GOLDEN_SIZES)
+def rewrite_golden(golden: Path, sizes: tuple[int, ...] | None, num_images: int | None, seed: int, console: Console) -> None:
+    size_list = list(sizes) if sizes else list(GOLDEN_SIZES)
     count = num_images or SYNTHETIC_DEFAULT
     cmd = (f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} "
            f"--num-images {count} --seed {seed}")
@@ -55,14 +46,14 @@ def check_golden_folder(golden: Path, overrides: dict[str, float], console: Cons
     console.print("[green]golden outputs match[/]")
 
 
-def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_images: int | None, sizes: str | None,
+def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_images: int | None, sizes: tuple[int, ...] | None,
                  report_path: Path | None, overrides: dict[str, float], use_onnx: bool, seed: int, load_kw: dict,
                  console: Console) -> None:
     """The parity run: exit 0 when every check holds, 1 when one does not, 2 when an image file could
     not be read (after every other image was verified)."""
     from ..modelfolder import read_info
 
-    size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
+    size_list = list(sizes) if sizes else None
     info = read_info(out_dir)
     tolerances = for_model(info).override(overrides)
     size_list = size_list or [info.input_size, info.input_size + 32]
@@ -99,7 +90,7 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
 @click.argument("out_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--images", type=click.Path(path_type=Path), default=None, help="Images, or a VOC/COCO set for mAP.")
 @click.option("--num-images", type=click.IntRange(min=1), default=None, help="Synthetic inputs without --images (default 4); with --images, use at most this many (default all).")
-@click.option("--sizes", default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
+@click.option("--sizes", type=IntList(minimum=32, example="300,320"), default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--tol", multiple=True, help="Override a tolerance: NAME=VALUE (repeatable), e.g. score_atol=1e-3.")
 @click.option("--no-onnx", is_flag=True, help="Skip the onnxruntime reference.")
