@@ -48,12 +48,12 @@ def _parity(ref: dict, got: dict) -> dict:
 def run_tuning(out_dir: Path, size: int, threads: int, runs: int = 20, int8_dir: Path | None = None,
                block: int = 5, warmup: int = 2, log=None) -> dict:
     out_dir = Path(out_dir)
-    meta = read_info(out_dir)
-    x = preprocess(synthetic_image(size), meta, size)
+    info = read_info(out_dir)
+    x = preprocess(synthetic_image(size), info, size)
     with tempfile.TemporaryDirectory(prefix="ssd2ncnn-tune-") as tmp:
         entries = [(name, out_dir / "model.param", out_dir / "model.bin", dict(BASE, **o)) for name, o in VARIANTS.items()]
         changed = {}
-        cfg = meta.config
+        cfg = info.config
         for rewrite in (r for r in passes() if r.speed_only):  # convert applied them: re-measured on their own
             pname = rewrite.name
             g = read_param(out_dir / "model.param")
