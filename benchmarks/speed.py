@@ -23,11 +23,11 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssd2ncnn.bench.inputs import synthetic_image  # noqa: E402
 from ssd2ncnn.bench.result_table import render  # noqa: E402
 from ssd2ncnn.bench.suite import run_bench  # noqa: E402
 from ssd2ncnn.bench.tuning import run_tuning  # noqa: E402
 from ssd2ncnn.commands.list_option import IntList  # noqa: E402
+from ssd2ncnn.data.synthetic import gradient_picture as synthetic_image  # noqa: E402
 
 console = Console(width=130)
 

@@ -40,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "converter": {"checkpoint", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "ssd2ncnn"},
     "train": {"checkpoint", "config", "data", "errors", "fileio", "model"},
     "verify": {"checkpoint", "config", "converter", "data", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "train"},
-    "bench": {"assets", "checkpoint", "config", "errors", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "verify"},
+    "bench": {"assets", "checkpoint", "config", "data", "errors", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "verify"},
     "demo": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
 }
 ANY_BUT_CLI = "commands"  # commands may import any unit but cli

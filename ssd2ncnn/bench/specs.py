@@ -9,15 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.synthetic import gradient_picture
 from ..modelfolder import BIN, CONF_BLOB, DETECTION_BLOB, LOC_BLOB, ONNX, PARAM, PRIOR_BLOB, ModelInfo
+from ..runtime.preprocess import ncnn_input
 from .engines import Engine, ncnn_engine, ort_engine, torch_engine
-from .inputs import preprocess, synthetic_image
 
 NET_BLOBS = (LOC_BLOB, CONF_BLOB, PRIOR_BLOB)
 
 
 def make_input(info: ModelInfo, size: int) -> np.ndarray:
-    return preprocess(synthetic_image(size), info, size)
+    return ncnn_input(gradient_picture(size), size, info)
 
 
 def build_engine(spec: dict) -> Engine:
