@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import load_model
-from ..config import SSDConfig
 from ..errors import InputError
 from ..model.reference import run_reference
 from ..model.ssdlite import SSDDetector
