@@ -56,8 +56,8 @@ def check_golden_folder(golden: Path, overrides: dict[str, float], console: Cons
 
 
 def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_images: int | None, sizes: str | None,
-                 report_path: Path | None, overrides: dict[str, float], use_onnx: bool, seed: int, load_kw: dict,
-                 console: Console) -> None:
+                 report_path: Path | None, overrides: dict[str, float], use_onnx: bool, seed: int, strict: bool,
+                 load_kw: dict, console: Console) -> None:
     """The parity run: exit 0 when every check holds, 1 when one does not, 2 when an image file could
     not be read (after every other image was verified)."""
     from ..modelfolder import read_info
@@ -66,7 +66,9 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
     info = read_info(out_dir)
     tolerances = for_model(info).override(overrides)
     size_list = size_list or [info.input_size, info.input_size + 32]
-    inputs = (folder_images(images, limit=num_images, class_names=info.class_names) if images
+    errors = Console(stderr=True, soft_wrap=True)
+    inputs = (folder_images(images, num_images, info.class_names, strict,
+                            lambda line: errors.print(f"warning: {escape(line)}", highlight=False)) if images
               else synthetic_images(num_images or SYNTHETIC_DEFAULT, seed))
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("verifying", total=len(inputs) * len(size_list))
@@ -75,7 +77,6 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
             progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
             info=info, **load_kw,
         )
-    errors = Console(stderr=True, soft_wrap=True)
     for name, why in report.bad_files:  # one line each; the other images were verified
         errors.print(f"error: {escape(name)}: {escape(why)}", highlight=False)
     if not report.cases:
@@ -106,8 +107,10 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
 @click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
 @click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (the only way to; scripts/update_golden.sh).")
+@click.option("--strict", is_flag=True,
+              help="With an annotated --images set: its warnings (boxes past the border clipped, empty or outside boxes dropped) are errors.")
 @model_options
-def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
+def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, strict, source, preset, num_classes, width_mult):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
     Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input (with --images: after
@@ -125,5 +128,5 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         return
     if checkpoint is None or out_dir is None:
         raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
-    check_parity(checkpoint, out_dir, images, num_images, sizes, report_path, overrides, not no_onnx, seed,
+    check_parity(checkpoint, out_dir, images, num_images, sizes, report_path, overrides, not no_onnx, seed, strict,
                  load_kwargs(source, preset, num_classes, width_mult), console)
