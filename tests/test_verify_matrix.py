@@ -14,6 +14,7 @@ turned out nearly input-blind: class scores of two different pictures differ by 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from dataclasses import replace
 
@@ -31,6 +32,7 @@ from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite, head_conv
 from ssd2ncnn.model.tv_ssdlite import TorchvisionSSDLite
 from ssd2ncnn.modelfolder import CONF_BLOB
+from ssd2ncnn.ncnn_format import read_param, write_param
 from ssd2ncnn.verify.parity import verify_checkpoint
 from ssd2ncnn.verify.tolerances import FP32
 from ssd2ncnn.verify.verify_images import synthetic_images, training_input
@@ -115,19 +117,88 @@ def _depends_on_input(model) -> None:
     assert float(fg.std()) > 0.01
 
 
+@pytest.fixture(scope="module")
+def conversions(tmp_path_factory):
+    """source -> (checkpoint, OUT, load options), each converted once per module."""
+    cache: dict = {}
+
+    def get(source: str):
+        if source not in cache:
+            root = tmp_path_factory.mktemp(source)
+            ckpt = SOURCES[source](root / "model.pth")
+            load_kw = LOAD_OPTIONS.get(source, {})
+            model = load_model(ckpt, **load_kw)
+            _depends_on_input(model)
+            convert_model(model, root / "out")
+            cache[source] = (ckpt, root / "out", load_kw)
+        return cache[source]
+
+    return get
+
+
 @pytest.mark.parametrize("source", sorted(SOURCES))
-def test_genuine_conversions_pass_at_three_sizes(source, tmp_path, timings):
+def test_genuine_conversions_pass_at_three_sizes(source, conversions, timings):
     start = time.perf_counter()
-    ckpt = SOURCES[source](tmp_path / "model.pth")
-    load_kw = LOAD_OPTIONS.get(source, {})
-    model = load_model(ckpt, **load_kw)
-    _depends_on_input(model)
-    convert_model(model, tmp_path / "out")
-    report = verify_checkpoint(ckpt, tmp_path / "out", synthetic_images(1, seed=11), SIZES, FP32, **load_kw)
+    ckpt, out, load_kw = conversions(source)
+    report = verify_checkpoint(ckpt, out, synthetic_images(1, seed=11), SIZES, FP32, **load_kw)
     timings[source] = time.perf_counter() - start
     assert report.passed, report.failures()[:3]
     assert not report.inconclusive, report.summary()
     assert all(c.detections.matched > 0 for c in report.cases), report.summary()
+
+
+def _weights(folder):
+    data = bytearray((folder / "model.bin").read_bytes())
+    weights = np.frombuffer(data, dtype=np.float32, count=len(data) // 4).copy()
+    weights[len(weights) // 2 : len(weights) // 2 + 4096] *= -2.0  # a run of weights mid-network
+    (folder / "model.bin").write_bytes(weights.tobytes() + bytes(data[len(weights) * 4 :]))
+
+
+def _param(edit):
+    def apply(folder):
+        graph = read_param(folder / "model.param")
+        edit(graph)
+        write_param(graph, folder / "model.param")
+    return apply
+
+
+def _set(layer_name, pid, value):
+    """Set param `pid` of the layer named `layer_name` ("" names the one DetectionOutput)."""
+    def edit(g):
+        layer = g.layer(layer_name) if layer_name else next(ly for ly in g.layers if ly.type == "DetectionOutput")
+        layer.params[pid] = value
+    return edit
+
+
+def _swap_concat(g):
+    concat = g.layer("mbox_loc")
+    concat.inputs[0], concat.inputs[1] = concat.inputs[1], concat.inputs[0]
+
+
+# sabotage -> the failure it must produce (a substring of one failure line), on a realistic torchvision
+# conversion: ids from ncnn's detectionoutput.cpp (1 nms_threshold) and priorbox.cpp (3-6 variances, 13 offset)
+SABOTAGE = {
+    "nms threshold 0.3": (_param(_set("", 1, 0.3)), "detection_out (end-to-end)"),
+    "nms threshold 0.75": (_param(_set("", 1, 0.75)), "detection_out (end-to-end)"),
+    "prior offset 0.25": (_param(_set("priorbox1", 13, 0.25)), "mbox_priorbox (patch stage)"),
+    "prior variance 0.3": (_param(_set("priorbox0", 5, 0.3)), "mbox_priorbox (patch stage)"),
+    "concat order": (_param(_swap_concat), "mbox_loc (patch stage)"),
+    "weights": (_weights, "(pnnx stage)"),
+}
+
+
+@pytest.mark.parametrize("sabotage", sorted(SABOTAGE))
+def test_sabotage_fails_at_its_stage(sabotage, conversions, tmp_path):
+    ckpt, out, load_kw = conversions("torchvision-reduced-state-dict")
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    edit, where = SABOTAGE[sabotage]
+    edit(bad)
+    report = verify_checkpoint(ckpt, bad, synthetic_images(1, seed=11), [224], FP32, **load_kw)
+    failures = report.failures()
+    assert not report.passed and any(where in f for f in failures), failures[:3]
+    if where.startswith("detection_out"):  # tensors are right: only the detection check sees an NMS edit
+        assert all("detection_out" in f for f in failures), failures[:3]
 
 
 def torchvision_fresh(model):
