@@ -76,7 +76,7 @@ def test_zero_detections_are_reported(models, images):
 def test_input_size_and_threads(models, images):
     res = invoke("detect", models["real"], images[0], "--input-size", "96", "--threads", "1", "--json")
     assert res.exit_code == 0, res.output
-    expected = Detector(models["real"], num_threads=1, input_size=96).detect(images[0], threshold=0.3)
+    expected = Detector(models["real"], threads=1, input_size=96).detect(images[0], threshold=0.3)
     assert json.loads(res.stdout)[0]["detections"] == [d.to_dict() for d in expected]
     default = Detector(models["real"]).detect(images[0], threshold=0.3)
     assert [d.to_dict() for d in expected] != [d.to_dict() for d in default]  # --input-size was used

@@ -11,11 +11,9 @@ from rich.progress import Progress
 from ..errors import CheckFailed, InputError
 from ..jsonutil import dumps
 from ..verify.golden import check_golden, update_requested, write_golden
-from ..verify.inputs import folder_images, synthetic_images
-from ..verify.parity import verify_checkpoint
 from ..verify.report import print_report
-from ..verify.tolerances import FP32, for_model, parse_overrides
-from .model_options import load_kwargs, model_options
+from ..verify.tolerances import FP32, parse_overrides
+from .model_options import model_options
 
 # --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
 # voc300 input size and one other size, so the golden covers PriorBox at a size it was not built for
@@ -41,20 +39,23 @@ def parse_sizes(text: str) -> list[int]:
 @click.option("--num-images", type=click.IntRange(min=1), default=None, help="Synthetic inputs without --images (default 4); with --images, use at most this many (default all).")
 @click.option("--sizes", default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a self-contained HTML report here: boxes drawn per image and size, error tables.")
 @click.option("--tol", multiple=True, help="Override a tolerance: NAME=VALUE (repeatable), e.g. score_atol=1e-3.")
 @click.option("--no-onnx", is_flag=True, help="Skip the onnxruntime reference.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
 @click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
 @click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (or set SSD2NCNN_UPDATE_GOLDEN=1).")
 @model_options
-def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
+def command(checkpoint, out_dir, images, num_images, sizes, report_path, html_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
     Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input."""
     console = Console(stderr=False)
     overrides = parse_overrides(tol)
     if golden is not None:
-        given = [n for n, v in (("CHECKPOINT", checkpoint), ("--images", images), ("--report", report_path)) if v is not None]
+        given = [n for n, v in (("CHECKPOINT", checkpoint), ("--images", images), ("--report", report_path),
+                                ("--html", html_path)) if v is not None]
         if given:  # the golden check uses the fixture's own checkpoint and inputs: these would be ignored
             raise InputError(f"--golden DIR checks the fixture's own model and inputs; drop {', '.join(given)}")
         if update_requested(update_golden):
@@ -72,25 +73,27 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         return
     if checkpoint is None or out_dir is None:
         raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
-    from ..modelfolder import read_info
+    from .. import api
 
     size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
-    info = read_info(out_dir)
-    tolerances = for_model(info).override(overrides)
-    size_list = size_list or [info.input_size, info.input_size + 32]
-    inputs = folder_images(images, limit=num_images) if images else synthetic_images(num_images or SYNTHETIC_DEFAULT, seed)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("verifying", total=len(inputs) * len(size_list))
-        report = verify_checkpoint(
-            checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=not no_onnx,
-            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
-            **load_kwargs(source, preset, num_classes, width_mult),
+        task = progress.add_task("verifying", total=None)
+        outcome = api.verify(
+            checkpoint, out_dir, images=images, sizes=size_list, num_images=num_images, seed=seed,
+            tolerances=overrides, use_onnx=not no_onnx, source_format=source, preset=preset,
+            num_classes=num_classes, width_mult=width_mult,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
+    report = outcome.report
     print_report(report, console)
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(dumps(report.as_dict()))
+        report_path.write_text(dumps(outcome.to_dict()))
         console.print(f"report written to {report_path}")
+    if html_path:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        outcome.write_html(html_path)
+        console.print(f"HTML report written to {html_path}")
     if not report.passed:
         failures = report.failures()
         raise CheckFailed(f"{len(failures)} check(s) out of tolerance; first: {failures[0]}")
