@@ -11,7 +11,15 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckFailed, CheckpointError, FilesFailed, InputError, ParamError, Ssd2NcnnError, ToolError
+from .errors import (
+    CheckFailed,
+    CheckpointError,
+    FilesFailed,
+    InputError,
+    ParamError,
+    Ssd2NcnnError,
+    ToolError,
+)
 
 __version__ = "0.1.0"
 
@@ -28,8 +36,11 @@ _LAZY = {
     "Detection": "runtime.detector",
 }
 
-__all__ = ["CheckFailed", "CheckpointError", "FilesFailed", "InputError", "ParamError", "Ssd2NcnnError", "ToolError",
-           "__version__", *_LAZY]
+__all__ = [
+    "CheckFailed", "CheckpointError", "Detection", "Detector", "FilesFailed", "InputError", "ModelFolder",
+    "ParamError", "QuantizeResult", "Ssd2NcnnError", "ToolError", "VerifyResult", "__version__", "check",
+    "convert", "quantize", "verify",
+]
 
 if TYPE_CHECKING:
     from .api import ModelFolder, QuantizeResult, VerifyResult, check, convert, quantize, verify

@@ -40,7 +40,7 @@ class ModelFolder:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> ModelFolder:
-        return cls(Path(path), read_info(path))
+        return cls(Path(path), read_info(Path(path)))
 
     @property
     def config(self) -> SSDConfig:
@@ -115,13 +115,11 @@ class VerifyResult:
 
     def write_html(self, path: str | os.PathLike[str]) -> Path:
         """One self-contained HTML page (images embedded): `verify.html_report`."""
-        from .fileio import atomic_write
+        from .fileio import write_text_atomic
         from .verify.html_report import render_html
 
         path = Path(path)
-        text = render_html(self.to_dict(), {im.name: im.image for im in self.images})
-        with atomic_write(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_text_atomic(path, render_html(self.to_dict(), {im.name: im.image for im in self.images}))
         return path
 
 
@@ -141,7 +139,7 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
         raise InputError("sizes is empty; pass at least one input size, e.g. [300, 320]")
     if num_images is not None and (isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1):
         raise InputError(f"num_images must be a positive integer, got {num_images!r}")
-    info = read_info(folder)
+    info = read_info(Path(folder))
     tol = for_model(info).override(dict(tolerances or {}))
     size_list = size_list or [info.input_size, info.input_size + 32]
     inputs = folder_images(Path(images), limit=num_images) if images is not None else synthetic_images(num_images or 4, seed)
@@ -149,7 +147,8 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
     report = run_parity(model, Path(folder), inputs, size_list, tol, use_onnx, progress, pipeline=images is not None)
     settings = {"folder": str(folder), "source": str(source) if isinstance(source, str | os.PathLike) else type(source).__name__,
                 "images": str(images) if images is not None else f"{len(inputs)} synthetic (seed {seed})",
-                "sizes": size_list, "onnxruntime": bool(use_onnx), "versions": dict(info.tools)}
+                "sizes": size_list, "onnxruntime": bool(use_onnx), "class_names": list(info.class_names),
+                "versions": dict(info.tools)}
     return VerifyResult(report, inputs, settings)
 
 
@@ -157,7 +156,7 @@ def check(folder: str | os.PathLike[str]) -> CheckResult:
     """`ssd2ncnn check`: the folder against its own model.json (`.passed`, `.findings`, `.passed_checks`)."""
     from .verify.folder_check import check_folder
 
-    return check_folder(folder)
+    return check_folder(Path(folder))
 
 
 @dataclass

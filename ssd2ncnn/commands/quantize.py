@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..quantize.calibrate import METHODS
 from ..errors import FilesFailed
+from ..quantize.calibrate import METHODS
 from ..quantize.select import SELECT_MODES
 
 

@@ -68,7 +68,6 @@ def quantize_folder(
     job = check_job(Path(model_dir), Path(calib_dir), Path(out_dir), num_images, method, percentile, skip, force,
                     int8_depthwise, select)
     t0 = time.perf_counter()
-    size = job.meta.input_size
     inputs, failed = calibration_inputs(job, say)
     say(f"calibrating {len(job.convs)} conv layers on {len(inputs)} images ({method})")
     scales, stats = calibrate(job.model_dir / PARAM, job.model_dir / BIN, job.graph, inputs, method,
@@ -89,7 +88,7 @@ def calibration_inputs(job: QuantizeJob, say: Callable[[str], None]) -> tuple[li
     """The network input of every calibration image that can be read; each one that cannot is said (one
     line) and returned, and calibration goes on without it. None readable is an InputError."""
     inputs, failed = [], []
-    for path, image in read_ahead(load_image, job.images):
+    for _path, image in read_ahead(load_image, job.images):
         if isinstance(image, FileFailure):
             failed.append(image)
             say(f"error: {image.path}: {image.message}")

@@ -21,7 +21,8 @@ widen it beyond what the matched detections must meet anyway.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -66,6 +67,8 @@ class DetectionCheck:
     passed: bool
     note: str = ""  # what was compared when the plain comparison had nothing to compare
     threshold: float = 0.0  # detections with score above this were compared
+    # each compared row: side (ncnn/pytorch), label, score, box, status (matched/excused/unexplained), reason
+    rows: list[dict] = field(default_factory=list)
 
     @property
     def compared(self) -> int:
@@ -202,14 +205,31 @@ def compare_detections(got: np.ndarray, ref: np.ndarray, cfg: SSDConfig, tol: To
                 for k in left:
                     if _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol) == "nms tie":
                         unexplained.append(f"only {side} has {_row(rows[k])}, not at a cut-off")
+    records = row_records(got, ref, pairs, got_left, ref_left, not unexplained,
+                          lambda rows, k, others: _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol))
     excused = dict.fromkeys(REASONS, 0)
-    if not unexplained:
-        for rows, left, others in ((got, got_left, ref), (ref, ref_left, got)):
-            for k in left:
-                excused[_reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol)] += 1
+    for r in records:
+        if r["status"] == "excused":
+            excused[r["reason"]] += 1
     passed = bool(not unexplained and score_err <= tol.score_atol and box_err <= tol.box_atol)
     return DetectionCheck(len(pairs), len(got_left), len(ref_left), excused, unexplained, tie_tol,
-                          float(score_err), float(box_err), passed, threshold=threshold)
+                          float(score_err), float(box_err), passed, threshold=threshold, rows=records)
+
+
+def row_records(got: np.ndarray, ref: np.ndarray, pairs: list[tuple[int, int]], got_left: list[int],
+                ref_left: list[int], explained: bool, reason: Callable[[np.ndarray, int, np.ndarray], str]) -> list[dict]:
+    """Every compared row with its verdict, for reports that draw them: matched pairs, and the unmatched
+    rows, excused with `reason` when the near-tie replay explained all differences, else unexplained."""
+    def record(side: str, r: np.ndarray, status: str, why: str = "") -> dict:
+        return {"side": side, "label": int(r[0]), "score": float(r[1]), "box": [float(v) for v in r[2:6]],
+                "status": status, "reason": why}
+
+    out = [record(side, rows[k], "matched") for j, i in pairs for side, rows, k in (("ncnn", got, j), ("pytorch", ref, i))]
+    for side, rows, left, others in (("ncnn", got, got_left, ref), ("pytorch", ref, ref_left, got)):
+        for k in left:
+            why = reason(rows, k, others) if explained else ""
+            out.append(record(side, rows[k], "excused" if explained else "unexplained", why))
+    return out
 
 
 def reference_rows(cand: Candidates, cfg: SSDConfig) -> np.ndarray:
