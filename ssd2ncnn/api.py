@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from .model.ssdlite import SSDDetector
     from .runtime.batch import FileFailure
     from .verify.folder_check import CheckResult
-    from .verify.inputs import VerifyImage
     from .verify.parity import VerifyReport
+    from .verify.verify_images import VerifyImage
 
 Source: TypeAlias = "str | os.PathLike[str] | torch.nn.Module"  # a checkpoint path, or the network itself
 MIN_SIZE = 32  # the smallest input size convert exports (runtime.detector.MIN_INPUT_SIZE)
@@ -44,10 +44,7 @@ class ModelFolder:
 
     @property
     def config(self) -> SSDConfig:
-        from .config import SSDConfig
-
-        cfg = self.info.config
-        return cfg if isinstance(cfg, SSDConfig) else SSDConfig.from_dict(cfg)
+        return self.info.config
 
     @property
     def class_names(self) -> list[str]:
@@ -130,9 +127,9 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
            progress: Callable[[int, int], None] | None = None) -> VerifyResult:
     """`ssd2ncnn verify`: the folder's ncnn model against `source` in PyTorch. A failed comparison is in the
     result (`.passed` False); bad input raises."""
-    from .verify.inputs import folder_images, synthetic_images
     from .verify.parity import verify as run_parity
     from .verify.tolerances import for_model
+    from .verify.verify_images import folder_images, synthetic_images
 
     size_list = [_size(s, "each size") for s in sizes] if sizes is not None else None
     if size_list == []:
@@ -144,7 +141,8 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
     size_list = size_list or [info.input_size, info.input_size + 32]
     inputs = folder_images(Path(images), limit=num_images) if images is not None else synthetic_images(num_images or 4, seed)
     model = load_source(source, source_format, preset, num_classes, width_mult)
-    report = run_parity(model, Path(folder), inputs, size_list, tol, use_onnx, progress, pipeline=images is not None)
+    report = run_parity(model, Path(folder), inputs, size_list, tol, use_onnx, progress, pipeline=images is not None,
+                        info=info)
     settings = {"folder": str(folder), "source": str(source) if isinstance(source, str | os.PathLike) else type(source).__name__,
                 "images": str(images) if images is not None else f"{len(inputs)} synthetic (seed {seed})",
                 "sizes": size_list, "onnxruntime": bool(use_onnx), "class_names": list(info.class_names),
@@ -177,7 +175,7 @@ def quantize(folder: str | os.PathLike[str], calib: str | os.PathLike[str], outp
              select: str = "speed", select_threads: int = 1, log: Callable[[str], None] | None = None) -> QuantizeResult:
     """`ssd2ncnn quantize`: an int8 copy of `folder` calibrated on the images in `calib`. An unreadable
     calibration image is skipped and listed in `.failed`; none readable is an InputError."""
-    from .quantize.run import quantize_folder
+    from .quantize.folder import quantize_folder
 
     res = quantize_folder(Path(folder), Path(calib), Path(output), num_images, method, percentile, list(skip),
                           force, int8_depthwise=int8_depthwise, requantize=requantize, select=select,

@@ -34,7 +34,7 @@ def test_import_is_light_and_fast():
 
 
 def test_every_public_name_resolves_and_the_api_functions_win_over_subpackages():
-    import ssd2ncnn.quantize.run  # noqa: F401  (imports the subpackages of the same names)
+    import ssd2ncnn.quantize.folder  # noqa: F401  (imports the subpackages of the same names)
     import ssd2ncnn.verify.parity  # noqa: F401
 
     for name in ssd2ncnn.__all__:

@@ -16,6 +16,6 @@ import click
               help="Folder of images instead of the three bundled samples.")
 def command(output: Path, checkpoint: Path | None, images: Path | None) -> None:
     """Run the whole pipeline on the bundled checkpoint and images; results go to OUTPUT."""
-    from ..walkthrough import run_demo
+    from ..demo import run_demo
 
     run_demo(output, checkpoint, images, say=click.echo)

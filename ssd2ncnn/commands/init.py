@@ -10,7 +10,7 @@ import torch
 from ..checkpoint import save_checkpoint
 from ..config import PRESETS, get_preset
 from ..model.factory import build_model
-from ..model.spread import spread_init
+from ..model.spread_init import spread_init
 
 
 @click.command("init")

@@ -10,8 +10,8 @@ from rich.progress import Progress
 
 from ..errors import CheckFailed, InputError
 from ..jsonutil import dumps
+from ..verify.console_report import print_report
 from ..verify.golden import check_golden, update_requested, write_golden
-from ..verify.report import print_report
 from ..verify.tolerances import FP32, parse_overrides
 from .model_options import model_options
 

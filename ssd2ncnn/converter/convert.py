@@ -15,15 +15,15 @@ from pathlib import Path
 
 from .. import __version__
 from ..checkpoint import load_model
+from ..fileio import atomic_dir
 from ..model.ssdlite import SSDDetector
 from ..modelfolder import BIN, ONNX, PARAM, ModelInfo, write_info
 from ..ncnn_format import format_param, parse_param
-from ..patches.center_size import apply_box_rules
 from ..patches.fuse_activation import fuse_conv_hardswish
+from ..patches.prior_clamp import apply_box_rules
 from ..patches.se_pooling import se_pool_adaptive
 from ..patches.ssd_postprocess import apply_ssd_patch
 from .export import export_onnx
-from .outdir import atomic_dir
 from .pnnx_backend import onnx_to_ncnn
 from .simplify import check_simplified, simplify_onnx
 
@@ -59,14 +59,9 @@ def tool_versions() -> dict[str, str]:
 
 def model_info(model: SSDDetector, input_size: int, fp16: bool, simplified: bool) -> ModelInfo:
     """model.json's content (the file hashes are added when it is written)."""
-    cfg = model.cfg
     return ModelInfo(
         input_size=input_size,
-        class_names=tuple(cfg.class_names),
-        rgb=cfg.rgb,
-        mean_vals=tuple(cfg.mean_vals),
-        norm_vals=tuple(cfg.norm_vals),
-        config=cfg.to_dict(),
+        config=model.cfg,
         fp16_weights=fp16,
         simplified=simplified,
         tools=tool_versions(),

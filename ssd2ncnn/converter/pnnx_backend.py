@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolError
-from .tools import find_tool, run_tool
+from .external_tool import find_tool, run_tool
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def priorbox_params(cfg: SSDConfig, level: int) -> dict:
         params[pid] = float(v)
     params |= {
         PRIORBOX_FLIP: 1,
-        # center-size clipping is not PriorBox's: patches/center_size.py clamps the unclipped priors
+        # center-size clipping is not PriorBox's: patches/prior_clamp.py clamps the unclipped priors
         PRIORBOX_CLIP: int(cfg.clip and cfg.clip_rule == "corners"),
         PRIORBOX_IMAGE_W: FROM_INPUT,
         PRIORBOX_IMAGE_H: FROM_INPUT,

@@ -96,7 +96,7 @@ class TrainOptions:
 def resolve_config(opts: TrainOptions) -> SSDConfig:
     """The model config from the preset and the data set's classes (or from the checkpoint on resume)."""
     if opts.resume is not None:
-        cfg = SSDConfig.from_dict(_training_checkpoint(opts.resume)["config"])
+        cfg = SSDConfig.from_dict(_training_checkpoint(opts.resume)["config"], f"checkpoint {opts.resume}", "config.")
         if opts.num_classes is not None and opts.num_classes != cfg.num_classes:
             raise InputError(f"--num-classes {opts.num_classes} contradicts the resumed checkpoint ({cfg.num_classes - 1} classes + background)")
         if opts.arch is not None and opts.arch != cfg.arch:

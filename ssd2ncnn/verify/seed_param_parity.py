@@ -47,9 +47,9 @@ from ..patches.ssd_postprocess import detection_output_params
 from ..runtime.net import load_net, run_net
 from .compare import TensorCheck, compare_tensor
 from .detections import DetectionCheck, candidates_from_blobs, compare_detections
-from .inputs import VerifyImage
 from .parity import preprocess
 from .tolerances import FP32, Tolerances
+from .verify_images import VerifyImage
 
 HSWISH_OFFSET, HSWISH_SCALE = 3.0, 6.0  # x * relu6(x + 3) / 6 (the seed's hswish/hsigmoid)
 RAW_FP32_TAG = b"\x00\x00\x00\x00"
