@@ -115,30 +115,48 @@ def _num(value: float, fmt: str = ".2e") -> str:
     return f'<td class="num">{value:{fmt}}</td>'
 
 
-def tensor_rows(report: dict) -> list[tuple[list[str], bool]]:
-    """Worst case over the images per (size, tensor, stage), then the detection errors per size."""
-    worst: dict[tuple[int, str, str], dict] = {}
+def worst_tensors(report: dict) -> dict[tuple[str, str], dict[int, dict]]:
+    """(tensor, stage) -> size -> the worst check over the images (largest error / limit), with `all_passed`."""
+    worst: dict[tuple[str, str], dict[int, dict]] = {}
     for case in report["cases"]:
         for t in case["tensors"]:
-            key = (case["size"], t["name"], t["stage"])
-            old = worst.get(key)
-            if old is None or t["max_abs"] / max(t["limit"], 1e-30) > old["max_abs"] / max(old["limit"], 1e-30):
-                worst[key] = t | {"all_passed": t["passed"] and (old is None or old["all_passed"])}
-            else:
-                old["all_passed"] = old["all_passed"] and t["passed"]
-    rows = [([f"<td>{size}</td>", f"<td>{esc(name)}</td>", f"<td>{esc(stage)}</td>", _num(t["max_abs"]),
-              _num(t["max_rel"]), _num(t["limit"]), f"<td>{'yes' if t['all_passed'] else 'NO'}</td>"], t["all_passed"])
-            for (size, name, stage), t in worst.items()]
+            per_size = worst.setdefault((t["name"], t["stage"]), {})
+            old = per_size.get(case["size"])
+            ratio = t["max_abs"] / max(t["limit"], 1e-30)
+            keep = old if old is not None and old["max_abs"] / max(old["limit"], 1e-30) >= ratio else t
+            per_size[case["size"]] = keep | {"all_passed": t["passed"] and (old is None or old["all_passed"])}
+    return worst
+
+
+def _cell(t: dict | None) -> str:
+    if t is None:
+        return "<td></td>"
+    style = "" if t["all_passed"] else ' style="background:#fbe3e3"'
+    return (f'<td class="num"{style} title="max rel error {t["max_rel"]:.2e}">{t["max_abs"]:.2e} / '
+            f'{t["limit"]:.1e}</td>')
+
+
+def tensor_table(report: dict) -> str:
+    """One row per tensor and stage, one column per size: max abs error / limit (worst over the images);
+    then the detection errors against their tolerances."""
+    sizes = report["sizes"]
+    rows = []
+    for (name, stage), per_size in worst_tensors(report).items():
+        ok = all(t["all_passed"] for t in per_size.values())
+        rows.append(([f"<td>{esc(name)}</td>", f"<td>{esc(stage)}</td>", *(_cell(per_size.get(s)) for s in sizes),
+                      f"<td>{'yes' if ok else 'NO'}</td>"], ok))
     tol = report["tolerances"]
-    for size in report["sizes"]:
+    cells, all_ok = [], True
+    for size in sizes:
         dets = [c["detections"] for c in report["cases"] if c["size"] == size]
         ok = all(d["passed"] for d in dets)
+        all_ok &= ok
         score, box = max((d["max_score_err"] for d in dets), default=0.0), max((d["max_box_err"] for d in dets), default=0.0)
-        rows.append(([f"<td>{size}</td>", "<td>detection_out score / box</td>", "<td>end-to-end</td>",
-                      f'<td class="num">{score:.2e} / {box:.2e}</td>', "<td></td>",
-                      f'<td class="num">{tol["score_atol"]:.0e} / {tol["box_atol"]:.0e}</td>',
-                      f"<td>{'yes' if ok else 'NO'}</td>"], ok))
-    return rows
+        cells.append(f'<td class="num"{"" if ok else " style=background:#fbe3e3"}>{score:.1e} / {box:.1e}</td>')
+    rows.append(([f"<td>detection_out score / box (limits {tol['score_atol']:.0e} / {tol['box_atol']:.0e})</td>",
+                  "<td>end-to-end</td>", *cells, f"<td>{'yes' if all_ok else 'NO'}</td>"], all_ok))
+    header = ["tensor", "stage", *(f"{s} px: max abs error / limit" for s in sizes), "ok"]
+    return _table(header, rows)
 
 
 def _pipeline(report: dict) -> str:
@@ -186,9 +204,8 @@ def render_html(report: dict, images: dict[str, Image.Image], title: str = "ssd2
     names = list(report.get("settings", {}).get("class_names", []))
     pictures = {name: embed_jpeg(im) for name, im in images.items()}
     figures = "".join(_figure(c, pictures.get(c["image"]), names) for c in report["cases"])
-    header = ["size", "tensor", "stage", "max abs error", "max rel error", "limit", "ok"]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
             f"<style>{CSS}</style></head><body>{_verdict(report)}"
             f"<h2>Detections per image and size</h2>{_legend()}<div class=\"cases\">{figures}</div>"
-            f"<h2>Errors per tensor and stage (worst over the images)</h2>{_table(header, tensor_rows(report))}"
+            f"<h2>Errors per tensor and stage (worst over the images)</h2>{tensor_table(report)}"
             f"{_pipeline(report)}{_settings(report)}</body></html>\n")
