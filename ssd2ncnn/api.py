@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .model.ssdlite import SSDDetector
     from .runtime.batch import FileFailure
     from .verify.folder_check import CheckResult
-    from .verify.parity import VerifyReport
+    from .verify.verdict import VerifyReport
     from .verify.verify_images import VerifyImage
 
 Source: TypeAlias = "str | os.PathLike[str] | torch.nn.Module"  # a checkpoint path, or the network itself
@@ -87,7 +87,8 @@ def convert(source: Source, output: str | os.PathLike[str], *, source_format: st
 
 @dataclass
 class VerifyResult:
-    """What `verify` found: `.passed`, `.summary()`, `.to_dict()`; `.write_html(path)` for people."""
+    """What `verify` found: `.passed`, `.summary()`, `.to_dict()` (the JSON report, with the settings);
+    `.write_html(path)` for people. `.report` is the `verify.verdict.VerifyReport` itself."""
 
     report: VerifyReport
     images: list[VerifyImage] = field(repr=False)
@@ -97,26 +98,29 @@ class VerifyResult:
     def passed(self) -> bool:
         return bool(self.report.passed)
 
+    @property
+    def bad_files(self) -> list[tuple[str, str]]:
+        """(image, why) for each image that could not be read; the others were verified."""
+        return list(self.report.bad_files)
+
     def failures(self) -> list[str]:
         return list(self.report.failures())
 
     def summary(self) -> str:
-        cases = len(self.report.cases)
-        if self.passed:
-            return f"passed: {cases} case(s) at sizes {self.report.sizes}, every check within tolerance"
-        failures = self.failures()
-        return f"FAILED: {len(failures)} check(s) out of tolerance over {cases} case(s); first: {failures[0]}"
+        return str(self.report.summary())
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.report.as_dict(), "settings": self.settings}
+        return {**self.report.to_dict(), "settings": self.settings}
 
     def write_html(self, path: str | os.PathLike[str]) -> Path:
         """One self-contained HTML page (images embedded): `verify.html_report`."""
         from .fileio import write_text_atomic
         from .verify.html_report import render_html
 
+        bad = {name for name, _ in self.report.bad_files}
+        pictures = {im.name: im.load() for im in self.images if im.name not in bad}  # decoded again: few images
         path = Path(path)
-        write_text_atomic(path, render_html(self.to_dict(), {im.name: im.image for im in self.images}))
+        write_text_atomic(path, render_html(self.to_dict(), pictures))
         return path
 
 
@@ -125,8 +129,8 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
            tolerances: dict[str, float] | None = None, use_onnx: bool = True, source_format: str = "auto",
            preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None,
            progress: Callable[[int, int], None] | None = None) -> VerifyResult:
-    """`ssd2ncnn verify`: the folder's ncnn model against `source` in PyTorch. A failed comparison is in the
-    result (`.passed` False); bad input raises."""
+    """`ssd2ncnn verify`: the folder's ncnn model against `source` in PyTorch. A failed comparison, and an
+    image of `images` that cannot be read (`.bad_files`), are in the result; bad input raises."""
     from .verify.parity import verify as run_parity
     from .verify.tolerances import for_model
     from .verify.verify_images import folder_images, synthetic_images
@@ -139,10 +143,14 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
     info = read_info(Path(folder))
     tol = for_model(info).override(dict(tolerances or {}))
     size_list = size_list or [info.input_size, info.input_size + 32]
-    inputs = folder_images(Path(images), limit=num_images) if images is not None else synthetic_images(num_images or 4, seed)
+    inputs = (folder_images(Path(images), limit=num_images, class_names=info.class_names) if images is not None
+              else synthetic_images(num_images or 4, seed))
     model = load_source(source, source_format, preset, num_classes, width_mult)
     report = run_parity(model, Path(folder), inputs, size_list, tol, use_onnx, progress, pipeline=images is not None,
                         info=info)
+    if not report.cases:
+        name, why = report.bad_files[0]
+        raise InputError(f"none of the {len(inputs)} image(s) in {images} could be read; first: {name}: {why}")
     settings = {"folder": str(folder), "source": str(source) if isinstance(source, str | os.PathLike) else type(source).__name__,
                 "images": str(images) if images is not None else f"{len(inputs)} synthetic (seed {seed})",
                 "sizes": size_list, "onnxruntime": bool(use_onnx), "class_names": list(info.class_names),

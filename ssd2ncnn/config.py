@@ -12,7 +12,7 @@ the verifier. Prior semantics follow ncnn's `src/layer/priorbox.cpp`:
 
 Steps are never stored as numbers: they follow the input size, so one `.param` runs at any input size.
 
-Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/center_size.py`):
+Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/prior_clamp.py`, `patches/box_clip.py`):
 `clip_rule="center_size"` (priors' w, h clamped before the corners are taken) and `clip_boxes` (decoded boxes
 clipped to the image before NMS); `torchvision_ssdlite320` below sets both.
 """
@@ -43,6 +43,8 @@ CLIP_RULES = ("corners", "center_size")
 # (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
 # "seed": ujsyehao/mobilenetv3-ssd's own network (model/seed_mobilenetv3.py).
 ARCHES = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
+# The ones built from a preset here (`init`, `train`); torchvision's are imported from its checkpoints.
+PRESET_ARCHES = ARCHES[:2]
 
 
 POSITIVE = Real(0, None, lo_open=True)

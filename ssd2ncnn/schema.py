@@ -56,12 +56,16 @@ class Spec:
         return value
 
 
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _interval(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
     if lo is not None and hi is not None:
-        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        return f"in {'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
     if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
-    return f"{'<' if hi_open else '<='} {hi:g}" if hi is not None else ""
+        return f"{'>' if lo_open else '>='} {_num(lo)}"
+    return f"{'<' if hi_open else '<='} {_num(hi)}" if hi is not None else ""
 
 
 def _within(v: float, lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> bool:
@@ -78,18 +82,25 @@ class Bool(Spec):
         return isinstance(value, bool)
 
 
+INT32 = (-(2**31), 2**31 - 1)  # ncnn's int params (ParamDict) and blob shapes are 32-bit
+
+
 @dataclass(frozen=True)
 class Int(Spec):
-    """An integer (true/false are refused, though Python counts bool as int), within [lo, hi]."""
+    """An integer (true/false are refused, though Python counts bool as int) within [lo, hi]; an unset
+    bound is the 32-bit one, as the value ends up in an ncnn param or shape."""
 
     lo: int | None = None
     hi: int | None = None
 
+    def bounds(self) -> tuple[int, int]:
+        return (INT32[0] if self.lo is None else self.lo, INT32[1] if self.hi is None else self.hi)
+
     def expected(self) -> str:
-        return f"an integer {_interval(self.lo, self.hi, False, False)}".rstrip()
+        return f"an integer {_interval(*self.bounds(), False, False)}"
 
     def fits(self, value: Any) -> bool:
-        return type(value) is int and _within(value, self.lo, self.hi, False, False)
+        return type(value) is int and _within(value, *self.bounds(), False, False)
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,13 @@ class Real(Spec):
         return f"a finite number {_interval(self.lo, self.hi, self.lo_open, self.hi_open)}".rstrip()
 
     def fits(self, value: Any) -> bool:
-        return (type(value) in (int, float) and math.isfinite(value)
-                and _within(value, self.lo, self.hi, self.lo_open, self.hi_open))
+        if type(value) not in (int, float):
+            return False
+        try:
+            number = float(value)
+        except OverflowError:  # an int past float's range (10**400): every reader converts to float
+            return False
+        return math.isfinite(number) and _within(number, self.lo, self.hi, self.lo_open, self.hi_open)
 
 
 @dataclass(frozen=True)

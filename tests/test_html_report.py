@@ -23,26 +23,33 @@ COLOURS = {"matched": (0x1A, 0x98, 0x50), "excused": (0xF3, 0x9C, 0x12), "unexpl
 NAME = "scene <1>.png"  # needs escaping
 
 
-def _row(side, status, box, score=0.9, reason=""):
+def _pair(box, score=0.9):
+    return {"status": "matched", "label": 1, "ncnn_score": score, "torch_score": score, "ncnn_box": box,
+            "torch_box": box}
+
+
+def _row(side, status, box, score, reason=""):
     return {"side": side, "label": 1, "score": score, "box": box, "status": status, "reason": reason}
 
 
 def hand_report(passed: bool = False) -> dict:
+    """In `DetectionCheck.rows`' form: one record per matched pair, one per unmatched row."""
     rows = [
-        _row("ncnn", "matched", [0.05, 0.1, 0.3, 0.9]),
-        _row("pytorch", "matched", [0.05, 0.1, 0.3, 0.9]),
+        _pair([0.05, 0.1, 0.3, 0.9]),
         _row("ncnn", "excused", [0.4, 0.1, 0.6, 0.9], 0.5, "nms tie"),
-        _row("pytorch", "unexplained", [0.7, 0.1, 0.95, 0.9], 0.6),
-        _row("ncnn", "matched", [0.0, 0.0, 0.1, 0.1], 0.05),  # matched below 0.3: not drawn
+        _row("PyTorch", "unexplained", [0.7, 0.1, 0.95, 0.9], 0.6),
+        _pair([0.0, 0.0, 0.1, 0.1], 0.05),  # matched below 0.3: not drawn
     ]
     tensor = {"name": "mbox_loc", "stage": "end-to-end", "max_abs": 2e-6, "max_rel": 1e-5, "limit": 1e-4,
               "passed": True, "shape_ok": True}
     detections = {"matched": 2, "unmatched_ncnn": 1, "unmatched_ref": 1, "excused": {"nms tie": 1},
                   "unexplained": ["only PyTorch has label 1 score 0.6"], "tie_tol": 1e-5, "max_score_err": 1e-7,
-                  "max_box_err": 1e-7, "passed": passed, "note": "", "threshold": 0.01, "rows": rows, "compared": 4}
+                  "max_box_err": 1e-7, "passed": passed, "note": "", "threshold": 0.01, "rows": rows, "compared": 4,
+                  "score_limit": 1e-4, "inconclusive": ""}
     return {
         "passed": passed, "sizes": [160], "failures": [] if passed else ["scene@160: detection_out <unexplained>"],
-        "tolerances": {"score_atol": 1e-4, "box_atol": 1e-4}, "pipeline": {},
+        "tolerances": {"score_atol": None, "box_atol": 1e-4}, "pipeline": {},
+        "inconclusive": [], "bad_files": [{"file": "broken.jpg", "error": "cannot decode image broken.jpg"}],
         "cases": [{"image": NAME, "size": 160, "passed": passed, "tensors": [tensor], "detections": detections}],
         "settings": {"folder": "out", "class_names": ["background", "thing"], "versions": {"ncnn": "1.2.3"}},
     }
@@ -65,6 +72,8 @@ def test_the_page_is_self_contained_and_escaped():
     assert "thing 0.5000, excused (nms tie)" in figure  # the tooltip names class, score, verdict, reason
     assert "scene &lt;1&gt;.png" in page and NAME not in page
     assert "<h1>FAILED</h1>" in page and "&lt;unexplained&gt;" in page
+    assert "could not read broken.jpg: cannot decode image broken.jpg" in page
+    assert "2 matched pairs, 1 excused (nms tie), 1 unexplained" in page
     assert "<h1>PASSED</h1>" in render_html(hand_report(passed=True), {NAME: picture()})
 
 

@@ -1,4 +1,4 @@
-"""The torchvision box rules as graph rewrites (patches/center_size.py), on a small bundled SSDLite so they
+"""The torchvision box rules as graph rewrites (patches/prior_clamp.py, patches/box_clip.py), on a small bundled SSDLite so they
 are checked apart from torchvision's network: priors clamped in centre-size form and boxes clipped
 before NMS, at more than one input size (the rewrites read the priors blob, nothing is baked in)."""
 
@@ -17,7 +17,7 @@ from ssd2ncnn.model.priors import generate_priors
 from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite, flatten_heads
 from ssd2ncnn.ncnn_format import Graph, Layer, lint_param, read_param
-from ssd2ncnn.patches.prior_clamp import apply_box_rules
+from ssd2ncnn.patches import run_passes
 from ssd2ncnn.patches.ssd_postprocess import DETECTION_BLOB, PRIOR_BLOB, PRIORBOX_CLIP, priorbox_params
 from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.verify.detections import candidates_from_blobs, compare_detections
@@ -31,6 +31,10 @@ def torchvision_rules(cfg):
     scales = [0.2 + 0.16 * k for k in range(6)] + [1.0]
     return replace(cfg, input_size=160, min_sizes=tuple(160 * s for s in scales[:6]), max_sizes=tuple(160 * s for s in scales[1:]),
                    step_rule="exact", center_rule="standard", clip=True, clip_rule="center_size", clip_boxes=True, strides=())
+
+
+def apply_box_rules(graph, cfg):
+    return sum(run_passes(graph, cfg, only=("clamp-prior-sizes", "decode-and-clip-boxes")).values())
 
 
 def test_rules_add_layers_only_when_asked():

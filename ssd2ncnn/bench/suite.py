@@ -84,6 +84,10 @@ def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs:
         raise InputError(f"--checkpoint {checkpoint} does not exist")
     if checkpoint is not None and not torch_available():
         raise InputError("--checkpoint times PyTorch, which is not installed; install torch or drop --checkpoint")
+    if checkpoint is not None:  # read (config checked, weights fitted) now: a bad one fails before any timing
+        from ..checkpoint import load_model
+
+        load_model(checkpoint)
     plan = BenchPlan(
         out_dir=out_dir, meta=meta, threads=threads, sizes=sizes or [meta.input_size], runs=runs,
         block=block, warmup=warmup, pause_s=pause_s,

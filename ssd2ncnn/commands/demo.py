@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from .output_option import output_option
+
 
 @click.command("demo")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Folder for the model, verify.json, detections.json and the drawn images.")
+@output_option("Folder for the model, verify.json, detections.json and the drawn images.", file_okay=False,
+               required=False, default=Path("demo-out"))
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint to run instead of the bundled one (3 shape classes + background, width 0.5, 128 px).")
 @click.option("--images", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -16,6 +16,7 @@ from ..runtime.detect_files import FileResult, detect_files
 from ..runtime.detector import Detection, Detector
 from ..runtime.drawn_files import AUTO, FORMAT_CHOICES
 from ..runtime.images import IMAGE_SUFFIXES, list_images
+from .output_option import output_option
 
 
 def expand_images(args: tuple[Path, ...]) -> list[Path]:
@@ -60,8 +61,7 @@ def _line(det: Detection) -> str:
 @click.command("detect")
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write each image with its boxes drawn here (created), in --format.")
+@output_option("Write each image with its boxes drawn here (created), in --format.", required=False)
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=AUTO, show_default=True,
               help="Format of the drawn images: auto keeps each input's own (JPEG in, JPEG out at quality 95).")
 @click.option("--threshold", type=float, default=0.3, show_default=True, help="Keep detections with score > T (0..1).")

@@ -54,9 +54,18 @@ def embed_jpeg(image: Image.Image) -> tuple[str, int, int]:
     return uri, round(im.width * scale), round(im.height * scale)
 
 
-def drawn_rows(case: dict) -> list[dict]:
-    """The rows a figure draws: every excused or unexplained row, matched rows above DRAWN_SCORE."""
-    return [r for r in case["detections"].get("rows", []) if r["status"] != "matched" or r["score"] > DRAWN_SCORE]
+def drawn_boxes(case: dict) -> list[dict]:
+    """The boxes a figure draws, one per side and row: both boxes of each matched pair scoring above
+    DRAWN_SCORE, and every excused or unexplained row (`DetectionCheck.rows`)."""
+    out = []
+    for r in case["detections"].get("rows", []):
+        if r["status"] != "matched":
+            out.append({**r, "side": r["side"].lower()})
+        elif max(r["ncnn_score"], r["torch_score"]) > DRAWN_SCORE:
+            for side, key in (("ncnn", "ncnn"), ("pytorch", "torch")):
+                out.append({"status": "matched", "side": side, "label": r["label"], "score": r[f"{key}_score"],
+                            "box": r[f"{key}_box"], "reason": ""})
+    return out
 
 
 def _box(row: dict, names: list[str]) -> str:
@@ -73,18 +82,19 @@ def _caption(case: dict) -> str:
     rows = det.get("rows", [])
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     reasons = sorted({r["reason"] for r in rows if r["status"] == "excused" and r["reason"]})
-    text = (f"<b>{esc(case['image'])} @ {case['size']} px</b>: {counts['matched'] // 2} matched pairs, "
+    text = (f"<b>{esc(case['image'])} @ {case['size']} px</b>: {counts['matched']} matched pairs, "
             f"{counts['excused']} excused{' (' + esc(', '.join(reasons)) + ')' if reasons else ''}, "
             f"{counts['unexplained']} unexplained; scores compared above {det['threshold']:.3g}, matched pairs "
             f"drawn above {DRAWN_SCORE}")
-    if det.get("note"):
-        text += f"<br>{esc(det['note'])}"
+    for extra in (det.get("inconclusive"), det.get("note")):
+        if extra:
+            text += f"<br>{esc(extra)}"
     text += "".join(f"<br><span style='color:#d7191c'>{esc(u)}</span>" for u in det.get("unexplained", [])[:5])
     return text
 
 
 def _figure(case: dict, picture: tuple[str, int, int] | None, names: list[str]) -> str:
-    boxes = "".join(_box(r, names) for r in drawn_rows(case))
+    boxes = "".join(_box(r, names) for r in drawn_boxes(case))
     if picture is None:
         pic = '<div class="pic" style="width:360px;height:360px;background:#eee">'
     else:
@@ -145,16 +155,18 @@ def tensor_table(report: dict) -> str:
         ok = all(t["all_passed"] for t in per_size.values())
         rows.append(([f"<td>{esc(name)}</td>", f"<td>{esc(stage)}</td>", *(_cell(per_size.get(s)) for s in sizes),
                       f"<td>{'yes' if ok else 'NO'}</td>"], ok))
-    tol = report["tolerances"]
+    box_atol = report["tolerances"]["box_atol"]
     cells, all_ok = [], True
     for size in sizes:
         dets = [c["detections"] for c in report["cases"] if c["size"] == size]
         ok = all(d["passed"] for d in dets)
         all_ok &= ok
         score, box = max((d["max_score_err"] for d in dets), default=0.0), max((d["max_box_err"] for d in dets), default=0.0)
-        cells.append(f'<td class="num"{"" if ok else " style=background:#fbe3e3"}>{score:.1e} / {box:.1e}</td>')
-    rows.append(([f"<td>detection_out score / box (limits {tol['score_atol']:.0e} / {tol['box_atol']:.0e})</td>",
-                  "<td>end-to-end</td>", *cells, f"<td>{'yes' if all_ok else 'NO'}</td>"], all_ok))
+        limit = min((d.get("score_limit", 0.0) for d in dets), default=0.0)  # derived per case from its logits
+        cells.append(f'<td class="num"{"" if ok else " style=background:#fbe3e3"}>{score:.1e} / {limit:.1e}; '
+                     f"{box:.1e} / {box_atol:.0e}</td>")
+    rows.append((["<td>detection_out score / limit; box / limit</td>", "<td>end-to-end</td>", *cells,
+                  f"<td>{'yes' if all_ok else 'NO'}</td>"], all_ok))
     header = ["tensor", "stage", *(f"{s} px: max abs error / limit" for s in sizes), "ok"]
     return _table(header, rows)
 
@@ -194,9 +206,12 @@ def _verdict(report: dict) -> str:
     more = f"<p>and {len(failures) - 20} more</p>" if len(failures) > 20 else ""
     text = ("every check within tolerance" if passed
             else f"{len(failures)} check(s) out of tolerance")
+    notes = [f"detections inconclusive (the verdict rests on the tensors): {x}" for x in report.get("inconclusive", [])]
+    notes += [f"could not read {b['file']}: {b['error']}" for b in report.get("bad_files", [])]
+    extra = "".join(f"<p>{esc(n)}</p>" for n in notes[:20])
     return (f'<section id="verdict" class="{"pass" if passed else "fail"}"><h1>{"PASSED" if passed else "FAILED"}</h1>'
             f"<p>ncnn against PyTorch: {text}, {len(report['cases'])} case(s) at sizes {esc(report['sizes'])}.</p>"
-            f"{'<ul>' + items + '</ul>' if items else ''}{more}</section>")
+            f"{'<ul>' + items + '</ul>' if items else ''}{more}{extra}</section>")
 
 
 def render_html(report: dict, images: dict[str, Image.Image], title: str = "ssd2ncnn verify report") -> str:
