@@ -5,6 +5,7 @@ dict (what most training code saves) is accepted when the caller supplies a pres
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import pickle
@@ -148,7 +149,41 @@ def load_model(
     """An `SSDLite` in eval mode with the checkpoint's weights and config. For a bare state dict, `preset`
     (with `num_classes`, `width_mult`) gives the config; for a full checkpoint they must not contradict it."""
     path = Path(path)
-    obj = read_checkpoint(path)
+    return model_from_payload(read_checkpoint(path), path, preset, num_classes, width_mult, source)
+
+
+def model_from_module(
+    module: torch.nn.Module,
+    preset: str | None = None,
+    num_classes: int | None = None,
+    width_mult: float | None = None,
+    source: str = "auto",
+) -> SSDDetector:
+    """An in-memory network: one of ours as it is (a copy in eval mode, so the caller's module keeps its
+    mode), any other through its state dict, as `load_model` reads a file holding it (the importers
+    recognise torchvision's SSDLite and the seed's layout from the keys)."""
+    if not isinstance(module, torch.nn.Module):
+        raise CheckpointError(f"expected a checkpoint path or a torch.nn.Module, got a {type(module).__name__}")
+    where = Path(f"<{type(module).__name__} module>")
+    if isinstance(module, SSDDetector):
+        if source not in ("auto", "ssd2ncnn"):
+            raise CheckpointError(f"the module is ssd2ncnn's own {type(module).__name__}, not {source}'s; drop source_format")
+        _check_no_contradiction(module.cfg, where, preset, num_classes, width_mult)
+        _check_finite(dict(module.state_dict()), where)
+        return copy.deepcopy(module).eval()
+    sd = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    return model_from_payload({"state_dict": sd}, where, preset, num_classes, width_mult, source)
+
+
+def model_from_payload(
+    obj: dict[str, Any],
+    path: Path,
+    preset: str | None = None,
+    num_classes: int | None = None,
+    width_mult: float | None = None,
+    source: str = "auto",
+) -> SSDDetector:
+    """`load_model` after the file is read: `obj` is the checkpoint's payload, `path` names it in errors."""
     foreign = _foreign_model(obj, path, source, ImportOptions(preset, num_classes, width_mult))
     if foreign is not None:
         return foreign
