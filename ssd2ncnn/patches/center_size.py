@@ -6,7 +6,9 @@ stays free. Detectors trained with torchvision need both (`torchvision/models/de
 - `clamp_prior_sizes` (`cfg.clip` with `cfg.clip_rule == "center_size"`): torchvision's
   DefaultBoxGenerator clamps each prior's (w, h) to [0, 1] in (cx, cy, w, h) form; ncnn's PriorBox can
   only clip the corners, which moves the centre of every border prior. The PriorBox layers run unclipped,
-  then (lo, hi) -> centre and size -> size clamped -> (lo, hi) again.
+  then (lo, hi) -> centre and size -> size clamped -> (lo, hi) again. qfgaohao/dusty-nv pytorch-ssd
+  (`clip_rule == "center_size_all"`, `generate_ssd_priors(clamp=True)` in `vision/utils/box_utils.py`)
+  clamps the centres as well; for torchvision's priors, whose centres lie inside (0, 1), that is a no-op.
 - `decode_and_clip` (`cfg.clip_boxes`): torchvision clips the decoded boxes to the image *before* NMS
   (`postprocess_detections`: `clip_boxes_to_image`), so overlaps are measured on clipped boxes; ncnn's
   DetectionOutput decodes and runs NMS on unclipped ones (`src/layer/detectionoutput.cpp`). Measured on a
@@ -95,9 +97,9 @@ def _insert_before(graph: Graph, consumer: Layer, layers: list[Layer]) -> None:
     graph.layers[i:i] = layers
 
 
-def clamp_prior_sizes(graph: Graph) -> int:
-    """Make `mbox_priorbox` hold priors whose (w, h) are clamped to [0, 1] (the PriorBox layers must run
-    with clip=0). Returns the number of layers added."""
+def clamp_prior_sizes(graph: Graph, centers: bool = False) -> int:
+    """Make `mbox_priorbox` hold priors whose (w, h), and with `centers` also (cx, cy), are clamped to
+    [0, 1] (the PriorBox layers must run with clip=0). Returns the number of layers added."""
     concat = graph.producer(PRIOR_BLOB)
     if concat is None:
         raise InputError(f"the graph has no {PRIOR_BLOB!r} blob; run the SSD patch first")
@@ -107,6 +109,8 @@ def clamp_prior_sizes(graph: Graph) -> int:
     boxes, variances = b.rows(raw)
     center, size = b.center_size(*b.pairs(boxes))
     clamped = b.add("Clip", [size], {CLIP_MIN: 0.0, CLIP_MAX: 1.0})[0]
+    if centers:
+        center = b.add("Clip", [center], {CLIP_MIN: 0.0, CLIP_MAX: 1.0})[0]
     b.stack(b.row_of(*b.corners(center, clamped)), variances, out=PRIOR_BLOB)
     graph.insert_after(concat.name, *b.layers)
     graph.insert_splits()
@@ -142,8 +146,8 @@ def decode_and_clip(graph: Graph) -> int:
 def apply_box_rules(graph: Graph, cfg: SSDConfig) -> int:
     """The rewrites `cfg` asks for (none for Caffe/ncnn-style configs). Returns layers added."""
     added = 0
-    if cfg.clip and cfg.clip_rule == "center_size":
-        added += clamp_prior_sizes(graph)
+    if cfg.clip and cfg.clip_rule in ("center_size", "center_size_all"):
+        added += clamp_prior_sizes(graph, centers=cfg.clip_rule == "center_size_all")
     if cfg.clip_boxes:
         added += decode_and_clip(graph)
     return added
