@@ -108,8 +108,16 @@ def _foreign_model(obj: dict[str, Any], path: Path, source: str, opts: ImportOpt
     importer = detect_importer(sd) if source == "auto" else IMPORTERS[source]
     if importer is None:
         return None
+    _refuse_unread_options(opts, importer.accepts, f"a {importer.name} checkpoint")
     _check_finite(sd, path)
     return importer.load(obj, sd, opts).eval()
+
+
+def _refuse_unread_options(opts: ImportOptions, accepts: tuple[str, ...], what: str) -> None:
+    """An option the loader would not read is a mistake, not something to ignore silently."""
+    given = [f"--{name}" for name in ("labels", "resolution") if getattr(opts, name) is not None and name not in accepts]
+    if given:
+        raise CheckpointError(f"{' and '.join(given)} apply to pytorch-ssd checkpoints, not to {what}; drop the option")
 
 
 def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
@@ -144,14 +152,18 @@ def load_model(
     num_classes: int | None = None,
     width_mult: float | None = None,
     source: str = "auto",
+    labels: str | os.PathLike | None = None,
+    resolution: int | None = None,
 ) -> SSDDetector:
     """An `SSDLite` in eval mode with the checkpoint's weights and config. For a bare state dict, `preset`
     (with `num_classes`, `width_mult`) gives the config; for a full checkpoint they must not contradict it."""
     path = Path(path)
     obj = read_checkpoint(path)
-    foreign = _foreign_model(obj, path, source, ImportOptions(preset, num_classes, width_mult))
+    opts = ImportOptions(preset, num_classes, width_mult, Path(labels) if labels is not None else None, resolution, path)
+    foreign = _foreign_model(obj, path, source, opts)
     if foreign is not None:
         return foreign
+    _refuse_unread_options(opts, (), "this checkpoint")
     if obj.get("format") == FORMAT:
         if obj.get("version") != VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {obj.get('version')}, this ssd2ncnn reads {VERSION}")

@@ -26,7 +26,7 @@ def _human(n: int) -> str:
 @click.option("--no-simplify", is_flag=True, help="Skip onnx-simplifier (use when it fails on your model).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
 @model_options
-def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult):
+def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult, labels, resolution):
     """Convert CHECKPOINT to an ncnn SSD detector in OUTPUT."""
     from ..converter.convert import convert_checkpoint  # torch: not for --help
 
@@ -36,7 +36,7 @@ def command(checkpoint, output, input_size, fp16, no_simplify, force, source, pr
 
     click.echo(f"converting {checkpoint} -> {output}/")
     res = convert_checkpoint(
-        checkpoint, output, **load_kwargs(source, preset, num_classes, width_mult),
+        checkpoint, output, **load_kwargs(source, preset, num_classes, width_mult, labels, resolution),
         input_size=input_size, fp16=fp16, simplify=not no_simplify, force=force, log=log,
     )
     total = sum(s.seconds for s in res.stages)

@@ -18,7 +18,7 @@ from .model_options import load_kwargs, model_options
 @model_options
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")
-def command(checkpoint, data, split, batch_size, workers, source, preset, num_classes, width_mult, device, json_out) -> None:
+def command(checkpoint, data, split, batch_size, workers, source, preset, num_classes, width_mult, labels, resolution, device, json_out) -> None:
     """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
     import json
 
@@ -32,7 +32,7 @@ def command(checkpoint, data, split, batch_size, workers, source, preset, num_cl
     from ..train.evaluate import ground_truth, predict
 
     dev = resolve_device(device)  # first: a bad --device fails before the model and data are read
-    model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
+    model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult, labels, resolution))
     source = open_dataset(data, split, model.cfg.class_names)
     dets = predict(model.to(dev), source, batch_size=batch_size, workers=workers, device=dev)
     gts = ground_truth(source)

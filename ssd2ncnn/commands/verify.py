@@ -47,7 +47,7 @@ def parse_sizes(text: str) -> list[int]:
 @click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
 @click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (or set SSD2NCNN_UPDATE_GOLDEN=1).")
 @model_options
-def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
+def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult, labels, resolution):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
     Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input."""
@@ -84,7 +84,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         report = verify_checkpoint(
             checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=not no_onnx,
             progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
-            **load_kwargs(source, preset, num_classes, width_mult),
+            **load_kwargs(source, preset, num_classes, width_mult, labels, resolution),
         )
     print_report(report, console)
     if report_path:
