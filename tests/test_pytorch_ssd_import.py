@@ -50,7 +50,11 @@ def test_net_is_recognised_from_the_keys(case):
     assert detect_net({k: torch.empty(s) for k, s in meta["shapes"].items()}) == meta["net"]
 
 
-@pytest.mark.parametrize("case", CASES)
+# one net in the quick suite, every net with the slow tests (a forward pass each)
+SLOW_BUT_SMALL = [pytest.param(c, marks=() if c == SMALL else pytest.mark.slow) for c in CASES]
+
+
+@pytest.mark.parametrize("case", SLOW_BUT_SMALL)
 def test_twin_reproduces_their_scores_and_boxes(case, tmp_path):
     """Loaded through the importer (net, width and names found from the files), the twin's softmax scores
     and decoded boxes equal their net's (is_test=True) on the same picture."""
