@@ -97,12 +97,20 @@ def param_differences(layer: Layer, expected: dict) -> list[tuple[int, str]]:
 
 
 def priorbox_layers(graph: Graph) -> list[Layer]:
-    """The PriorBox layers in level order: the order the mbox_priorbox Concat takes them."""
-    concat = graph.producer(PRIOR_BLOB)
-    if concat is None:
-        return []
-    layers = [graph.producer(b) for b in concat.inputs]
-    return [ly for ly in layers if ly is not None and ly.type == "PriorBox"]
+    """The PriorBox layers in level order: the order their Concat takes them. That Concat makes
+    mbox_priorbox, or, with a centre-size clamp (torchvision, pytorch-ssd), feeds the clamp layers that
+    make it: the nearest Concat of PriorBox layers upstream of mbox_priorbox."""
+    todo, seen = [PRIOR_BLOB], set()
+    while todo:
+        layer = graph.producer(todo.pop(0))
+        if layer is None or layer.name in seen:
+            continue
+        seen.add(layer.name)
+        inputs = [graph.producer(b) for b in layer.inputs]
+        if layer.type == "Concat" and inputs and all(ly is not None and ly.type == "PriorBox" for ly in inputs):
+            return [ly for ly in inputs if ly is not None]
+        todo += layer.inputs
+    return []
 
 
 def _check_hashes(folder: Path, info: ModelInfo, ok: list[str], bad: list[Finding]) -> None:
