@@ -10,11 +10,11 @@ from rich.progress import Progress
 
 from ..errors import CheckFailed, InputError
 from ..jsonutil import dumps
+from ..verify.console_report import print_report
 from ..verify.golden import check_golden, update_requested, write_golden
-from ..verify.inputs import folder_images, synthetic_images
 from ..verify.parity import verify_checkpoint
-from ..verify.report import print_report
 from ..verify.tolerances import FP32, for_model, parse_overrides
+from ..verify.verify_images import folder_images, synthetic_images
 from .model_options import load_kwargs, model_options
 
 # --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
@@ -83,7 +83,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         task = progress.add_task("verifying", total=len(inputs) * len(size_list))
         report = verify_checkpoint(
             checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=not no_onnx,
-            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
+            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None, info=info,
             **load_kwargs(source, preset, num_classes, width_mult, labels, resolution),
         )
     print_report(report, console)

@@ -24,9 +24,9 @@ import torch
 from ..config import PYTORCH_SSD_SIZE, pytorch_ssd
 from ..errors import CheckpointError
 from ..model.factory import build_model
+from ..model.load_state import load_state_strict
 from ..model.pytorch_ssd_mb2 import tap_channels
 from ..model.ssdlite import SSDDetector
-from ..model.state import load_state_strict
 from . import Importer, ImportOptions, register
 from .labels import BACKGROUND, find_beside, names_for_head
 

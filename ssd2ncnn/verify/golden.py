@@ -31,8 +31,8 @@ from ..modelfolder import (
 from ..runtime.net import load_net, run_net
 from .compare import TensorCheck, compare_tensor
 from .detections import candidates_from_blobs, compare_detections
-from .inputs import synthetic_images, training_input
 from .tolerances import Tolerances
+from .verify_images import synthetic_images, training_input
 
 UPDATE_ENV = "SSD2NCNN_UPDATE_GOLDEN"
 

@@ -50,9 +50,9 @@ from .detections import (
     lowered,
     reference_rows,
 )
-from .inputs import VerifyImage, training_input
 from .pipeline import PipelineDiff, pipeline_difference
 from .tolerances import Tolerances
+from .verify_images import VerifyImage, training_input
 
 
 def preprocess(image, size: int, info: ModelInfo) -> np.ndarray:
@@ -213,14 +213,11 @@ def check_case(model: SSDDetector, net, onnx: OnnxRunner | None, chw: np.ndarray
 
 def check_same_model(model: SSDDetector, info: ModelInfo, out_dir: Path) -> None:
     """The checkpoint must be the one OUT was converted from (same SSDConfig), or nothing compares."""
-    ours, theirs = model.cfg.to_dict(), info.config
-    try:  # a folder written before a config field existed holds that field's default
-        theirs = SSDConfig.from_dict(theirs).to_dict()
-    except InputError:
-        pass  # unreadable or newer: compared as written, so the difference is named below
-    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    # a folder written before a config field existed read that field's default (SSDConfig.from_dict)
+    ours, theirs = model.cfg.to_dict(), info.config.to_dict()
+    differ = sorted(k for k in ours if ours[k] != theirs[k])
     if differ:
-        shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs.get(k)!r}" for k in differ[:3])
+        shown = ", ".join(f"{k}: {ours[k]!r} vs {theirs[k]!r}" for k in differ[:3])
         raise InputError(
             f"the checkpoint's config differs from {out_dir}/model.json ({shown}{', ...' if len(differ) > 3 else ''}); "
             f"verify the checkpoint that folder was converted from, or re-run `ssd2ncnn convert`"
@@ -279,10 +276,12 @@ def verify(
     use_onnx: bool = True,
     progress: Callable[[int, int], None] | None = None,
     pipeline: bool = False,
+    info: ModelInfo | None = None,
 ) -> VerifyReport:
     """Parity on identical tensors (ncnn's own pre-processing of each image, fed to both); with `pipeline`,
-    also each runtime's own pipeline on the same images (`verify.pipeline`)."""
-    info = read_info(out_dir)
+    also each runtime's own pipeline on the same images (`verify.pipeline`). `info`: the folder's model.json
+    when the caller has read it already (it is read once per command)."""
+    info = info or read_info(out_dir)
     check_same_model(model, info, out_dir)
     net = load_net(out_dir / PARAM, out_dir / BIN, info.ncnn_options, num_threads=2)
     onnx = OnnxRunner(out_dir / ONNX) if use_onnx and (out_dir / ONNX).exists() else None
@@ -306,5 +305,5 @@ def verify(
 
 
 def verify_checkpoint(checkpoint: Path, out_dir: Path, images, sizes, tol, use_onnx=True, progress=None,
-                      pipeline: bool = False, **load_kw) -> VerifyReport:
-    return verify(load_model(checkpoint, **load_kw), Path(out_dir), images, sizes, tol, use_onnx, progress, pipeline)
+                      pipeline: bool = False, info: ModelInfo | None = None, **load_kw) -> VerifyReport:
+    return verify(load_model(checkpoint, **load_kw), Path(out_dir), images, sizes, tol, use_onnx, progress, pipeline, info)
