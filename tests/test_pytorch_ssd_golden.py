@@ -67,6 +67,11 @@ def test_detect_matches_their_predictor(converted):
         ref = predictor_rows(stored, name, *size)
         assert len(ref) > 100 and len(np.unique(ref[:, 0])) == cfg.num_classes - 1  # something to get wrong
         check = judge(ref, blobs["detection_out"], cand, cfg)
+        # the figures docs/pytorch-ssd.md quotes (pytest -rA shows them)
+        print(f"{meta['case']} {name}: {len(ref)} Predictor rows, {check.matched} matched, excused {check.excused}, "
+              f"priors {np.abs(priors - corners(stored['priors'])).max():.2g}, "
+              f"scores {np.abs(scores - stored[f'{name}/confidences']).max():.2g}, "
+              f"detection score/box {check.max_score_err:.2g}/{check.max_box_err:.2g}")
         assert check.passed, (name, check)
         assert check.max_score_err <= SCORE_ATOL and check.max_box_err <= BOX_ATOL, (name, check)
         assert check.matched >= len(ref) - check.excused.get("iou epsilon", 0), (name, check)
