@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "images": {"errors"},
     "ncnn_format": {"errors", "fileio"},
     "modelfolder": {"config", "errors", "schema"},
-    "model": {"config", "errors"},
+    "model": {"config", "errors", "modelfolder"},
     "runtime": {"errors", "config", "images", "ncnn_format", "fileio", "jsonutil", "modelfolder"},
     "data": {"errors", "images"},
     "patches": {"config", "errors", "modelfolder", "ncnn_format"},

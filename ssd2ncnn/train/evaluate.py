@@ -8,17 +8,13 @@ from torch.utils.data import DataLoader
 
 from ..data.metrics import DetectionMetrics, evaluate_detections
 from ..data.records import DetectionSource
-from ..model.postprocess import class_scores
-from ..model.priors import generate_priors
-from ..model.ssdlite import SSDDetector, flatten_heads
+from ..model.reference import model_priors, scores_and_regressions
+from ..model.ssdlite import SSDDetector
 from .data import TorchDetectionDataset, collate, network_input
 from .detect_batch import detect_batch
 from .transforms import EvalTransform
 
-
-def model_priors(model: SSDDetector, size: int | None = None) -> torch.Tensor:
-    size = size or model.cfg.input_size
-    return generate_priors(model.cfg, model.feature_sizes(size, size), (size, size))
+__all__ = ["evaluate_model", "ground_truth", "model_priors", "predict"]  # model_priors: the reference's, for loop.py
 
 
 @torch.no_grad()
@@ -39,8 +35,8 @@ def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, w
     try:
         for images, _, _, index in loader:
             locs, confs = model(network_input(images.to(device, non_blocking=True), cfg, channels_last))
-            loc, conf = flatten_heads(locs, confs, cfg.num_classes)
-            for i, dets in zip(index.tolist(), detect_batch(loc, class_scores(conf.float(), cfg), priors, cfg), strict=True):
+            loc, scores = scores_and_regressions(locs, confs, cfg)
+            for i, dets in zip(index.tolist(), detect_batch(loc, scores, priors, cfg), strict=True):
                 rec = source.records[i]
                 dets[:, 2:6] *= np.array([rec.width, rec.height, rec.width, rec.height], dtype=np.float32)
                 out[i] = dets
