@@ -150,3 +150,12 @@ def test_unsupported_net_of_theirs_is_named(small_ckpt, tmp_path):
     torch.save(sd, tmp_path / "sq.pth")
     with pytest.raises(CheckpointError, match="sq-ssd-lite, which ssd2ncnn does not convert"):
         load_model(tmp_path / "sq.pth")
+
+
+def test_fixed_step_rule_needs_a_stride_per_level():
+    from ssd2ncnn.config import SSDConfig
+    from ssd2ncnn.errors import InputError
+
+    d = pytorch_ssd(("BACKGROUND", "a"), "mb1-ssd").to_dict() | {"strides": [16, 32, 64]}
+    with pytest.raises(InputError, match='step_rule "fixed" needs one "strides" entry per level \\(6\\), got 3'):
+        SSDConfig.from_dict(d)
