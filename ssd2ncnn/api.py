@@ -61,25 +61,27 @@ def _size(value: object, what: str) -> int:
 
 
 def load_source(source: Source, source_format: str = "auto", preset: str | None = None,
-                num_classes: int | None = None, width_mult: float | None = None) -> SSDDetector:
+                num_classes: int | None = None, width_mult: float | None = None,
+                labels: str | os.PathLike[str] | None = None, resolution: int | None = None) -> SSDDetector:
     """The network behind `source`: a checkpoint file (any layout `convert` reads) or a torch.nn.Module."""
     from .checkpoint import load_model, model_from_module
 
     if isinstance(source, str | os.PathLike):
-        return load_model(source, preset, num_classes, width_mult, source_format)
-    return model_from_module(source, preset, num_classes, width_mult, source_format)  # type: ignore[arg-type]
+        return load_model(source, preset, num_classes, width_mult, source_format, labels, resolution)
+    return model_from_module(source, preset, num_classes, width_mult, source_format, labels, resolution)  # type: ignore[arg-type]
 
 
 def convert(source: Source, output: str | os.PathLike[str], *, source_format: str = "auto",
             input_size: int | None = None, fp16: bool = False, force: bool = False, simplify: bool = True,
             preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None,
+            labels: str | os.PathLike[str] | None = None, resolution: int | None = None,
             log: Callable[[StageReport], None] | None = None) -> ModelFolder:
     """`ssd2ncnn convert`: a checkpoint path or an in-memory model -> OUTPUT/ (written atomically)."""
     from .converter.convert import convert_model
 
     if input_size is not None:
         _size(input_size, "input_size")
-    model = load_source(source, source_format, preset, num_classes, width_mult)
+    model = load_source(source, source_format, preset, num_classes, width_mult, labels, resolution)
     convert_model(model, Path(output), input_size=input_size, fp16=bool(fp16), simplify=bool(simplify),
                   force=bool(force), log=log)
     return ModelFolder.open(output)
@@ -128,6 +130,7 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
            sizes: Sequence[int] | None = None, num_images: int | None = None, seed: int = 0,
            tolerances: dict[str, float] | None = None, use_onnx: bool = True, source_format: str = "auto",
            preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None,
+           labels: str | os.PathLike[str] | None = None, resolution: int | None = None,
            progress: Callable[[int, int], None] | None = None, strict: bool = False,
            warn: Callable[[str], None] | None = None) -> VerifyResult:
     """`ssd2ncnn verify`: the folder's ncnn model against `source` in PyTorch. A failed comparison, and an
@@ -147,7 +150,7 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
     size_list = size_list or [info.input_size, info.input_size + 32]
     inputs = (folder_images(Path(images), limit=num_images, class_names=info.class_names, strict=strict, warn=warn) if images is not None
               else synthetic_images(num_images or 4, seed))
-    model = load_source(source, source_format, preset, num_classes, width_mult)
+    model = load_source(source, source_format, preset, num_classes, width_mult, labels, resolution)
     report = run_parity(model, Path(folder), inputs, size_list, tol, use_onnx, progress, pipeline=images is not None,
                         info=info)
     if not report.cases:

@@ -29,7 +29,7 @@ def _human(n: int) -> str:
 @click.option("--no-simplify", is_flag=True, help="Skip onnx-simplifier (use when it fails on your model).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
 @model_options
-def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult):
+def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult, labels, resolution):
     """Convert CHECKPOINT to an ncnn SSD detector in OUTPUT."""
     from .. import api  # torch, on use: not for --help
 
@@ -40,6 +40,7 @@ def command(checkpoint, output, input_size, fp16, no_simplify, force, source, pr
     stages = []
     folder = api.convert(checkpoint, output, source_format=source, input_size=input_size, fp16=fp16, force=force,
                          simplify=not no_simplify, preset=preset, num_classes=num_classes, width_mult=width_mult,
+                         labels=labels, resolution=resolution,
                          log=lambda stage: (stages.append(stage), log(stage)))
     graph = read_param(folder.path / PARAM)
     total = sum(s.seconds for s in stages)

@@ -68,6 +68,7 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
             checkpoint, out_dir, images=images, sizes=size_list, num_images=num_images, seed=seed,
             tolerances=overrides, use_onnx=use_onnx, source_format=load_kw["source"], preset=load_kw["preset"],
             num_classes=load_kw["num_classes"], width_mult=load_kw["width_mult"],
+            labels=load_kw["labels"], resolution=load_kw["resolution"],
             progress=lambda done, total: progress.update(task, completed=done, total=total), strict=strict,
             warn=lambda line: errors.print(f"warning: {escape(line)}", highlight=False),
         )
@@ -110,7 +111,7 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
 @click.option("--strict", is_flag=True,
               help="With an annotated --images set: its warnings (boxes past the border clipped, empty or outside boxes dropped) are errors.")
 @model_options
-def command(checkpoint, out_dir, images, num_images, sizes, report_path, html_path, tol, no_onnx, seed, golden, update_golden, strict, source, preset, num_classes, width_mult):
+def command(checkpoint, out_dir, images, num_images, sizes, report_path, html_path, tol, no_onnx, seed, golden, update_golden, strict, source, preset, num_classes, width_mult, labels, resolution):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
     Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input (with --images: after
@@ -130,4 +131,4 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, html_pa
     if checkpoint is None or out_dir is None:
         raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
     check_parity(checkpoint, out_dir, images, num_images, sizes, report_path, html_path, overrides, not no_onnx, seed, strict,
-                 load_kwargs(source, preset, num_classes, width_mult), console)
+                 load_kwargs(source, preset, num_classes, width_mult, labels, resolution), console)
