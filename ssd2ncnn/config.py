@@ -42,6 +42,12 @@ CLIP_RULES = ("corners", "center_size")
 # (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
 # "seed": ujsyehao/mobilenetv3-ssd's own network (model/seed_mobilenetv3.py).
 ARCHES = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
+# mmdetection 2.x/3.x SSDLite MobileNetV2 (`configs/ssd/ssdlite_mobilenetv2*_coco.py`, model/mmdet_ssdlite.py).
+MMDET_ARCH = "mmdet_ssdlite"
+ARCHES += (MMDET_ARCH,)
+# How the source checkpoint ordered each anchor's class channels. Importers permute the weights so that the
+# network here always has the background at channel 0; the source's order is kept for the record.
+CLASS_ORDERS = ("background_first", "background_last")
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,11 @@ class SSDConfig:
     clip_boxes: bool = False
     # The nominal strides the step rule reproduces at `input_size` (documentation; a test checks it).
     strides: tuple[int, ...] = field(default=())
+    # ---- imported checkpoints: what a foreign source trained with ----
+    # BatchNorm epsilon of the network's BN layers (mmdetection's SSDLite config: 1e-3).
+    bn_eps: float = 1e-3
+    # The source's class-channel order (CLASS_ORDERS); mmdetection puts the background last.
+    source_class_order: str = "background_first"
 
     # ---- derived -------------------------------------------------------------------------------
     @property
@@ -139,6 +150,10 @@ class SSDConfig:
             raise bad(f"center_rule must be one of {CENTER_RULES}, got {self.center_rule!r}")
         if self.clip_rule not in CLIP_RULES:
             raise bad(f"clip_rule must be one of {CLIP_RULES}, got {self.clip_rule!r}")
+        if self.source_class_order not in CLASS_ORDERS:
+            raise bad(f"source_class_order must be one of {CLASS_ORDERS}, got {self.source_class_order!r}")
+        if not 0 < self.bn_eps < 1:
+            raise bad(f"bn_eps must be in (0, 1), got {self.bn_eps}")
         if self.score_activation not in SCORE_ACTIVATIONS:
             raise bad(f"score_activation must be one of {SCORE_ACTIVATIONS}, got {self.score_activation!r}")
         if any(s <= 0 for s in self.std):
@@ -288,4 +303,46 @@ def torchvision_ssdlite320(class_names: tuple[str, ...], full_tail: bool = False
         nms_top_k=300,
         keep_top_k=300,
         clip_boxes=True,
+    ).validate()
+
+
+# mmdetection's SSDLite MobileNetV2 (configs/ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py, 3.x; the
+# 2.x ssdlite_mobilenetv2_scratch_600e_coco.py is the same model). At most this many (prior, class) pairs
+# per level reach NMS there (test_cfg nms_pre=1000, 6 levels): no class can bring more candidates.
+MMDET_NMS_PRE, MMDET_LEVELS = 1000, 6
+
+
+def mmdet_ssdlite320(class_names: tuple[str, ...], width_mult: float = 1.0) -> SSDConfig:
+    """The mmdetection config written as an SSDConfig. Anchors: `SSDAnchorGenerator(strides=[16, 32, 64,
+    107, 160, 320], ratios=[[2, 3]] * 6, min_sizes=[48, 100, 150, 202, 253, 304], max_sizes=[100, 150,
+    202, 253, 304, 320])`: centres at j * stride + stride / 2, sizes min, sqrt(min * max), then (r, 1/r)
+    pairs, no clipping; the strides are ceil(320 / f), so the ceil step rule with offset 0.5 (and it follows
+    other input sizes). Input: RGB, mean 123.675/116.28/103.53, std 58.395/57.12/57.375. Boxes:
+    DeltaXYWHBBoxCoder stds (0.1, 0.1, 0.2, 0.2) with clip_border (clipped to the image before NMS).
+    test_cfg: softmax, score_thr 0.02, NMS 0.45, max_per_img 200. BN eps 1e-3 in every ConvModule."""
+    return SSDConfig(
+        preset="mmdet-ssdlite320",
+        input_size=320,
+        class_names=tuple(class_names),
+        min_sizes=(48, 100, 150, 202, 253, 304),
+        max_sizes=(100, 150, 202, 253, 304, 320),
+        aspect_ratios=((2, 3),) * 6,
+        mean=(123.675, 116.28, 103.53),
+        std=(58.395, 57.12, 57.375),
+        rgb=True,
+        width_mult=float(width_mult),
+        arch=MMDET_ARCH,
+        step_rule="ceil",
+        center_rule="standard",
+        offset=0.5,
+        clip=False,
+        variances=(0.1, 0.1, 0.2, 0.2),
+        nms_threshold=0.45,
+        conf_threshold=0.02,
+        nms_top_k=MMDET_NMS_PRE * MMDET_LEVELS,
+        keep_top_k=200,
+        clip_boxes=True,
+        strides=(16, 32, 64, 107, 160, 320),
+        bn_eps=1e-3,
+        source_class_order="background_last",
     ).validate()

@@ -4,7 +4,8 @@ Every network here has the same interface: `cfg`, `forward(x) -> ([loc_k], [conf
 
 from __future__ import annotations
 
-from ..config import SSDConfig
+from ..config import MMDET_ARCH, SSDConfig
+from .mmdet_ssdlite import MmdetSSDLite
 from .seed_mobilenetv3 import SeedSSD
 from .ssdlite import SSDDetector, SSDLite
 from .tv_ssdlite import ARCH_FULL, ARCH_REDUCED, TorchvisionSSDLite
@@ -17,4 +18,6 @@ def build_model(cfg: SSDConfig) -> SSDDetector:
         return SeedSSD(cfg)
     if cfg.arch in (ARCH_REDUCED, ARCH_FULL):
         return TorchvisionSSDLite(cfg)
+    if cfg.arch == MMDET_ARCH:
+        return MmdetSSDLite(cfg)
     raise ValueError(f"no network for arch {cfg.arch!r}")  # SSDConfig.validate refuses unknown arches first
