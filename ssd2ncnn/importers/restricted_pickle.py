@@ -15,6 +15,8 @@ Storages are resolved by torch itself (`torch.serialization` maps `*Storage` nam
 
 from __future__ import annotations
 
+import _compat_pickle
+import codecs
 import collections
 import copyreg
 import os
@@ -35,6 +37,9 @@ _REAL: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
     ("torch", "Size"): torch.Size,
     ("copyreg", "_reconstructor"): copyreg._reconstructor,  # object.__new__ of an allowed or inert class
+    # protocol-2 pickles write bytes as latin-1 text plus this call (numpy arrays); torch's weights-only
+    # unpickler allows it too: codecs turn data into data
+    ("_codecs", "encode"): codecs.encode,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "slice"): slice,
@@ -94,7 +99,22 @@ def mapping(obj: Any) -> dict:
     return {}
 
 
+def _inert_getattr(obj: Any, name: str) -> Any:
+    """`getattr` as pickles of framework objects use it (mmengine's HistoryBuffer pickles its statistics
+    methods as getattr(HistoryBuffer, "min")), limited to inert objects: on a real object it is the first
+    step of every gadget chain (a function's __globals__, then builtins), so it is refused there."""
+    if isinstance(obj, Inert) or (isinstance(obj, type) and issubclass(obj, Inert)):
+        module, _, owner = obj.source.rpartition(".")
+        return inert_class(module, f"{owner}.{name}")
+    raise CheckpointError(f"it takes attribute {name!r} of a {type(obj).__name__}, which could run code when loaded")
+
+
 def _allowed(module: str, name: str) -> Any:
+    # Python 2 names in protocol 0-2 pickles (__builtin__, copy_reg), as pickle's own find_class maps them
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    if (module, name) == ("builtins", "getattr"):
+        return _inert_getattr
     if (module, name) in _REAL:
         return _REAL[(module, name)]
     if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
