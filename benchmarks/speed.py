@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ssd2ncnn.bench.inputs import synthetic_image  # noqa: E402
-from ssd2ncnn.bench.report import render  # noqa: E402
+from ssd2ncnn.bench.result_table import render  # noqa: E402
 from ssd2ncnn.bench.suite import parse_int_list, run_bench  # noqa: E402
 from ssd2ncnn.bench.tuning import run_tuning  # noqa: E402
 
@@ -61,7 +61,7 @@ def tuning_table(res: dict) -> None:
 
 def one_model(label: str, ckpt: Path, work: Path, args, report: dict) -> None:
     from ssd2ncnn.converter.convert import convert_checkpoint
-    from ssd2ncnn.quantize.run import quantize_folder
+    from ssd2ncnn.quantize.folder import quantize_folder
 
     console.rule(f"{label}: {ckpt}")
     console.print(load())

@@ -34,10 +34,14 @@ from ssd2ncnn.model.factory import build_model  # noqa: E402
 from ssd2ncnn.model.ssdlite import flatten_heads  # noqa: E402
 from ssd2ncnn.train.data import TorchDetectionDataset  # noqa: E402
 from ssd2ncnn.train.distributed import DistInfo  # noqa: E402
+from ssd2ncnn.train.engine import train_step  # noqa: E402
 from ssd2ncnn.train.evaluate import evaluate_model, model_priors  # noqa: E402
-from ssd2ncnn.train.loop import TrainOptions, make_optimizer, make_train_loader, train, train_step  # noqa: E402
+from ssd2ncnn.train.loader import make_train_loader  # noqa: E402
+from ssd2ncnn.train.loop import train  # noqa: E402
 from ssd2ncnn.train.loss import multibox_loss  # noqa: E402
 from ssd2ncnn.train.matching import build_targets, pad_ground_truth  # noqa: E402
+from ssd2ncnn.train.options import TrainOptions  # noqa: E402
+from ssd2ncnn.train.state import make_optimizer  # noqa: E402
 from ssd2ncnn.train.transforms import TrainTransform  # noqa: E402
 
 BASELINE_REF = "514d29e"  # main before the batched matching and sync-free loss

@@ -22,7 +22,8 @@ from ssd2ncnn.checkpoint import load_model
 from ssd2ncnn.data.folders import open_dataset
 from ssd2ncnn.data.synthetic import write_synthetic_voc
 from ssd2ncnn.train.evaluate import evaluate_model
-from ssd2ncnn.train.loop import TrainOptions, train
+from ssd2ncnn.train.loop import train
+from ssd2ncnn.train.options import TrainOptions
 
 REPO = Path(__file__).resolve().parent.parent
 

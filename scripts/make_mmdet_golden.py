@@ -15,7 +15,7 @@ preprocessor, SSDAnchorGenerator, DeltaXYWHBBoxCoder, filter_scores_and_topk, mi
     PYTHONPATH=$PWD /work/scratch/mmdet/venv/bin/python scripts/make_mmdet_golden.py
 
 Per case: Kaiming-normal convolutions, then BatchNorm statistics calibrated on other pictures of the same kind and the
-final head convs re-drawn with spread biases (the recipe of ssd2ncnn's `model/spread.py`, applied here to
+final head convs re-drawn with spread biases (the recipe of ssd2ncnn's `model/spread_init.py`, applied here to
 mmdet's module names); the background logit (mmdet's LAST class channel) is raised by `background_bias`
 so that, as in a trained detector, most (prior, class) pairs fall below score_thr. Conv weights are
 rounded to power-of-two int8 steps (`golden_common.quantized`) and loaded back strictly. Images are
@@ -141,7 +141,7 @@ def calibration_batch(seed: int, count: int = 4) -> torch.Tensor:
 
 @torch.no_grad()
 def spread(model, case: Case) -> None:
-    """model/spread.py's recipe on mmdet's modules, plus the background bias (mmdet's last class channel)."""
+    """model/spread_init.py's recipe on mmdet's modules, plus the background bias (mmdet's last class channel)."""
     gen = torch.Generator().manual_seed(case.seed)
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     for bn in bns:
@@ -151,7 +151,7 @@ def spread(model, case: Case) -> None:
     model.bbox_head(model.extract_feat(calibration_batch(case.seed)))
     for bn in bns:
         bn.momentum = 0.03
-        # a floor on the variance, as model/spread.py, but lower: with 0.25, MobileNetV2's inverted residuals
+        # a floor on the variance, as model/spread_init.py, but lower: with 0.25, MobileNetV2's inverted residuals
         # shrink the picture's part of the activations ~10x per stage (conv2: 3e-7 of the activation)
         bn.running_var.clamp_(min=1e-3)
     head = model.bbox_head

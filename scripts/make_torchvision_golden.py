@@ -9,7 +9,7 @@ torchvision::nms does not exist`). A scratch venv outside the repo does it:
     /work/tvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy pillow
     PYTHONPATH=$PWD /work/tvenv/bin/python scripts/make_torchvision_golden.py
 
-Per case: ssd2ncnn's TorchvisionSSDLite gets the seeded "spread" weights (`model/spread.py`: calibrated
+Per case: ssd2ncnn's TorchvisionSSDLite gets the seeded "spread" weights (`model/spread_init.py`: calibrated
 BatchNorm, spread head biases, so scores differ and the check can fail); every conv weight is then
 rounded to a power-of-two step of 1/2 to 1 standard deviation (int8 steps), so the fixture
 compresses to a few MB; those exact weights are loaded, strictly, into the model torchvision's own builder
@@ -49,7 +49,7 @@ from golden_common import make_images, quantized  # noqa: E402  (scripts/ is on 
 
 from ssd2ncnn.config import torchvision_ssdlite320  # noqa: E402
 from ssd2ncnn.importers.torchvision import COCO_91  # noqa: E402
-from ssd2ncnn.model.spread import spread_init  # noqa: E402
+from ssd2ncnn.model.spread_init import spread_init  # noqa: E402
 from ssd2ncnn.model.tv_ssdlite import TorchvisionSSDLite  # noqa: E402
 
 SIZE = 320

@@ -19,8 +19,8 @@ from .fileio import atomic_write
 from .importers import IMPORTERS, ImportOptions, detect_importer, source_names
 from .importers.restricted_pickle import restricted_load
 from .model.factory import build_model
+from .model.load_state import load_state_strict
 from .model.ssdlite import SSDDetector
-from .model.state import load_state_strict
 
 FORMAT = "ssd2ncnn"
 VERSION = 1
@@ -165,7 +165,7 @@ def load_model(
     if obj.get("format") == FORMAT:
         if obj.get("version") != VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {obj.get('version')}, this ssd2ncnn reads {VERSION}")
-        cfg = SSDConfig.from_dict(obj["config"])
+        cfg = SSDConfig.from_dict(obj.get("config"), f"checkpoint {path}", "config.")
         _check_no_contradiction(cfg, path, preset, num_classes, width_mult)
     else:
         if preset is None:

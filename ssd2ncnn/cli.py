@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "Write a synthetic detection data set to OUTPUT: coloured shapes on noisy textured "
                        "backgrounds."),
     "train": ("train", "Train an SSDLite detector; writes RUN_DIR/best.pth, last.pth, train.log, "
-                       "metrics.csv/json."),
+                       "metrics.csv/json, curves.png."),
     "verify": ("verify", "Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in "
                          "onnxruntime)."),
 }

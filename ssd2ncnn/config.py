@@ -12,7 +12,7 @@ the verifier. Prior semantics follow ncnn's `src/layer/priorbox.cpp`:
 
 Steps are never stored as numbers: they follow the input size, so one `.param` runs at any input size.
 
-Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/center_size.py`):
+Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/prior_clamp.py`, `patches/box_clip.py`):
 `clip_rule="center_size"` (priors' w, h clamped before the corners are taken) and `clip_boxes` (decoded boxes
 clipped to the image before NMS); `torchvision_ssdlite320` below sets both.
 """
@@ -20,10 +20,11 @@ clipped to the image before NMS); `torchvision_ssdlite320` below sets both.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .errors import InputError
+from .schema import Bool, Int, Real, Seq, Text, check_fields, read_fields, spec
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -42,6 +43,8 @@ CLIP_RULES = ("corners", "center_size")
 # (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
 # "seed": ujsyehao/mobilenetv3-ssd's own network (model/seed_mobilenetv3.py).
 ARCHES = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
+# The ones built from a preset here (`init`, `train`); torchvision's are imported from its checkpoints.
+PRESET_ARCHES = ARCHES[:2]
 # mmdetection 2.x/3.x SSDLite MobileNetV2 (`configs/ssd/ssdlite_mobilenetv2*_coco.py`, model/mmdet_ssdlite.py).
 MMDET_ARCH = "mmdet_ssdlite"
 ARCHES += (MMDET_ARCH,)
@@ -50,48 +53,55 @@ ARCHES += (MMDET_ARCH,)
 CLASS_ORDERS = ("background_first", "background_last")
 
 
+POSITIVE = Real(0, None, lo_open=True)
+
+
 @dataclass(frozen=True)
 class SSDConfig:
-    """Everything that defines an SSD detector beyond its weights. `class_names[0]` is the background."""
+    """Everything that defines an SSD detector beyond its weights. `class_names[0]` is the background.
 
-    preset: str
-    input_size: int
-    class_names: tuple[str, ...]
-    min_sizes: tuple[float, ...]
-    max_sizes: tuple[float, ...]
-    aspect_ratios: tuple[tuple[float, ...], ...]
+    Each field is declared once with its type and range (`schema.spec`): `from_dict` (model.json, a
+    checkpoint) refuses anything else, naming the field. A new field is one line here, with its default so
+    that configs written before it still read."""
+
+    preset: str = spec(Text())
+    input_size: int = spec(Int(32, 8192))
+    class_names: tuple[str, ...] = spec(Seq(Text(), min_len=2, words="an array of non-empty names, the background first, then at least one class"))
+    min_sizes: tuple[float, ...] = spec(Seq(POSITIVE, min_len=1))
+    max_sizes: tuple[float, ...] = spec(Seq(POSITIVE))
+    aspect_ratios: tuple[tuple[float, ...], ...] = spec(Seq(Seq(POSITIVE), min_len=1))
     # Input pre-processing, in 0..255 pixel units and in the channel order given by `rgb`.
-    mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    rgb: bool = True
-    width_mult: float = 1.0
+    mean: tuple[float, float, float] = spec(Seq(Real(), length=3), (123.675, 116.28, 103.53))
+    std: tuple[float, float, float] = spec(Seq(POSITIVE, length=3), (1.0, 1.0, 1.0))
+    rgb: bool = spec(Bool(), True)
+    width_mult: float = spec(Real(0, 4, lo_open=True), 1.0)
     # Which network the weights belong to (see ARCHES); the priors and post-processing are all above.
-    arch: str = "ssdlite"
+    arch: str = spec(Text(ARCHES), "ssdlite")
     # SSDLite extras: (1x1 mid channels, output channels) per extra level, at width 1.0.
-    extras: tuple[tuple[int, int], ...] = ((256, 512), (128, 256), (128, 256), (64, 128))
+    extras: tuple[tuple[int, int], ...] = spec(Seq(Seq(Int(1), length=2)), ((256, 512), (128, 256), (128, 256), (64, 128)))
     # Prior rules (see module docstring).
-    step_rule: str = "ceil"
-    center_rule: str = "mmdet_v1"
-    offset: float = 0.5
-    clip: bool = False
-    clip_rule: str = "corners"
-    variances: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
+    step_rule: str = spec(Text(STEP_RULES), "ceil")
+    center_rule: str = spec(Text(CENTER_RULES), "mmdet_v1")
+    offset: float = spec(Real(0, 1), 0.5)
+    clip: bool = spec(Bool(), False)
+    clip_rule: str = spec(Text(CLIP_RULES), "corners")
+    variances: tuple[float, float, float, float] = spec(Seq(POSITIVE, length=4), (0.1, 0.1, 0.2, 0.2))
     # Post-processing, as ncnn DetectionOutput runs it.
-    score_activation: str = "softmax"
-    nms_threshold: float = 0.45
-    conf_threshold: float = 0.01
-    nms_top_k: int = 300
-    keep_top_k: int = 100
+    score_activation: str = spec(Text(SCORE_ACTIVATIONS), "softmax")
+    nms_threshold: float = spec(Real(0, 1), 0.45)
+    conf_threshold: float = spec(Real(0, 1, hi_open=True), 0.01)
+    nms_top_k: int = spec(Int(1), 300)
+    keep_top_k: int = spec(Int(1), 100)
     # Clip decoded boxes to the image before NMS (torchvision's `postprocess_detections`); ncnn's
     # DetectionOutput does not, so the graph rewrite decodes and clips in the graph first.
-    clip_boxes: bool = False
+    clip_boxes: bool = spec(Bool(), False)
     # The nominal strides the step rule reproduces at `input_size` (documentation; a test checks it).
-    strides: tuple[int, ...] = field(default=())
+    strides: tuple[int, ...] = spec(Seq(Int(1)), ())
     # ---- imported checkpoints: what a foreign source trained with ----
     # BatchNorm epsilon of the network's BN layers (mmdetection's SSDLite config: 1e-3).
-    bn_eps: float = 1e-3
+    bn_eps: float = spec(Real(0, 1, lo_open=True, hi_open=True), 1e-3)
     # The source's class-channel order (CLASS_ORDERS); mmdetection puts the background last.
-    source_class_order: str = "background_first"
+    source_class_order: str = spec(Text(CLASS_ORDERS), "background_first")
 
     # ---- derived -------------------------------------------------------------------------------
     @property
@@ -121,49 +131,22 @@ class SSDConfig:
         return float(math.ceil(step)) if self.step_rule == "ceil" else step
 
     # ---- checks and (de)serialisation ------------------------------------------------------------
-    def validate(self) -> SSDConfig:
-        def bad(msg: str) -> InputError:
-            return InputError(f"invalid SSD config ({self.preset}): {msg}")
+    def validate(self, where: str = "", prefix: str = "") -> SSDConfig:
+        """Each field against its spec, then the rules that tie fields together; `self` when all hold."""
+        where = where or f"SSD config {self.preset!r}"
+        check_fields(self, where, prefix)
 
-        if self.input_size < 32:
-            raise bad(f"input_size must be >= 32, got {self.input_size}")
-        if self.num_classes < 2:
-            raise bad(f"need the background and at least one class, got {self.num_classes} class names")
-        if len(self.min_sizes) != 6 or len(self.aspect_ratios) != 6:
-            raise bad(
-                f"the SSDLite model has 6 levels: expected 6 min sizes and 6 aspect-ratio lists, got "
-                f"{len(self.min_sizes)} and {len(self.aspect_ratios)}"
-            )
+        def bad(msg: str) -> InputError:
+            return InputError(f"{where}: {msg}")
+
+        for name in ("min_sizes", "aspect_ratios"):
+            if len(getattr(self, name)) != 6:
+                raise bad(f'"{prefix}{name}" must have 6 entries (the SSDLite model has 6 levels), got {len(getattr(self, name))}')
         if self.max_sizes and len(self.max_sizes) != len(self.min_sizes):
-            raise bad(f"expected {len(self.min_sizes)} max sizes or none, got {len(self.max_sizes)}")
-        for lo, hi in zip(self.min_sizes, self.max_sizes):
-            if not 0 < lo <= hi:
-                raise bad(f"min size {lo} must be positive and <= max size {hi}")
-        for ratios in self.aspect_ratios:
-            if any(r <= 0 for r in ratios):
-                raise bad(f"aspect ratios must be positive, got {list(ratios)}")
-        if self.arch not in ARCHES:
-            raise bad(f"arch must be one of {ARCHES}, got {self.arch!r}")
-        if self.step_rule not in STEP_RULES:
-            raise bad(f"step_rule must be one of {STEP_RULES}, got {self.step_rule!r}")
-        if self.center_rule not in CENTER_RULES:
-            raise bad(f"center_rule must be one of {CENTER_RULES}, got {self.center_rule!r}")
-        if self.clip_rule not in CLIP_RULES:
-            raise bad(f"clip_rule must be one of {CLIP_RULES}, got {self.clip_rule!r}")
-        if self.source_class_order not in CLASS_ORDERS:
-            raise bad(f"source_class_order must be one of {CLASS_ORDERS}, got {self.source_class_order!r}")
-        if not 0 < self.bn_eps < 1:
-            raise bad(f"bn_eps must be in (0, 1), got {self.bn_eps}")
-        if self.score_activation not in SCORE_ACTIVATIONS:
-            raise bad(f"score_activation must be one of {SCORE_ACTIVATIONS}, got {self.score_activation!r}")
-        if any(s <= 0 for s in self.std):
-            raise bad(f"std must be positive, got {list(self.std)}")
-        if not 0 < self.width_mult <= 4:
-            raise bad(f"width_mult must be in (0, 4], got {self.width_mult}")
-        if not 0 <= self.nms_threshold <= 1 or not 0 <= self.conf_threshold < 1:
-            raise bad("nms_threshold must be in [0, 1] and conf_threshold in [0, 1)")
-        if self.nms_top_k < 1 or self.keep_top_k < 1:
-            raise bad("nms_top_k and keep_top_k must be >= 1")
+            raise bad(f'"{prefix}max_sizes" must have {len(self.min_sizes)} entries (one per min size) or none, got {len(self.max_sizes)}')
+        for k, (lo, hi) in enumerate(zip(self.min_sizes, self.max_sizes)):
+            if not lo <= hi:
+                raise bad(f'"{prefix}max_sizes[{k}]" must be >= "{prefix}min_sizes[{k}]" ({lo:g}), got {hi:g}')
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,25 +158,17 @@ class SSDConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SSDConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
+    def from_dict(cls, data: Any, where: str = "SSD config", prefix: str = "") -> SSDConfig:
+        """A checked config from its plain form (model.json's "config", a checkpoint's "config"); an
+        InputError starting with `where` and naming the field (with `prefix`) otherwise. Fields absent from
+        `data` take their defaults: configs written before a field existed still read."""
+        values, unknown = read_fields(cls, data, where, prefix)
         if unknown:
-            raise InputError(f"SSD config has unknown fields {unknown}; was it written by a newer ssd2ncnn?")
-        missing = sorted(f.name for f in fields(cls) if f.name not in data and f.default is _MISSING)
-        if missing:
-            raise InputError(f"SSD config lacks required fields {missing}")
-        kw: dict[str, Any] = {}
-        for k, v in data.items():
-            if k == "aspect_ratios":
-                kw[k] = tuple(tuple(float(r) for r in rs) for rs in v)
-            elif k == "extras":
-                kw[k] = tuple(tuple(int(c) for c in e) for e in v)
-            elif isinstance(v, list):
-                kw[k] = tuple(v)
-            else:
-                kw[k] = v
-        return cls(**kw).validate()
+            raise InputError(
+                f"{where}: unknown {prefix or 'config '}field(s) {', '.join(sorted(unknown))}; was it written by a "
+                f"newer ssd2ncnn?"
+            )
+        return cls(**values).validate(where, prefix)
 
     def with_num_classes(self, num_classes: int, class_names: list[str] | None = None) -> SSDConfig:
         """A copy for `num_classes` classes including the background; names default to class1..classN-1."""
@@ -206,9 +181,6 @@ class SSDConfig:
         if len(names) != num_classes:
             raise InputError(f"expected {num_classes} class names (background first), got {len(names)}")
         return replace(self, class_names=names).validate()
-
-
-_MISSING = fields(SSDConfig)[0].default  # dataclasses.MISSING, without importing a private name
 
 
 PRESETS: dict[str, SSDConfig] = {

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .config import SSDConfig
 from .errors import InputError
+from .schema import Bool, Mapping, Text, describe, field_spec, read_fields, spec, specced
 
 PARAM, BIN, ONNX, TABLE, MODEL_JSON = "model.param", "model.bin", "model.onnx", "model.table", "model.json"
 HASHED_FILES = (PARAM, BIN, ONNX, TABLE)
@@ -84,84 +86,101 @@ PARITY_OPTIONS: dict[str, bool] = {
 CALIBRATION_OPTIONS: dict[str, bool] = {**PARITY_OPTIONS, "lightmode": False}
 
 
+# Top-level copies of config values that ncnn apps read (README, "In an app"): written from the config,
+# and on reading they must agree with it, so each value has one source. key -> the SSDConfig field whose
+# spec it follows (norm_vals is the config's 1 / std, positive like std).
+MIRRORS = {"class_names": "class_names", "rgb": "rgb", "mean_vals": "mean", "norm_vals": "std"}
+
+
 @dataclass(frozen=True)
 class ModelInfo:
-    """model.json. Keys this version does not model (e.g. `int8_calibration`) travel in `extra` and are
-    written back unchanged."""
+    """model.json: the typed contract of a model folder. `config` is the parsed SSDConfig; class names, rgb,
+    mean/norm values are read from it (and written beside it for apps). Keys this version does not model
+    (e.g. `int8_calibration`) travel in `extra` and are written back unchanged. Each field is declared once
+    with its type and range (`schema.spec`); `from_dict` refuses anything else, naming the field."""
 
-    input_size: int
-    class_names: tuple[str, ...]
-    rgb: bool
-    mean_vals: tuple[float, ...]
-    norm_vals: tuple[float, ...]
-    config: dict[str, Any]  # SSDConfig.to_dict()
-    ncnn_options: dict[str, bool] = field(default_factory=lambda: dict(PARITY_OPTIONS))
-    resize: dict[str, str] = field(default_factory=lambda: dict(NCNN_RESIZE))
-    fp16_weights: bool = False
-    int8: bool = False
-    simplified: bool = True
-    input_blob: str = INPUT_BLOB
-    output_blob: str = DETECTION_BLOB
-    tools: dict[str, str] = field(default_factory=dict)
-    sha256: dict[str, str] = field(default_factory=dict)
+    config: SSDConfig = field()  # required; read with SSDConfig.from_dict, its own schema
+    # The size the folder was converted (and is run) at; `convert --input-size` may differ from the config's.
+    input_size: int = spec(field_spec(SSDConfig, "input_size"))
+    ncnn_options: dict[str, bool] = spec(Mapping(Bool(), OPTION_NAMES), factory=lambda: dict(PARITY_OPTIONS))
+    resize: dict[str, str] = spec(Mapping(Text()), factory=lambda: dict(NCNN_RESIZE))
+    fp16_weights: bool = spec(Bool(), False)
+    int8: bool = spec(Bool(), False)
+    simplified: bool = spec(Bool(), True)
+    input_blob: str = spec(Text(), INPUT_BLOB)
+    output_blob: str = spec(Text(), DETECTION_BLOB)
+    tools: dict[str, str] = spec(Mapping(Text()), factory=dict)
+    sha256: dict[str, str] = spec(Mapping(Text(pattern="[0-9a-f]{64}"), HASHED_FILES), factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        extra = d.pop("extra")
-        for k in ("class_names", "mean_vals", "norm_vals"):
-            d[k] = list(d[k])
-        return {"format": FORMAT, "version": VERSION, **d, **extra}
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.config.class_names
 
-    @classmethod
-    def from_dict(cls, data: Any, where: str = MODEL_JSON) -> ModelInfo:
-        """A checked ModelInfo; an InputError naming the problem otherwise."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise InputError(f"{where} is not an ssd2ncnn model description; re-run `ssd2ncnn convert`")
-        if data.get("version") not in READABLE_VERSIONS:
-            raise InputError(
-                f"{where} has format version {data.get('version')!r}; this ssd2ncnn reads {READABLE_VERSIONS}: "
-                f"upgrade ssd2ncnn or re-run `ssd2ncnn convert`"
-            )
-        known = {f.name for f in fields(cls)} - {"extra"}
-        required = ("input_size", "class_names", "rgb", "mean_vals", "norm_vals", "config")
-        missing = [k for k in required if k not in data]
-        if missing:
-            raise InputError(f"{where} lacks {', '.join(missing)}; re-run `ssd2ncnn convert`")
-        # the dict/list fields are only iterated later, so a wrong type must fail here, not as a TypeError there
-        kinds = {"config": dict, "ncnn_options": dict, "resize": dict, "tools": dict, "sha256": dict,
-                 "class_names": list, "mean_vals": list, "norm_vals": list}
-        wrong = [f"{k} (needs a JSON {'object' if t is dict else 'array'})" for k, t in kinds.items()
-                 if k in data and not isinstance(data[k], t)]
-        if wrong:
-            raise InputError(f"{where} has a malformed {', '.join(wrong)}; re-run `ssd2ncnn convert`")
-        kw = {k: v for k, v in data.items() if k in known}
-        extra = {k: v for k, v in data.items() if k not in known and k not in ("format", "version")}
-        try:
-            info = cls(**kw, extra=extra)
-            info = replace(
-                info,
-                input_size=int(info.input_size),
-                class_names=tuple(str(n) for n in info.class_names),
-                rgb=bool(info.rgb),
-                mean_vals=tuple(float(v) for v in info.mean_vals),
-                norm_vals=tuple(float(v) for v in info.norm_vals),
-            )
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{where} has a malformed value ({exc}); re-run `ssd2ncnn convert`") from exc
-        if len(info.mean_vals) != 3 or len(info.norm_vals) != 3:
-            raise InputError(f"{where}: mean_vals and norm_vals need 3 values each; re-run `ssd2ncnn convert`")
-        if info.resize != NCNN_RESIZE:
-            raise InputError(f"{where} asks for the resize {info.resize!r}; this ssd2ncnn runs {NCNN_RESIZE!r} only")
-        unknown = sorted(set(info.ncnn_options) - set(OPTION_NAMES))
-        if unknown:
-            raise InputError(f"{where}: unknown ncnn option(s) {unknown}; known: {', '.join(OPTION_NAMES)}")
-        return info
+    @property
+    def rgb(self) -> bool:
+        return self.config.rgb
+
+    @property
+    def mean_vals(self) -> tuple[float, ...]:
+        return self.config.mean_vals
+
+    @property
+    def norm_vals(self) -> tuple[float, ...]:
+        return self.config.norm_vals
 
     @property
     def num_classes(self) -> int:
         """Including the background (DetectionOutput's num_class)."""
-        return len(self.class_names)
+        return self.config.num_classes
+
+    def to_dict(self) -> dict[str, Any]:
+        own = {f.name: getattr(self, f.name) for f in specced(ModelInfo) if f.name != "input_size"}
+        mirrors = {k: _plain(getattr(self, k)) for k in MIRRORS}
+        return {"format": FORMAT, "version": VERSION, "input_size": self.input_size, **mirrors,
+                "config": self.config.to_dict(), **own, **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = MODEL_JSON) -> ModelInfo:
+        """A checked ModelInfo; an InputError naming the problem (the field, its value, what is expected)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(f'{where} is not an ssd2ncnn model description ("format" is not "{FORMAT}"); re-run `ssd2ncnn convert`')
+        version = data.get("version")
+        if type(version) is not int or version not in READABLE_VERSIONS:
+            raise InputError(
+                f'{where} has format "version" {describe(version)}; this ssd2ncnn reads {READABLE_VERSIONS}: '
+                f"upgrade ssd2ncnn or re-run `ssd2ncnn convert`"
+            )
+        missing = [f'"{k}"' for k in ("input_size", *MIRRORS, "config") if k not in data]
+        if missing:
+            raise InputError(f"{where} lacks {', '.join(missing)}; re-run `ssd2ncnn convert`")
+        values, rest = read_fields(cls, data, where)
+        config = SSDConfig.from_dict(rest.pop("config"), where, "config.")
+        _check_mirrors(rest, config, where)
+        if values.get("resize", NCNN_RESIZE) != NCNN_RESIZE:
+            raise InputError(f'{where}: "resize" asks for {json.dumps(values["resize"])}; this ssd2ncnn runs {json.dumps(NCNN_RESIZE)} only')
+        extra = {k: v for k, v in rest.items() if k not in ("format", "version", *MIRRORS)}
+        return cls(**values, config=config, extra=extra)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _check_mirrors(data: dict[str, Any], config: SSDConfig, where: str) -> None:
+    """Each top-level copy has its config field's type, and the config's value."""
+    for key, source in MIRRORS.items():
+        try:
+            value = field_spec(SSDConfig, source).check(data[key], key)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        if value != getattr(config, key):
+            shown = "1 / config.std" if key == "norm_vals" else f"config.{source}"
+            raise InputError(
+                f'{where}: "{key}" is {json.dumps(_plain(value))} but {shown} gives '
+                f"{json.dumps(_plain(getattr(config, key)))}; they must agree (apps read the first, ssd2ncnn the "
+                f"second): re-run `ssd2ncnn convert`"
+            )
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
@@ -191,7 +210,7 @@ def read_info(folder: str | Path, need: tuple[str, ...] = (PARAM, BIN)) -> Model
 
 def write_info(folder: str | Path, info: ModelInfo) -> ModelInfo:
     """Write model.json with the sha256 of the files now in `folder`. Callers write the folder inside
-    `converter.outdir.atomic_dir`, so a failed run leaves no partial set."""
+    `fileio.atomic_dir`, so a failed run leaves no partial set."""
     folder = Path(folder)
     info = replace(info, sha256=file_hashes(folder))
     (folder / MODEL_JSON).write_text(json.dumps(info.to_dict(), indent=2) + "\n")

@@ -11,7 +11,7 @@ import torch
 from ssd2ncnn.checkpoint import save_checkpoint
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.converter.convert import convert_model
-from ssd2ncnn.model.spread import spread_init
+from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import torch
 from ssd2ncnn.config import VOC_CLASSES, get_preset
 from ssd2ncnn.importers.mmdet_seed import seed_layout
 from ssd2ncnn.model.seed_mobilenetv3 import SeedSSD
-from ssd2ncnn.model.spread import spread_init
+from ssd2ncnn.model.spread_init import spread_init
 
 DEPLOYED_RATIOS = ((2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))  # 4, 6, 6, 6, 4, 4 anchors
 

@@ -32,6 +32,8 @@ def test_every_option_has_help_and_outputs_are_dash_o_output(name: str, cmd: cli
         assert p.help, f"{name} {p.opts[0]} has no help text"
         if "-o" in p.opts:
             assert "--output" in p.opts, f"{name}: -o must be --output"
+            # commands/output_option.py spells it: the hidden --out alias is its mark
+            assert any(getattr(q, "hidden", False) and "--out" in q.opts for q in cmd.params), f"{name}: -o not from output_option"
         if "--preset" in p.opts:
             assert isinstance(p.type, click.Choice), f"{name} --preset must be a checked choice"
 

@@ -11,9 +11,9 @@ from ssd2ncnn.cli import cli
 from ssd2ncnn.modelfolder import read_info
 from ssd2ncnn.ncnn_format import lint_param, read_param
 from ssd2ncnn.runtime.net import load_net, run_net
-from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify_checkpoint
 from ssd2ncnn.verify.tolerances import FP32
+from ssd2ncnn.verify.verify_images import synthetic_images
 
 pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
 
@@ -104,7 +104,7 @@ def test_sigmoid_scores_and_clipped_priors_convert_and_match(tmp_path):
 
     from ssd2ncnn.config import get_preset
     from ssd2ncnn.converter.convert import convert_model
-    from ssd2ncnn.model.spread import spread_init
+    from ssd2ncnn.model.spread_init import spread_init
     from ssd2ncnn.model.ssdlite import SSDLite
     from ssd2ncnn.verify.parity import verify
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from ssd2ncnn.assets import DEMO_CHECKPOINT, DEMO_IMAGES
 from ssd2ncnn.cli import cli
-from ssd2ncnn.walkthrough import run_demo
+from ssd2ncnn.demo import run_demo
 
 
 @pytest.mark.slow

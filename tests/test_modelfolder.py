@@ -26,9 +26,7 @@ from ssd2ncnn.modelfolder import (
 
 def _info(**kw) -> ModelInfo:
     cfg = get_preset("voc300", num_classes=3, width_mult=0.25)
-    base = dict(input_size=300, class_names=tuple(cfg.class_names), rgb=True, mean_vals=cfg.mean_vals,
-                norm_vals=cfg.norm_vals, config=cfg.to_dict())
-    return ModelInfo(**{**base, **kw})
+    return ModelInfo(**{**dict(input_size=300, config=cfg), **kw})
 
 
 def _folder(tmp_path, info=None):
@@ -63,16 +61,16 @@ def test_version_1_reads_with_the_ncnn_resize(tmp_path):
     "change, message",
     [
         (lambda d: d.update(format="other"), "not an ssd2ncnn model description"),
-        (lambda d: d.update(version=99), "format version 99"),
-        (lambda d: d.pop("class_names"), "lacks class_names"),
-        (lambda d: d.update(mean_vals=[1.0]), "3 values each"),
-        (lambda d: d.update(input_size="big"), "malformed value"),
-        (lambda d: d.update(ncnn_options={"use_turbo": True}), "unknown ncnn option"),
-        (lambda d: d.update(resize={"function": "cv::resize", "interpolation": "area"}), "asks for the resize"),
-        (lambda d: d.update(ncnn_options=5), "malformed ncnn_options"),
-        (lambda d: d.update(sha256=5), "malformed sha256"),
-        (lambda d: d.update(config=5), "malformed config"),
-        (lambda d: d.update(class_names="abc"), "malformed class_names"),
+        (lambda d: d.update(version=99), "format \"version\" 99"),
+        (lambda d: d.pop("class_names"), 'lacks "class_names"'),
+        (lambda d: d.update(mean_vals=[1.0]), '"mean_vals" must be an array of 3 values'),
+        (lambda d: d.update(input_size="big"), '"input_size" must be an integer in \\[32, 8192\\], got "big" \\(a string\\)'),
+        (lambda d: d.update(ncnn_options={"use_turbo": True}), '"ncnn_options" must be an object with keys among'),
+        (lambda d: d.update(resize={"function": "cv::resize", "interpolation": "area"}), '"resize" asks for'),
+        (lambda d: d.update(ncnn_options=5), '"ncnn_options" must be an object'),
+        (lambda d: d.update(sha256=5), '"sha256" must be an object'),
+        (lambda d: d.update(config=5), '"config" must be a JSON object, got 5'),
+        (lambda d: d.update(class_names="abc"), '"class_names" must be an array'),
     ],
 )
 def test_malformed_model_json_is_one_input_error(tmp_path, change, message):

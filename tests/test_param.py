@@ -19,9 +19,9 @@ from ssd2ncnn.errors import InputError, ParamError
 from ssd2ncnn.ncnn_format import (
     ARRAY_KEY_BASE,
     MAGIC,
-    Finding,
     Graph,
     Layer,
+    LintFinding,
     array_key,
     decode_key,
     format_param,
@@ -527,7 +527,7 @@ def test_lint_parse_findings_do_not_stop_other_checks() -> None:
     text = BASE.replace("3 3", "4 4") + "TanH tanh 1 1 b c 0=+zz\nSoftmax sm 1 1 a d 0=1\n"
     assert codes(text) == [(2, "header"), (6, "parse"), (7, "consumed-twice"), (7, "softmax-axis")]
     finding = lint_param(text, "x.param")[1]
-    assert finding == Finding(6, "parse", finding.message) and not finding.message.startswith("x.param")
+    assert finding == LintFinding(6, "parse", finding.message) and not finding.message.startswith("x.param")
     assert codes("") == [(1, "header")]
     assert codes("7767517\n") == [(2, "header")]
 

@@ -15,7 +15,7 @@ from ssd2ncnn.assets import reference_param
 from ssd2ncnn.errors import ParamError
 from ssd2ncnn.ncnn_format import (
     LINT_CODES,
-    Finding,
+    LintFinding,
     format_param,
     lint_param,
     parse_param,
@@ -198,7 +198,7 @@ def test_fuzz_parse_and_lint_only_raise_param_error() -> None:
             findings = lint_param(text, "fuzz.param")
         except Exception as exc:  # noqa: BLE001
             pytest.fail(f"{context}: lint_param raised {type(exc).__name__}: {exc}\n{text[:2000]}")
-        assert all(isinstance(f, Finding) and f.code in LINT_CODES for f in findings), context
+        assert all(isinstance(f, LintFinding) and f.code in LINT_CODES for f in findings), context
     elapsed = time.perf_counter() - start
     print(
         f"param fuzz: {ITERATIONS} iterations, {parsed} parses accepted, {rejected} ParamErrors, {elapsed:.1f}s"

@@ -84,7 +84,9 @@ def test_preprocess_bgr_and_norm_from_model_json(models, tmp_path):
     out = tmp_path / "bgr"
     shutil.copytree(models["real"], out)
     meta = json.loads((out / "model.json").read_text())
+    # the config is the source, the top-level copies (what apps read) must agree with it
     meta.update(rgb=False, mean_vals=[1.0, 2.0, 3.0], norm_vals=[0.5, 0.25, 2.0])
+    meta["config"].update(rgb=False, mean=[1.0, 2.0, 3.0], std=[2.0, 4.0, 0.5])
     (out / "model.json").write_text(json.dumps(meta))
     chw, _ = Detector(out, input_size=32).preprocess(Image.new("RGB", (1, 1), (10, 200, 30)))
     # BGR: channel 0 is blue.

@@ -97,6 +97,6 @@ def test_seed_checkpoint_converts_and_verifies(seed_ckpt, tmp_path):
     res = runner.invoke(cli, ["convert", str(path), "-o", str(out)])
     assert res.exit_code == 0, res.output
     meta = read_info(out)
-    assert meta.config["arch"] == "seed" and meta.class_names == VOC_CLASSES
+    assert meta.config.arch == "seed" and meta.class_names == VOC_CLASSES
     res = runner.invoke(cli, ["verify", str(path), str(out), "--sizes", "300,320", "--num-images", "1"])
     assert res.exit_code == 0, res.output

@@ -1,4 +1,4 @@
-"""The torchvision box rules as graph rewrites (patches/center_size.py), on a small bundled SSDLite so they
+"""The torchvision box rules as graph rewrites (patches/prior_clamp.py, patches/box_clip.py), on a small bundled SSDLite so they
 are checked apart from torchvision's network: priors clamped in centre-size form and boxes clipped
 before NMS, at more than one input size (the rewrites read the priors blob, nothing is baked in)."""
 
@@ -14,16 +14,16 @@ from ssd2ncnn.config import get_preset
 from ssd2ncnn.converter.convert import convert_model
 from ssd2ncnn.model.postprocess import class_scores, detect
 from ssd2ncnn.model.priors import generate_priors
-from ssd2ncnn.model.spread import spread_init
+from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite, flatten_heads
 from ssd2ncnn.ncnn_format import Graph, Layer, lint_param, read_param
-from ssd2ncnn.patches.center_size import apply_box_rules
+from ssd2ncnn.patches import run_passes
 from ssd2ncnn.patches.ssd_postprocess import DETECTION_BLOB, PRIOR_BLOB, PRIORBOX_CLIP, priorbox_params
 from ssd2ncnn.runtime.net import load_net, run_net
 from ssd2ncnn.verify.detections import candidates_from_blobs, compare_detections
-from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify
 from ssd2ncnn.verify.tolerances import FP32
+from ssd2ncnn.verify.verify_images import synthetic_images
 
 
 def torchvision_rules(cfg):
@@ -31,6 +31,10 @@ def torchvision_rules(cfg):
     scales = [0.2 + 0.16 * k for k in range(6)] + [1.0]
     return replace(cfg, input_size=160, min_sizes=tuple(160 * s for s in scales[:6]), max_sizes=tuple(160 * s for s in scales[1:]),
                    step_rule="exact", center_rule="standard", clip=True, clip_rule="center_size", clip_boxes=True, strides=())
+
+
+def apply_box_rules(graph, cfg):
+    return sum(run_passes(graph, cfg, only=("clamp-prior-sizes", "decode-and-clip-boxes")).values())
 
 
 def test_rules_add_layers_only_when_asked():
@@ -86,12 +90,14 @@ def test_converted_model_matches_the_reference_at_two_sizes(tmp_path):
 def test_folders_written_before_the_box_rule_fields_still_verify(tmp_path):
     """model.json from before clip_rule / clip_boxes existed: the missing fields are their defaults."""
     from ssd2ncnn.errors import InputError
-    from ssd2ncnn.modelfolder import ModelInfo
+    from ssd2ncnn.modelfolder import FORMAT, ModelInfo
     from ssd2ncnn.verify.parity import check_same_model
 
     model = SSDLite(get_preset("ssdlite320", width_mult=0.25))
     old = {k: v for k, v in model.cfg.to_dict().items() if k not in ("clip_rule", "clip_boxes")}
-    info = ModelInfo(320, model.cfg.class_names, True, model.cfg.mean_vals, model.cfg.norm_vals, old)
+    info = ModelInfo.from_dict({"format": FORMAT, "version": 2, "input_size": 320, "class_names": list(model.cfg.class_names),
+                                "rgb": True, "mean_vals": list(model.cfg.mean_vals),
+                                "norm_vals": list(model.cfg.norm_vals), "config": old})
     check_same_model(model, info, tmp_path)
     model.cfg = torchvision_rules(model.cfg)
     with pytest.raises(InputError, match="config differs"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from ssd2ncnn.checkpoint import load_model, read_checkpoint
 from ssd2ncnn.cli import cli
@@ -32,8 +33,11 @@ def one_epoch(tmp_path_factory):
 
 def test_train_writes_loadable_checkpoints_and_logs(one_epoch):
     out = one_epoch
-    for name in ("best.pth", "last.pth", "train.log", "metrics.csv", "metrics.json"):
+    for name in ("best.pth", "last.pth", "train.log", "metrics.csv", "metrics.json", "curves.png"):
         assert (out / name).is_file(), name
+    with Image.open(out / "curves.png") as im:  # a real PNG of the stated size (the picture: look at it)
+        assert im.format == "PNG" and im.size == (1200, 800)
+        im.load()
     model = load_model(out / "best.pth")
     assert model.cfg.class_names == ("background", "circle", "square", "triangle")
     assert model.cfg.input_size == 64 and model.cfg.width_mult == 0.25
@@ -43,7 +47,7 @@ def test_train_writes_loadable_checkpoints_and_logs(one_epoch):
     history = json.loads((out / "metrics.json").read_text())
     assert [r["epoch"] for r in history] == [1] and history[0]["loss"] > 0 and 0 <= history[0]["map07"] <= 1
     log = (out / "train.log").read_text()
-    assert "6 train images, 2 val images" in log and "epoch 1:" in log
+    assert "6 train images, 2 val images" in log and "epoch 1:" in log and "data scan: 8 images in" in log
     with torch.no_grad():
         locs, confs = model(torch.zeros(1, 3, 64, 64))
     assert confs[0].shape[1] == model.cfg.priors_per_cell(0) * 4
@@ -65,8 +69,11 @@ def test_resume_equals_uninterrupted_run(one_epoch, tmp_path):
 
 def test_eval_command(one_epoch, tmp_path):
     out = tmp_path / "eval.json"
-    res = _run(["eval", str(one_epoch / "best.pth"), "--data", str(VOC), "--split", "test", "--json", str(out)])
+    res = _run(["eval", str(one_epoch / "best.pth"), "--data", str(VOC), "--split", "test", "--json", str(out),
+                "--pr-plot", str(tmp_path / "pr.png")])
     assert res.exit_code == 0, res.output
+    with Image.open(tmp_path / "pr.png") as im:  # three class panels of 320 px in a row (plots.PR_PANEL)
+        assert im.format == "PNG" and im.size == (960, 360)
     assert "mAP" in res.output and "circle" in res.output
     doc = json.loads(out.read_text())
     assert 0 <= doc["map07"] <= 1 and set(doc["per_class"]) == {"circle", "square", "triangle"}
@@ -76,9 +83,14 @@ def test_train_on_coco_without_val_split_and_synth(tmp_path):
     data = tmp_path / "coco"
     shutil.copytree(COCO, data)
     (data / "annotations" / "instances_val.json").unlink()
+    doc = json.loads((data / "annotations" / "instances_train.json").read_text())
+    doc["annotations"][0]["bbox"][2] = -60  # a negative width (image 000000.jpg): dropped, and said
+    (data / "annotations" / "instances_train.json").write_text(json.dumps(doc))
     res = _run(["train", "--data", str(data), *TINY, "--epochs", "1", "--num-classes", "4", "-o", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
-    assert "no val split" in (tmp_path / "r" / "train.log").read_text()
+    warning = "[train]: 1 zero-area or negative-size box(es), dropped: 000000.jpg"
+    assert res.output.startswith(f"warning: {data} {warning}\n")
+    assert "no val split" in (tmp_path / "r" / "train.log").read_text() and warning in (tmp_path / "r" / "train.log").read_text()
     assert load_model(tmp_path / "r" / "best.pth").cfg.num_classes == 4
     res = _run(["synth", "-o", str(tmp_path / "s"), "--num", "4", "--seed", "2"])
     assert res.exit_code == 0 and len(list((tmp_path / "s" / "JPEGImages").glob("*.jpg"))) == 4
@@ -90,7 +102,7 @@ def test_train_on_coco_without_val_split_and_synth(tmp_path):
         (["--data", "{tmp}/missing"], "does not exist"),
         (["--data", str(VOC), "--preset", "yolo"], "'yolo' is not one of 'ssdlite320', 'voc300'"),
         (["--data", str(VOC), "--num-classes", "21"], "--num-classes 21 (with background) does not match"),
-        (["--data", str(VOC), "--classes", "circle,square"], "not among the 2 model classes"),
+        (["--data", str(VOC), "--classes", "circle,square"], "5 object(s) of a class the model does not have"),
         (["--data", "{tmp}/empty"], "holds no annotated objects"),
         (["--data", "{tmp}/empty", "--classes", "circle"], "lists no images"),
     ],

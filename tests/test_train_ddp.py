@@ -25,8 +25,11 @@ def _worker(out: Path) -> None:
     from ssd2ncnn.model.ssdlite import SSDLite
     from ssd2ncnn.train.data import TorchDetectionDataset, collate, network_input
     from ssd2ncnn.train.distributed import init_distributed
+    from ssd2ncnn.train.engine import train_step
     from ssd2ncnn.train.evaluate import model_priors
-    from ssd2ncnn.train.loop import TrainOptions, build_model_and_optimizer, make_optimizer, train, train_step
+    from ssd2ncnn.train.loop import train
+    from ssd2ncnn.train.options import TrainOptions
+    from ssd2ncnn.train.state import build_model_and_optimizer, make_optimizer
     from ssd2ncnn.train.transforms import TrainTransform
 
     info, device = init_distributed("cpu")

@@ -8,8 +8,12 @@ import torch
 from ssd2ncnn.checkpoint import save_checkpoint
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.errors import InputError
+from ssd2ncnn.train.checkpoints import read_training_checkpoint, restore
 from ssd2ncnn.train.distributed import DistInfo
-from ssd2ncnn.train.loop import TrainOptions, build_model_and_optimizer, resolve_config, resume, train_step
+from ssd2ncnn.train.engine import train_step
+from ssd2ncnn.train.inputs import resolve_config
+from ssd2ncnn.train.options import TrainOptions
+from ssd2ncnn.train.state import build_model_and_optimizer
 
 
 def _run(tmp_path, channels_last: bool):
@@ -27,7 +31,7 @@ def test_resume_gives_optimizer_state_the_weights_layout(tmp_path):
     save_checkpoint(tmp_path / "last.pth", a.model, extra=extra)
 
     b = _run(tmp_path, channels_last=True)
-    resume(b, tmp_path / "last.pth")
+    restore(b, read_training_checkpoint(tmp_path / "last.pth"), tmp_path / "last.pth")
     four_d = [p for p in b.model.parameters() if p.ndim == 4 and not p.is_contiguous()]  # channels-last, not NCHW
     assert four_d
     for p in four_d:
@@ -40,7 +44,8 @@ def test_resume_refuses_network_options_that_contradict_the_checkpoint(tmp_path)
     a = _run(tmp_path, channels_last=False)
     save_checkpoint(tmp_path / "last.pth", a.model, extra={"optimizer": a.optimizer.state_dict(), "scheduler": {"step": 0}, "epoch": 0})
     ok = TrainOptions(data=tmp_path, out=tmp_path, resume=tmp_path / "last.pth", width_mult=0.25, input_size=64)
-    assert resolve_config(ok).width_mult == 0.25  # repeating the saved values is fine
+    resumed = read_training_checkpoint(tmp_path / "last.pth")
+    assert resolve_config(ok, resumed=resumed).width_mult == 0.25  # repeating the saved values is fine
     for kw, flag in (({"width_mult": 0.5}, "--width-mult 0.5"), ({"input_size": 96}, "--input-size 96")):
         with pytest.raises(InputError, match=f"{flag} contradicts the resumed checkpoint"):
-            resolve_config(TrainOptions(data=tmp_path, out=tmp_path, resume=tmp_path / "last.pth", **kw))
+            resolve_config(TrainOptions(data=tmp_path, out=tmp_path, resume=tmp_path / "last.pth", **kw), resumed=resumed)

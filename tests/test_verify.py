@@ -12,9 +12,9 @@ from onnx import numpy_helper
 
 from ssd2ncnn.cli import cli
 from ssd2ncnn.ncnn_format import read_param, write_param
-from ssd2ncnn.verify.inputs import synthetic_images
 from ssd2ncnn.verify.parity import verify_checkpoint
 from ssd2ncnn.verify.tolerances import FP32
+from ssd2ncnn.verify.verify_images import synthetic_images
 
 pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
 
@@ -154,8 +154,8 @@ def _gt(boxes, labels):
 
 
 def test_the_map_gate_is_one_sided_and_sized_to_the_set():
-    from ssd2ncnn.verify.inputs import VerifyImage
     from ssd2ncnn.verify.pipeline import pipeline_difference
+    from ssd2ncnn.verify.verify_images import VerifyImage
 
     rng = np.random.default_rng(0)
     images, perfect, poor = [], [], []

@@ -4,9 +4,9 @@
 
 - ncnn: input Mat -> `detection_out` (the SSD post-processing runs inside the graph).
 - onnxruntime: `model.onnx` (raw head maps) -> the reference flatten + softmax + post-processing
-  (`ssd2ncnn.model.postprocess.detect`). Priors are computed once per input size and cached, as a
+  (`ssd2ncnn.model.reference.detections`). Priors are computed once per input size and cached, as a
   deployment would.
-- torch: the checkpoint's `SSDLite` -> `flatten_heads` -> `class_scores` -> `detect`, priors cached.
+- torch: the checkpoint's `SSDLite` -> the same reference tail, priors cached.
 - ncnn-empty: a `.param` loaded with zero weights (DataReaderFromEmpty): structure-only timing.
 """
 
@@ -50,7 +50,7 @@ def ncnn_engine(name: str, param: Path, weights: Path | None, x: np.ndarray, thr
 
 
 class OrtDetector:
-    """onnxruntime + the reference flatten/softmax/post-processing (the same functions verify uses)."""
+    """onnxruntime + the PyTorch reference tail (`model.reference`, the functions verify uses)."""
 
     def __init__(self, onnx_path: Path, cfg: SSDConfig, threads: int):
         import onnxruntime as ort
@@ -66,30 +66,20 @@ class OrtDetector:
         self.loc_names = sorted((n for n in names if n.startswith("loc")), key=lambda n: int(n[3:]))
         self.conf_names = sorted((n for n in names if n.startswith("conf")), key=lambda n: int(n[4:]))
         self.cfg = cfg
-        self._priors: dict[tuple[int, int], torch.Tensor] = {}
 
-    def raw(self, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flattened (P, 4) regressions and (P, C) logits, flattened exactly as the ncnn patch does."""
+    def maps(self, x: np.ndarray) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The raw head maps (batch 1) of a (3, H, W) input."""
         import torch
 
-        from ..model.ssdlite import flatten_heads
-
         outs = self.sess.run(self.loc_names + self.conf_names, {self.input_name: x[None]})
-        k = len(self.loc_names)
         maps = [torch.from_numpy(o) for o in outs]
-        loc, conf = flatten_heads(maps[:k], maps[k:], self.cfg.num_classes)
-        if (x.shape[1], x.shape[2]) not in self._priors:
-            from ..model.priors import generate_priors
-
-            sizes = [(int(m.shape[2]), int(m.shape[3])) for m in outs[:k]]
-            self._priors[(x.shape[1], x.shape[2])] = generate_priors(self.cfg, sizes, (x.shape[1], x.shape[2]))
-        return loc[0], conf[0]
+        return maps[: len(self.loc_names)], maps[len(self.loc_names):]
 
     def detect(self, x: np.ndarray) -> np.ndarray:
-        from ..model.postprocess import class_scores, detect
+        from ..model.reference import detections
 
-        loc, conf = self.raw(x)
-        return detect(loc, class_scores(conf, self.cfg), self._priors[(x.shape[1], x.shape[2])], self.cfg)
+        locs, confs = self.maps(x)
+        return detections(locs, confs, self.cfg, (x.shape[1], x.shape[2]))
 
 
 def ort_engine(name: str, onnx_path: Path, cfg: SSDConfig, x: np.ndarray, threads: int, net_only: bool = False) -> Engine:
@@ -103,9 +93,7 @@ def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np
     import torch
 
     from ..checkpoint import load_model
-    from ..model.postprocess import class_scores, detect
-    from ..model.priors import generate_priors
-    from ..model.ssdlite import flatten_heads
+    from ..model.reference import detections
 
     model = load_model(Path(checkpoint)).eval()
     cfg = model.cfg
@@ -115,7 +103,6 @@ def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np
         raise InputError(f"--checkpoint {checkpoint} has {cfg.num_classes - 1} classes + background, the converted model "
                          f"{cfg_check.num_classes - 1} + background")
     h, w = x.shape[1], x.shape[2]
-    priors = generate_priors(cfg, model.feature_sizes(h, w), (h, w))
     xt = torch.from_numpy(np.ascontiguousarray(x))[None]
 
     def activate():
@@ -124,8 +111,6 @@ def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np
     def run():
         with torch.inference_mode():
             locs, confs = model(xt)
-            loc, conf = flatten_heads(locs, confs, cfg.num_classes)
-            scores = class_scores(conf, cfg)
-            return detect(loc[0], scores[0], priors, cfg)
+            return detections(locs, confs, cfg, (h, w))
 
     return Engine(name, run, activate, info={"checkpoint": str(checkpoint), "torch_threads": threads})

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import SSDConfig
 from ..modelfolder import BIN, CONF_BLOB, DETECTION_BLOB, LOC_BLOB, ONNX, PARAM, PRIOR_BLOB, ModelInfo
 from .engines import Engine, ncnn_engine, ort_engine, torch_engine
 from .inputs import preprocess, synthetic_image
@@ -37,7 +36,7 @@ def build_engine(spec: dict) -> Engine:
         return ncnn_engine(name, Path(spec["param"]), None, x, threads, spec.get("options"), (DETECTION_BLOB,))
     if kind == "ncnn-files":  # a .param/.bin pair outside a model folder (the weighted seed graph)
         return ncnn_engine(name, Path(spec["param"]), Path(spec["bin"]), x, threads, spec.get("options"), (DETECTION_BLOB,))
-    cfg = SSDConfig.from_dict(meta.config)
+    cfg = meta.config
     if kind in ("onnxruntime", "onnxruntime-net"):
         return ort_engine(name, out / ONNX, cfg, x, threads, net_only=kind.endswith("-net"))
     if kind == "torch":

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..modelfolder import ONNX, ModelInfo, read_info
 from .memory import probe
 from .runner import effective_block, ratio_summary, summarize, time_blocks
-from .seed_graph import prepare_structure, structure_specs
+from .seed_comparison import prepare_structure, structure_specs
 from .specs import build_engine
 
 
@@ -66,7 +66,7 @@ class BenchPlan:
     seed_param: Path | None
     net_only: bool
     skipped: dict[str, str] = field(default_factory=dict)
-    structure: dict[str, Any] = field(default_factory=dict)  # what the seed comparison runs (seed_graph.py)
+    structure: dict[str, Any] = field(default_factory=dict)  # what the seed comparison runs (seed_comparison.py)
 
     @property
     def common(self) -> dict[str, Any]:
@@ -84,6 +84,10 @@ def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs:
         raise InputError(f"--checkpoint {checkpoint} does not exist")
     if checkpoint is not None and not torch_available():
         raise InputError("--checkpoint times PyTorch, which is not installed; install torch or drop --checkpoint")
+    if checkpoint is not None:  # read (config checked, weights fitted) now: a bad one fails before any timing
+        from ..checkpoint import load_model
+
+        load_model(checkpoint)
     plan = BenchPlan(
         out_dir=out_dir, meta=meta, threads=threads, sizes=sizes or [meta.input_size], runs=runs,
         block=block, warmup=warmup, pause_s=pause_s,
@@ -215,8 +219,8 @@ def _report_header(plan: BenchPlan) -> dict[str, Any]:
     return {
         "format": "ssd2ncnn-bench", "version": 1,
         "model": {"dir": str(plan.out_dir), "input_size": plan.meta.input_size,
-                  "int8": plan.meta.int8, "width_mult": config.get("width_mult"),
-                  "preset": config.get("preset")},
+                  "int8": plan.meta.int8, "width_mult": config.width_mult,
+                  "preset": config.preset},
         "settings": {"runs": plan.runs, "block": plan.block, "warmup": plan.warmup, "pause_s": plan.pause_s,
                      "ncnn_options": plan.options, "threads": plan.threads, "sizes": plan.sizes,
                      "input": "synthetic picture, model pre-processing"},

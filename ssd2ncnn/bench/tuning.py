@@ -10,7 +10,7 @@ import numpy as np
 
 from ..modelfolder import CONF_BLOB, DETECTION_BLOB, LOC_BLOB, PARITY_OPTIONS, read_info
 from ..ncnn_format import read_param, write_param
-from ..patches.se_pooling import PASSES
+from ..patches import passes
 from ..runtime.net import load_net, run_net
 from .engines import ncnn_engine
 from .inputs import preprocess, synthetic_image
@@ -31,10 +31,10 @@ PARITY_BLOBS = (CONF_BLOB, LOC_BLOB, DETECTION_BLOB)
 
 
 def _parity(ref: dict, got: dict) -> dict:
-    conf = float(np.abs(ref["mbox_conf_flatten"] - got["mbox_conf_flatten"]).max())
-    loc_scale = float(np.abs(ref["mbox_loc"]).max()) or 1.0
-    loc = float(np.abs(ref["mbox_loc"] - got["mbox_loc"]).max())
-    da, db = ref["detection_out"], got["detection_out"]
+    conf = float(np.abs(ref[CONF_BLOB] - got[CONF_BLOB]).max())
+    loc_scale = float(np.abs(ref[LOC_BLOB]).max()) or 1.0
+    loc = float(np.abs(ref[LOC_BLOB] - got[LOC_BLOB]).max())
+    da, db = ref[DETECTION_BLOB], got[DETECTION_BLOB]
     out = {"conf_max_abs": conf, "loc_max_abs": loc, "loc_max_rel": loc / loc_scale,
            "detections": [int(len(da)), int(len(db))]}
     k = min(len(da), len(db), 10)
@@ -53,9 +53,11 @@ def run_tuning(out_dir: Path, size: int, threads: int, runs: int = 20, int8_dir:
     with tempfile.TemporaryDirectory(prefix="ssd2ncnn-tune-") as tmp:
         entries = [(name, out_dir / "model.param", out_dir / "model.bin", dict(BASE, **o)) for name, o in VARIANTS.items()]
         changed = {}
-        for pname, fn in PASSES.items():
+        cfg = meta.config
+        for rewrite in (r for r in passes() if r.speed_only):  # convert applied them: re-measured on their own
+            pname = rewrite.name
             g = read_param(out_dir / "model.param")
-            changed[pname] = fn(g)
+            changed[pname] = rewrite.run(g, cfg)
             if changed[pname]:
                 variant_param = Path(tmp) / f"{pname}.param"
                 write_param(g, variant_param)

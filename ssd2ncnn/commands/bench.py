@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..bench.report import render
+from ..bench.result_table import render
 from ..bench.suite import parse_int_list, run_bench
 from ..errors import InputError
 from ..jsonutil import dumps

@@ -11,12 +11,13 @@ from pathlib import Path
 import click
 
 from ..errors import CheckFailed
+from .output_option import output_option
 
 
 @click.command("check")
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option("--restore", is_flag=True, help="Write a copy with the PriorBox/DetectionOutput params from model.json (needs -o).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Folder for --restore's copy.")
+@output_option("Folder for --restore's copy.", file_okay=False, required=False)
 @click.option("--force", is_flag=True, help="With --restore: replace a non-empty -o folder.")
 def command(out_dir, restore, output, force):
     """Check OUT_DIR against its own model.json: file hashes, blob names, PriorBox and DetectionOutput

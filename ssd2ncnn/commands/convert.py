@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .model_options import load_kwargs, model_options
+from .output_option import output_option
 
 
 def _human(n: int) -> str:
@@ -20,7 +21,7 @@ def _human(n: int) -> str:
 
 @click.command("convert")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@output_option("Output folder.", file_okay=False)
 @click.option("--input-size", type=click.IntRange(min=32), default=None, help="Export size (default: the config's).")
 @click.option("--fp16/--fp32", default=False, show_default=True, help="Store weights as fp16 (half the .bin) or fp32.")
 @click.option("--no-simplify", is_flag=True, help="Skip onnx-simplifier (use when it fails on your model).")

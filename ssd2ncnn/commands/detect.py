@@ -17,6 +17,7 @@ from ..fileio import atomic_write
 from ..runtime.detector import Detection, Detector
 from ..runtime.draw import draw_detections
 from ..runtime.images import IMAGE_SUFFIXES, list_images, load_image, open_image
+from .output_option import output_option
 
 
 def expand_images(args: tuple[Path, ...]) -> list[Path]:
@@ -83,13 +84,7 @@ def _line(det: Detection) -> str:
 @click.command("detect")
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write <stem>.png with the boxes drawn here (created).",
-)
+@output_option("Write <stem>.png with the boxes drawn here (created).", required=False)
 @click.option(
     "--threshold", type=float, default=0.3, show_default=True, help="Keep detections with score > T (0..1)."
 )

@@ -18,7 +18,12 @@ from .model_options import load_kwargs, model_options
 @model_options
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the results here.")
-def command(checkpoint, data, split, batch_size, workers, source, preset, num_classes, width_mult, device, json_out) -> None:
+@click.option("--pr-plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw each class's precision-recall curve into this PNG.")
+@click.option("--strict", is_flag=True,
+              help="Data set warnings (boxes past the border clipped, empty or outside boxes dropped) are errors.")
+def command(checkpoint, data, split, batch_size, workers, source, preset, num_classes, width_mult, device, json_out,
+            pr_plot, strict) -> None:
     """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
     import json
 
@@ -33,7 +38,9 @@ def command(checkpoint, data, split, batch_size, workers, source, preset, num_cl
 
     dev = resolve_device(device)  # first: a bad --device fails before the model and data are read
     model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
-    source = open_dataset(data, split, model.cfg.class_names)
+    source = open_dataset(data, split, model.cfg.class_names, strict=strict)
+    for line in source.scan.warnings if source.scan else ():
+        click.echo(f"warning: {data} [{source.split}]: {line}", err=True)
     dets = predict(model.to(dev), source, batch_size=batch_size, workers=workers, device=dev)
     gts = ground_truth(source)
     m07 = evaluate_detections(dets, gts, source.num_classes, use_07=True)
@@ -54,3 +61,8 @@ def command(checkpoint, data, split, batch_size, workers, source, preset, num_cl
     Console().print(table)
     if json_out is not None:
         json_out.write_text(json.dumps({"map07": m07.map, "map_all": mall.map, "per_class": per_class}, indent=1))
+    if pr_plot is not None:
+        from ..train.plots import plot_precision_recall
+
+        curves = {source.class_names[c]: (*mall.curves[c], f"AP07 {m07.ap[c]:.3f}, all-point {mall.ap[c]:.3f}") for c in mall.curves}
+        plot_precision_recall(curves, pr_plot, title=f"{checkpoint.name} on {data} [{source.split}], IoU 0.5")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import torch
 
 from ..checkpoint import save_checkpoint
-from ..config import PRESETS, get_preset
+from ..config import PRESET_ARCHES, PRESETS, get_preset
 from ..model.factory import build_model
-from ..model.spread import spread_init
+from ..model.spread_init import spread_init
+from .output_option import output_option
 
 
 @click.command("init")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Model preset.")
-@click.option("--arch", type=click.Choice(["ssdlite", "seed"]), default=None,
+@click.option("--arch", type=click.Choice(PRESET_ARCHES), default=None,
               help="Network: ssdlite (ours, the default) or seed (ujsyehao/mobilenetv3-ssd's). Torchvision's is imported, not initialised here.")
 @click.option("--num-classes", type=click.IntRange(min=2), default=None,
               help="Number of classes + 1 for the background (default: the preset's, 21 for VOC).")
@@ -23,8 +22,7 @@ from ..model.spread import spread_init
 @click.option("--input-size", type=click.IntRange(min=32), default=None, help="Nominal input size (scales anchors).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the random initialisation.")
 @click.option("--spread", is_flag=True, help="Calibrate BN on noise and spread head biases (parity fixtures; not trained).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Checkpoint file to write (.pth).")
+@output_option("Checkpoint file to write (.pth).", dir_okay=False)
 def command(preset, arch, num_classes, width_mult, input_size, seed, spread, output):
     """Write an untrained checkpoint (config saved inside) to OUTPUT.
 

@@ -8,6 +8,7 @@ import click
 
 from ..errors import CheckFailed
 from ..ncnn_format import lint_param, ncnn_blob_count, parse_param, read_param_text, write_param
+from .output_option import output_option
 
 
 @click.group("param")
@@ -17,24 +18,17 @@ def command() -> None:
 
 @command.command("fmt")
 @click.argument("src", metavar="IN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the canonical text (may be IN itself; the write is atomic).",
-)
+@output_option("Where to write the canonical text (may be IN itself; the write is atomic).", dir_okay=False)
 @click.option("--drop-unloaded", is_flag=True,
               help="When the header declares fewer layers than the file has, keep just the ones ncnn loads.")
-def fmt(src: Path, out: Path, drop_unloaded: bool) -> None:
+def fmt(src: Path, output: Path, drop_unloaded: bool) -> None:
     """Rewrite IN in canonical form: fixed columns, recomputed header counts, shortest float32 text.
 
     Keeps everything ncnn loads as it loads it (duplicate layer names, quoted strings); refuses, with the
     reason, a file ncnn would not load or would load differently from what it says."""
     graph = parse_param(read_param_text(src), str(src), drop_unloaded=drop_unloaded)
-    write_param(graph, out)
-    click.echo(f"wrote {out} ({len(graph.layers)} layers, {ncnn_blob_count(graph.layers)} blobs)", err=True)
+    write_param(graph, output)
+    click.echo(f"wrote {output} ({len(graph.layers)} layers, {ncnn_blob_count(graph.layers)} blobs)", err=True)
 
 
 @command.command("lint")

@@ -7,14 +7,15 @@ from pathlib import Path
 import click
 
 from ..quantize.calibrate import METHODS
-from ..quantize.run import quantize_folder
+from ..quantize.folder import quantize_folder
 from ..quantize.select import SELECT_MODES
+from .output_option import output_option
 
 
 @click.command("quantize")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--calib", "calib", type=click.Path(path_type=Path), required=True, help="Folder of calibration images.")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@output_option("Output folder.", file_okay=False)
 @click.option("--num-images", type=int, default=None, help="Use the first N images (sorted by name).")
 @click.option("--method", type=click.Choice(METHODS), default="maxabs", show_default=True, help="Activation threshold rule (see docs/int8.md).")
 @click.option("--percentile", type=click.FloatRange(50, 100), default=99.99, show_default=True, help="For --method percentile.")

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from ..errors import CheckFailed, InputError
 from ..jsonutil import dumps
+from ..verify.console_report import print_report
 from ..verify.golden import check_golden, update_requested, write_golden
-from ..verify.inputs import folder_images, synthetic_images
 from ..verify.parity import verify_checkpoint
-from ..verify.report import print_report
 from ..verify.tolerances import FP32, for_model, parse_overrides
+from ..verify.verify_images import folder_images, synthetic_images
 from .model_options import load_kwargs, model_options
 
 # --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
@@ -34,6 +35,62 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def rewrite_golden(golden: Path, sizes: str | None, num_images: int | None, seed: int, console: Console) -> None:
+    size_list = parse_sizes(sizes) if sizes else list(GOLDEN_SIZES)
+    count = num_images or SYNTHETIC_DEFAULT
+    cmd = (f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} "
+           f"--num-images {count} --seed {seed}")
+    write_golden(golden, size_list, count, seed, cmd)
+    console.print(f"rewrote golden outputs in {golden} (command recorded in {golden}/COMMAND.txt)")
+
+
+def check_golden_folder(golden: Path, overrides: dict[str, float], console: Console) -> None:
+    result = check_golden(golden, FP32.override(overrides))
+    console.print(f"golden {golden}: {len(result.checks)} tensors compared, {len(result.failures)} failures")
+    if not result.passed:
+        raise CheckFailed("golden check failed: " + "; ".join(result.failures[:5]))
+    console.print("[green]golden outputs match[/]")
+
+
+def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_images: int | None, sizes: str | None,
+                 report_path: Path | None, overrides: dict[str, float], use_onnx: bool, seed: int, load_kw: dict,
+                 console: Console) -> None:
+    """The parity run: exit 0 when every check holds, 1 when one does not, 2 when an image file could
+    not be read (after every other image was verified)."""
+    from ..modelfolder import read_info
+
+    size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
+    info = read_info(out_dir)
+    tolerances = for_model(info).override(overrides)
+    size_list = size_list or [info.input_size, info.input_size + 32]
+    inputs = (folder_images(images, limit=num_images, class_names=info.class_names) if images
+              else synthetic_images(num_images or SYNTHETIC_DEFAULT, seed))
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("verifying", total=len(inputs) * len(size_list))
+        report = verify_checkpoint(
+            checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=use_onnx,
+            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
+            info=info, **load_kw,
+        )
+    errors = Console(stderr=True, soft_wrap=True)
+    for name, why in report.bad_files:  # one line each; the other images were verified
+        errors.print(f"error: {escape(name)}: {escape(why)}", highlight=False)
+    if not report.cases:
+        raise InputError(f"none of the {len(inputs)} image(s) in {images} could be read (listed above)")
+    print_report(report, console)
+    if report_path:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(dumps(report.to_dict()))
+        console.print(f"report written to {report_path}")
+    if not report.passed:
+        failures = report.failures()
+        raise CheckFailed(f"{len(failures)} check(s) out of tolerance; first: {failures[0]}")
+    if report.bad_files:
+        raise InputError(f"{len(report.bad_files)} of {len(inputs)} image(s) could not be read (listed above); "
+                         f"the other {len(inputs) - len(report.bad_files)} are within tolerance; fix or remove those files")
+    console.print("[green]all checks within tolerance[/]")
+
+
 @click.command("verify")
 @click.argument("checkpoint", required=False, type=click.Path(path_type=Path))
 @click.argument("out_dir", required=False, type=click.Path(path_type=Path))
@@ -50,7 +107,8 @@ def parse_sizes(text: str) -> list[int]:
 def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
-    Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input."""
+    Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input (with --images: after
+    every readable image was verified, when one could not be read)."""
     console = Console(stderr=False)
     overrides = parse_overrides(tol)
     if golden is not None:
@@ -58,40 +116,11 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         if given:  # the golden check uses the fixture's own checkpoint and inputs: these would be ignored
             raise InputError(f"--golden DIR checks the fixture's own model and inputs; drop {', '.join(given)}")
         if update_requested(update_golden):
-            size_list = parse_sizes(sizes) if sizes else list(GOLDEN_SIZES)
-            count = num_images or SYNTHETIC_DEFAULT
-            cmd = f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} --num-images {count} --seed {seed}"
-            write_golden(golden, size_list, count, seed, cmd)
-            console.print(f"rewrote golden outputs in {golden} (command recorded in {golden}/COMMAND.txt)")
-            return
-        result = check_golden(golden, FP32.override(overrides))
-        console.print(f"golden {golden}: {len(result.checks)} tensors compared, {len(result.failures)} failures")
-        if not result.passed:
-            raise CheckFailed("golden check failed: " + "; ".join(result.failures[:5]))
-        console.print("[green]golden outputs match[/]")
+            rewrite_golden(golden, sizes, num_images, seed, console)
+        else:
+            check_golden_folder(golden, overrides, console)
         return
     if checkpoint is None or out_dir is None:
         raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
-    from ..modelfolder import read_info
-
-    size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
-    info = read_info(out_dir)
-    tolerances = for_model(info).override(overrides)
-    size_list = size_list or [info.input_size, info.input_size + 32]
-    inputs = folder_images(images, limit=num_images) if images else synthetic_images(num_images or SYNTHETIC_DEFAULT, seed)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("verifying", total=len(inputs) * len(size_list))
-        report = verify_checkpoint(
-            checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=not no_onnx,
-            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
-            **load_kwargs(source, preset, num_classes, width_mult),
-        )
-    print_report(report, console)
-    if report_path:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(dumps(report.as_dict()))
-        console.print(f"report written to {report_path}")
-    if not report.passed:
-        failures = report.failures()
-        raise CheckFailed(f"{len(failures)} check(s) out of tolerance; first: {failures[0]}")
-    console.print("[green]all checks within tolerance[/]")
+    check_parity(checkpoint, out_dir, images, num_images, sizes, report_path, overrides, not no_onnx, seed,
+                 load_kwargs(source, preset, num_classes, width_mult), console)

@@ -12,20 +12,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .. import __version__
 from ..checkpoint import load_model
+from ..fileio import atomic_dir
 from ..model.ssdlite import SSDDetector
 from ..modelfolder import BIN, ONNX, PARAM, ModelInfo, write_info
-from ..ncnn_format import format_param, parse_param
-from ..patches.center_size import apply_box_rules
-from ..patches.fuse_activation import fuse_conv_hardswish
-from ..patches.se_pooling import se_pool_adaptive
-from ..patches.ssd_postprocess import apply_ssd_patch
+from ..ncnn_format import format_param
+from ..patches import run_passes
 from .export import export_onnx
-from .outdir import atomic_dir
 from .pnnx_backend import onnx_to_ncnn
 from .simplify import check_simplified, simplify_onnx
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -59,14 +59,9 @@ def tool_versions() -> dict[str, str]:
 
 def model_info(model: SSDDetector, input_size: int, fp16: bool, simplified: bool) -> ModelInfo:
     """model.json's content (the file hashes are added when it is written)."""
-    cfg = model.cfg
     return ModelInfo(
         input_size=input_size,
-        class_names=tuple(cfg.class_names),
-        rgb=cfg.rgb,
-        mean_vals=tuple(cfg.mean_vals),
-        norm_vals=tuple(cfg.norm_vals),
-        config=cfg.to_dict(),
+        config=model.cfg,
         fp16_weights=fp16,
         simplified=simplified,
         tools=tool_versions(),
@@ -86,14 +81,16 @@ def convert_model(
     size = int(input_size or cfg.input_size)
     result = ConvertResult(out_dir=Path(out_dir))
 
-    def stage(name: str, fn: Callable[[], Path]) -> Path:
+    def stage(name: str, fn: Callable[[], T], output: Callable[[T], Path] | None = None) -> T:
+        """Run `fn`, time it and report its output file (`fn`'s own result when it is a path)."""
         t0 = time.perf_counter()
-        path = fn()
+        value = fn()
+        path = output(value) if output else Path(str(value))
         report = StageReport(name, time.perf_counter() - t0, path.name, path.stat().st_size)
         result.stages.append(report)
         if log:
             log(report)
-        return path
+        return value
 
     with atomic_dir(Path(out_dir), force) as out, tempfile.TemporaryDirectory(prefix="ssd2ncnn-") as tmp:
         work = Path(tmp)
@@ -106,25 +103,13 @@ def convert_model(
             onnx_path = work / "model.onnx"
             os.replace(raw, onnx_path)
 
-        backend: dict = {}
-
-        def run_backend() -> Path:
-            res = onnx_to_ncnn(onnx_path, size, fp16)
-            backend["res"] = res
-            (work / "backend.param").write_text(res.param_text)
-            return work / "backend.param"
-
-        stage("pnnx", run_backend)
+        backend = stage("pnnx", lambda: onnx_to_ncnn(onnx_path, size, fp16, work), lambda r: r.param_path)
 
         def run_patch() -> Path:
-            graph = parse_param(backend["res"].param_text, path="pnnx output", unique_names=True)
-            heads = [f"out{i}" for i in range(2 * cfg.num_levels)]
-            apply_ssd_patch(graph, cfg, heads, input_blob="in0")
-            apply_box_rules(graph, cfg)  # torchvision-style prior clamping and clip-before-NMS, when cfg asks
-            se_pool_adaptive(graph)  # SE means as 1x1 adaptive pooling: measured faster in docs/tuning.md
-            fuse_conv_hardswish(graph)  # hard-swish inside the convolution kernels
+            graph = backend.graph
+            run_passes(graph, cfg)  # patches/registry.py: the SSD tail, box rules, speed rewrites, in order
             (out / PARAM).write_text(format_param(graph))
-            (out / BIN).write_bytes(backend["res"].bin_bytes)
+            shutil.move(backend.bin_path, out / BIN)
             result.layer_count, result.blob_count = len(graph.layers), len(graph.blobs())
             return out / PARAM
 

@@ -11,7 +11,7 @@ coordinates give identical results."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,8 @@ class DetectionMetrics:
     num_gt: np.ndarray  # (num_classes,) non-difficult GT counts
     use_07: bool
     iou: float
+    # class -> cumulative (recall, precision) by decreasing score, for classes with ground truth
+    curves: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def map(self) -> float:
@@ -77,35 +79,44 @@ def evaluate_detections(
     dets = [np.asarray(d, dtype=np.float64).reshape(-1, 6) for d in dets_per_image]
     ap = np.full(num_classes, np.nan)
     num_gt = np.zeros(num_classes, dtype=np.int64)
+    curves = {}
     for c in range(1, num_classes):
-        class_gt = [(boxes[labels == c], diff[labels == c]) for labels, boxes, diff in gts]
-        npos = int(sum((~d).sum() for _, d in class_gt))
-        num_gt[c] = npos
-        image_ids = np.concatenate([np.full(int((d[:, 0] == c).sum()), i) for i, d in enumerate(dets)] or [np.zeros(0)]).astype(np.int64)
-        found = np.concatenate([d[d[:, 0] == c] for d in dets] or [np.zeros((0, 6))])
-        if npos == 0:
+        recall, precision, num_gt[c] = _class_curve(c, dets, gts, iou)
+        if num_gt[c] == 0:
             continue  # AP undefined: not counted in the mean (VOC devkit behaviour gives NaN too)
-        order = np.argsort(-found[:, 1], kind="stable")
-        taken = [np.zeros(len(b), dtype=bool) for b, _ in class_gt]
-        tp, fp = np.zeros(len(order)), np.zeros(len(order))
-        for k, j in enumerate(order):
-            boxes, diff = class_gt[image_ids[j]]
-            if len(boxes) == 0:
-                fp[k] = 1
-                continue
-            overlaps = iou_matrix(found[j, 2:6], boxes)[0]
-            best = int(overlaps.argmax())
-            if overlaps[best] < iou:
-                fp[k] = 1
-            elif diff[best]:
-                continue  # matching a difficult GT: neither TP nor FP
-            elif not taken[image_ids[j]][best]:
-                tp[k] = 1
-                taken[image_ids[j]][best] = True
-            else:
-                fp[k] = 1
-        tp, fp = np.cumsum(tp), np.cumsum(fp)
-        recall = tp / npos
-        precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        curves[c] = (recall, precision)
         ap[c] = voc_ap(recall, precision, use_07)
-    return DetectionMetrics(ap=ap, num_gt=num_gt, use_07=use_07, iou=iou)
+    return DetectionMetrics(ap=ap, num_gt=num_gt, use_07=use_07, iou=iou, curves=curves)
+
+
+def _class_curve(c: int, dets: list[np.ndarray], gts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 iou: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cumulative (recall, precision) of class `c`'s detections by decreasing score, and its
+    non-difficult ground-truth count."""
+    class_gt = [(boxes[labels == c], diff[labels == c]) for labels, boxes, diff in gts]
+    npos = int(sum((~d).sum() for _, d in class_gt))
+    image_ids = np.concatenate([np.full(int((d[:, 0] == c).sum()), i) for i, d in enumerate(dets)] or [np.zeros(0)]).astype(np.int64)
+    found = np.concatenate([d[d[:, 0] == c] for d in dets] or [np.zeros((0, 6))])
+    if npos == 0:
+        return np.zeros(0), np.zeros(0), 0
+    order = np.argsort(-found[:, 1], kind="stable")
+    taken = [np.zeros(len(b), dtype=bool) for b, _ in class_gt]
+    tp, fp = np.zeros(len(order)), np.zeros(len(order))
+    for k, j in enumerate(order):
+        boxes, diff = class_gt[image_ids[j]]
+        if len(boxes) == 0:
+            fp[k] = 1
+            continue
+        overlaps = iou_matrix(found[j, 2:6], boxes)[0]
+        best = int(overlaps.argmax())
+        if overlaps[best] < iou:
+            fp[k] = 1
+        elif diff[best]:
+            continue  # matching a difficult GT: neither TP nor FP
+        elif not taken[image_ids[j]][best]:
+            tp[k] = 1
+            taken[image_ids[j]][best] = True
+        else:
+            fp[k] = 1
+    tp, fp = np.cumsum(tp), np.cumsum(fp)
+    return tp / npos, tp / np.maximum(tp + fp, np.finfo(np.float64).eps), npos

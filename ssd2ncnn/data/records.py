@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..images import load_image
+
 
 @dataclass
 class ImageRecord:
@@ -27,14 +29,24 @@ class ImageRecord:
         self.difficult = np.asarray(self.difficult, dtype=bool).reshape(-1)
 
 
+@dataclass(frozen=True)
+class ScanReport:
+    """What `data/scan.py` found and handled in a split: the warning lines (one per kind), the time taken."""
+
+    images: int
+    seconds: float
+    warnings: tuple[str, ...]
+
+
 @dataclass
 class DetectionSource:
-    """A split of a data set: its records and the class names (background first)."""
+    """A split of a data set: its records and the class names (background first); `scan` once scanned."""
 
     root: Path
     split: str
     class_names: tuple[str, ...]
     records: list[ImageRecord]
+    scan: ScanReport | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -45,7 +57,5 @@ class DetectionSource:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """RGB image via the runtime's loader (grayscale, palette, alpha, 16-bit, EXIF handled the same way)."""
-    from ..runtime.images import load_image
-
+    """RGB image via the one image loader (grayscale, palette, alpha, 16-bit, EXIF handled as `detect` does)."""
     return load_image(path)

@@ -22,8 +22,8 @@ import torch
 
 from ..config import VOC_CLASSES, SSDConfig, get_preset
 from ..errors import CheckpointError
+from ..model.load_state import load_state_strict
 from ..model.seed_mobilenetv3 import SeedSSD
-from ..model.state import load_state_strict
 from . import Importer, ImportOptions, register
 
 HEADS = {"bbox_head.reg_convs.": "loc_heads.", "bbox_head.cls_convs.": "conf_heads."}

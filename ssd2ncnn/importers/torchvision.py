@@ -17,9 +17,9 @@ import torch
 
 from ..config import torchvision_ssdlite320
 from ..errors import CheckpointError
+from ..model.load_state import load_state_strict
 from ..model.mobilenetv3 import LAST_CHANNELS
 from ..model.ssdlite import SSDDetector
-from ..model.state import load_state_strict
 from ..model.tv_ssdlite import REDUCED_TAIL_DIVIDER, TorchvisionSSDLite
 from . import Importer, ImportOptions, register
 

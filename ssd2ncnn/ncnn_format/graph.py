@@ -41,7 +41,7 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class Finding:
+class LintFinding:
     line: int | None
     code: str
     message: str

@@ -120,10 +120,19 @@ BINARYOP_TYPE = 0  # src/layer/binaryop.cpp
 BINARYOP_WITH_SCALAR = 1
 BINARYOP_B = 2
 BINARYOP_ADD = 0  # src/layer/binaryop.h Operation_ADD
+BINARYOP_SUB = 1  # Operation_SUB
+BINARYOP_MUL = 2  # Operation_MUL
 BINARYOP_DIV = 3  # Operation_DIV
 CLIP_MIN = 0  # src/layer/clip.cpp
 CLIP_MAX = 1
 _FLT_MAX = 3.4028234663852886e38
+
+# ------------------------------------------------------------------ UnaryOp, Slice
+UNARYOP_TYPE = 0  # src/layer/unaryop.cpp
+UNARYOP_EXP = 7  # src/layer/unaryop.h Operation_EXP
+SLICE_SLICES = 0  # array, src/layer/slice.cpp
+SLICE_AXIS = 1
+SLICE_REST = -233  # a slice of -233 takes an equal share of what is left (slice.cpp forward)
 
 _CONV_DEFAULTS: dict[int, ParamValue] = {
     CONV_NUM_OUTPUT: 0, CONV_KERNEL_W: 0, CONV_DILATION_W: 1, CONV_STRIDE_W: 1, CONV_PAD_LEFT: 0,
@@ -151,6 +160,8 @@ _DEFAULTS: dict[str, dict[int, ParamValue]] = {
     "MemoryData": {MEMORYDATA_W: 0, MEMORYDATA_H: 0, MEMORYDATA_C: 0, MEMORYDATA_D: 0},
     "BinaryOp": {BINARYOP_TYPE: BINARYOP_ADD, BINARYOP_WITH_SCALAR: 0, BINARYOP_B: 0.0},
     "Clip": {CLIP_MIN: -_FLT_MAX, CLIP_MAX: _FLT_MAX},
+    "UnaryOp": {UNARYOP_TYPE: 0},
+    "Slice": {SLICE_SLICES: [], SLICE_AXIS: 0},
     "Concat": {CONCAT_AXIS: 0},
     "Softmax": {SOFTMAX_AXIS: 0, SOFTMAX_FIXBUG0: 0},
     "PriorBox": {

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..errors import ParamError
-from .graph import Finding, Layer
+from .graph import Layer, LintFinding
 from .ids import (
     FROM_INPUT,
     PRIORBOX_IMAGE_H,
@@ -31,15 +31,15 @@ LINT_CODES = (
     "priorbox-image-size",
 )
 
-LayerCheck = Callable[[list[Layer]], Iterator[Finding]]
+LayerCheck = Callable[[list[Layer]], Iterator[LintFinding]]
 
 
-def _duplicate_names(layers: list[Layer]) -> Iterator[Finding]:
+def _duplicate_names(layers: list[Layer]) -> Iterator[LintFinding]:
     """ncnn loads them, but finds only the first by name (`Net::find_layer_index_by_name`)."""
     first: dict[str, Layer] = {}
     for layer in layers:
         if layer.name in first:
-            yield Finding(
+            yield LintFinding(
                 layer.line, "duplicate-name",
                 f"layer name {layer.name!r} is already used on line {first[layer.name].line}",
             )
@@ -47,13 +47,13 @@ def _duplicate_names(layers: list[Layer]) -> Iterator[Finding]:
             first[layer.name] = layer
 
 
-def _produced_twice(layers: list[Layer]) -> Iterator[Finding]:
+def _produced_twice(layers: list[Layer]) -> Iterator[LintFinding]:
     """A second producer makes a second blob of the same name; consumers find only the first."""
     producer: dict[str, Layer] = {}
     for layer in layers:
         for b in layer.outputs:
             if b in producer:
-                yield Finding(
+                yield LintFinding(
                     layer.line, "produced-twice",
                     f"blob {b!r} is produced by layer {layer.name!r} and already by layer "
                     f"{producer[b].name!r} on line {producer[b].line}",
@@ -62,13 +62,13 @@ def _produced_twice(layers: list[Layer]) -> Iterator[Finding]:
                 producer[b] = layer
 
 
-def _consumed_twice(layers: list[Layer]) -> Iterator[Finding]:
+def _consumed_twice(layers: list[Layer]) -> Iterator[LintFinding]:
     """ncnn hands a blob to one consumer; a second one needs a Split."""
     consumer: dict[str, Layer] = {}
     for layer in layers:
         for b in layer.inputs:
             if b in consumer:
-                yield Finding(
+                yield LintFinding(
                     layer.line, "consumed-twice",
                     f"blob {b!r} is consumed by layer {layer.name!r} and already by layer "
                     f"{consumer[b].name!r} on line {consumer[b].line}; ncnn needs a Split "
@@ -78,7 +78,7 @@ def _consumed_twice(layers: list[Layer]) -> Iterator[Finding]:
                 consumer[b] = layer
 
 
-def _use_before_produce(layers: list[Layer]) -> Iterator[Finding]:
+def _use_before_produce(layers: list[Layer]) -> Iterator[LintFinding]:
     producer: dict[str, tuple[int, Layer]] = {}
     for i, layer in enumerate(layers):
         for b in layer.outputs:
@@ -86,12 +86,12 @@ def _use_before_produce(layers: list[Layer]) -> Iterator[Finding]:
     for i, layer in enumerate(layers):
         for b in layer.inputs:
             if b not in producer:
-                yield Finding(
+                yield LintFinding(
                     layer.line, "use-before-produce", f"layer {layer.name!r} consumes blob {b!r}, which no layer produces"
                 )
             elif producer[b][0] >= i:
                 p = producer[b][1]
-                yield Finding(
+                yield LintFinding(
                     layer.line, "use-before-produce",
                     f"layer {layer.name!r} consumes blob {b!r} before layer {p.name!r} produces it on line {p.line}",
                 )
@@ -103,20 +103,20 @@ def _scalar_or(layer: Layer, pid: int, default: int | float) -> int | float | No
     return value if isinstance(value, int | float) else None
 
 
-def _softmax_axis(layers: list[Layer]) -> Iterator[Finding]:
+def _softmax_axis(layers: list[Layer]) -> Iterator[LintFinding]:
     """ncnn's Softmax::load_param refuses axis != 0 without 1=1 ("param is too old, please regenerate!")."""
     for layer in layers:
         if layer.type != "Softmax":
             continue
         if _scalar_or(layer, SOFTMAX_AXIS, 0) != 0 and _scalar_or(layer, SOFTMAX_FIXBUG0, 0) != 1:
-            yield Finding(
+            yield LintFinding(
                 layer.line, "softmax-axis",
                 f"Softmax {layer.name!r} has axis {SOFTMAX_AXIS}={layer.params.get(SOFTMAX_AXIS)!r} but not "
                 f"{SOFTMAX_FIXBUG0}=1; ncnn refuses to load it (\"param is too old\"); add {SOFTMAX_FIXBUG0}=1",
             )
 
 
-def _priorbox_image_size(layers: list[Layer]) -> Iterator[Finding]:
+def _priorbox_image_size(layers: list[Layer]) -> Iterator[LintFinding]:
     """PriorBox with no image size computes boxes against a 0x0 image (src/layer/priorbox.cpp)."""
     for layer in layers:
         if layer.type != "PriorBox":
@@ -133,7 +133,7 @@ def _priorbox_image_size(layers: list[Layer]) -> Iterator[Finding]:
             elif v == FROM_INPUT and len(layer.inputs) < 2:
                 bad.append(f"{pid}={FROM_INPUT} with only one input blob")
         if bad:
-            yield Finding(
+            yield LintFinding(
                 layer.line, "priorbox-image-size",
                 f"PriorBox {layer.name!r} has no image size ({', '.join(bad)}); set {PRIORBOX_IMAGE_W}/"
                 f"{PRIORBOX_IMAGE_H} to the image width/height or use {PRIORBOX_IMAGE_W}={FROM_INPUT} "
@@ -146,44 +146,44 @@ LAYER_CHECKS: tuple[LayerCheck, ...] = (
 )
 
 
-def _header_findings(rows: list[Row], path: str | None, layers: list[Layer], failed: int) -> Iterator[Finding]:
+def _header_findings(rows: list[Row], path: str | None, layers: list[Layer], failed: int) -> Iterator[LintFinding]:
     try:
         _check_magic(rows, path)
     except ParamError as exc:
-        yield Finding(exc.line, "header", _bare(exc))
+        yield LintFinding(exc.line, "header", _bare(exc))
     if not rows:
         return
     try:
         declared = _check_header(rows, path)
     except ParamError as exc:
-        yield Finding(exc.line, "header", _bare(exc))
+        yield LintFinding(exc.line, "header", _bare(exc))
         return
     n_lines = len(rows) - 2
     if failed:  # blob counts are unknown when a layer line did not parse; the layer count is still known
         if declared[0] != n_lines:
-            yield Finding(rows[1][0], "header", f"header says {declared[0]} layers, the file has {n_lines}")
+            yield LintFinding(rows[1][0], "header", f"header says {declared[0]} layers, the file has {n_lines}")
         return
     problem = header_problem(declared, layers, n_lines)
     if problem:
-        yield Finding(rows[1][0], "header", problem.message)
+        yield LintFinding(rows[1][0], "header", problem.message)
 
 
-def lint_param(text: str, path: str | None = None) -> list[Finding]:
+def lint_param(text: str, path: str | None = None) -> list[LintFinding]:
     """Check ``.param`` text; never raises for problems in the text, it reports them as findings."""
     path = None if path is None else str(path)
     rows = _rows(text)
-    findings: list[Finding] = []
+    findings: list[LintFinding] = []
     layers: list[Layer] = []
     for line, row_text in rows[2:]:
 
         def duplicate(pid: int, first: str, last: str, line: int = line) -> None:
-            findings.append(Finding(line, "duplicate-param", f"param id {pid} is set twice ({first!r}, then "
+            findings.append(LintFinding(line, "duplicate-param", f"param id {pid} is set twice ({first!r}, then "
                                                              f"{last!r}); ncnn keeps the last"))
 
         try:
             layers.append(_parse_layer(row_text, line, path, duplicate))
         except ParamError as exc:
-            findings.append(Finding(line, "parse", _bare(exc)))
+            findings.append(LintFinding(line, "parse", _bare(exc)))
     failed = len(rows[2:]) - len(layers)
     findings += _header_findings(rows, path, layers, failed=failed)
     for check in LAYER_CHECKS:

@@ -5,6 +5,7 @@ hard-swish activations as separate layers; ncnn's Convolution and ConvolutionDep
 
 from __future__ import annotations
 
+from ..config import SSDConfig
 from ..ncnn_format import Graph
 from ..ncnn_format.ids import (
     ACTIVATION_HARDSWISH,
@@ -15,10 +16,13 @@ from ..ncnn_format.ids import (
     HARDSWISH_ALPHA,
     HARDSWISH_BETA,
 )
+from .registry import register
 
 
-def fuse_conv_hardswish(graph: Graph) -> int:
-    """Rewrite in place; returns how many HardSwish layers were folded into their convolution."""
+@register("fuse-conv-hardswish", priority=400, speed_only=True)
+def fuse_conv_hardswish(graph: Graph, cfg: SSDConfig | None = None) -> int:
+    """Rewrite in place; returns how many HardSwish layers were folded into their convolution (the config
+    plays no part)."""
     fused = 0
     for act in [layer for layer in graph.layers if layer.type == "HardSwish"]:
         (src,) = act.inputs

@@ -1,18 +1,16 @@
-"""Graph rewrites measured by the tuning benchmark (docs/tuning.md). Each pass edits a parsed `.param`
-`Graph` in place and returns how many layers it changed; `PASSES` registers them by name.
+"""A speed rewrite that convert always applies (measured faster in docs/tuning.md; bench's tuning
+re-measures it): the SE blocks' spatial mean as 1x1 adaptive average pooling.
 
-* `se-pool-adaptive`: pnnx turns the SE blocks' `mean(dim=(2, 3), keepdim=True)` into
-  `Reduction 0=3 -23303=2,1,2 4=1` (mean over h, w, keep dims). An adaptive average `Pooling` to 1x1
-  (`0=1 7=1 8=1 18=1`) computes the same (C, 1, 1) blob with ncnn's pooling kernels.
-* (`0=1 4=1` global average Pooling was tried and is not registered: it outputs a 1-D blob (C), which
-  sends the next 1x1 Convolution down ncnn's deprecated "Convolution 1d input compatibility path",
-  which prints a warning per layer per run and is slated for removal.)
+pnnx turns the SE blocks' `mean(dim=(2, 3), keepdim=True)` into `Reduction 0=3 -23303=2,1,2 4=1` (mean
+over h, w, keep dims). An adaptive average `Pooling` to 1x1 (`0=1 7=1 8=1 18=1`) computes the same
+(C, 1, 1) blob with ncnn's pooling kernels. (`0=1 4=1` global average Pooling was tried and is not used:
+it outputs a 1-D blob (C), which sends the next 1x1 Convolution down ncnn's deprecated "Convolution 1d
+input compatibility path", which prints a warning per layer per run and is slated for removal.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from ..config import SSDConfig
 from ..ncnn_format import Graph, Layer, ParamValue
 from ..ncnn_format.ids import (
     POOL_AVE,
@@ -27,6 +25,7 @@ from ..ncnn_format.ids import (
     REDUCTION_OPERATION,
     REDUCTION_REDUCE_ALL,
 )
+from .registry import register
 
 
 def _is_spatial_mean(layer: Layer) -> bool:
@@ -46,10 +45,7 @@ def _rewrite(graph: Graph, params: dict[int, ParamValue]) -> int:
     return n
 
 
-def se_pool_adaptive(graph: Graph) -> int:
+@register("se-pool-adaptive", priority=300, speed_only=True)
+def se_pool_adaptive(graph: Graph, cfg: SSDConfig | None = None) -> int:
+    """Rewrite in place; returns how many means became poolings (the config plays no part)."""
     return _rewrite(graph, {POOLING_TYPE: POOL_AVE, POOLING_ADAPTIVE: 1, POOLING_OUT_W: 1, POOLING_OUT_H: 1})
-
-
-PASSES: dict[str, Callable[[Graph], int]] = {
-    "se-pool-adaptive": se_pool_adaptive,
-}

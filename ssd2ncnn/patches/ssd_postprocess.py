@@ -56,6 +56,7 @@ from ..ncnn_format.ids import (
     SOFTMAX_AXIS,
     SOFTMAX_FIXBUG0,
 )
+from .registry import register
 
 
 def priorbox_params(cfg: SSDConfig, level: int) -> dict:
@@ -67,7 +68,7 @@ def priorbox_params(cfg: SSDConfig, level: int) -> dict:
         params[pid] = float(v)
     params |= {
         PRIORBOX_FLIP: 1,
-        # center-size clipping is not PriorBox's: patches/center_size.py clamps the unclipped priors
+        # center-size clipping is not PriorBox's: patches/prior_clamp.py clamps the unclipped priors
         PRIORBOX_CLIP: int(cfg.clip and cfg.clip_rule == "corners"),
         PRIORBOX_IMAGE_W: FROM_INPUT,
         PRIORBOX_IMAGE_H: FROM_INPUT,
@@ -101,23 +102,17 @@ def _flatten_branch(kind: str, k: int, blob: str) -> tuple[list[Layer], str]:
     ], flat
 
 
-def apply_ssd_patch(graph: Graph, cfg: SSDConfig, head_blobs: list[str], input_blob: str) -> Graph:
-    """Rewrite `graph` in place. `head_blobs` are the backend's output blobs in ONNX output order
-    (loc0..loc{K-1}, conf0..conf{K-1}); `input_blob` is its input. Blobs are renamed to the contract names
-    (`input`, `loc0`.., `conf0`..) and the SSD tail is appended."""
+@register("ssd-tail", priority=100)
+def apply_ssd_patch(graph: Graph, cfg: SSDConfig) -> int:
+    """Append the SSD tail to `graph` in place. The graph speaks the contract's names already (the backend
+    restores them): input `input`, raw head maps `loc0`.., `conf0`.. Returns the number of layers added."""
     k_levels = cfg.num_levels
-    if len(head_blobs) != 2 * k_levels:
-        raise InputError(f"expected {2 * k_levels} head outputs (loc and conf per level), got {len(head_blobs)}")
-    source = graph.producer(input_blob)
-    if source is None:
-        raise InputError(f"the backend graph has no input blob {input_blob!r}")
-    graph.rename_blob(input_blob, INPUT_BLOB)
-    source.name = INPUT_BLOB
-    names = head_names(k_levels)
-    for old, new in zip(head_blobs, names):
-        if graph.producer(old) is None:
-            raise InputError(f"the backend graph has no head output blob {old!r}")
-        graph.rename_blob(old, new)
+    if graph.producer(INPUT_BLOB) is None:
+        raise InputError(f"the backend graph has no input blob {INPUT_BLOB!r}")
+    missing = [name for name in head_names(k_levels) if graph.producer(name) is None]
+    if missing:
+        raise InputError(f"expected {2 * k_levels} head outputs (loc and conf per level); the backend graph "
+                         f"lacks {', '.join(missing)}")
 
     tail: list[Layer] = []
     loc_flats, conf_flats, priors = [], [], []
@@ -149,4 +144,4 @@ def apply_ssd_patch(graph: Graph, cfg: SSDConfig, head_blobs: list[str], input_b
     ]
     graph.append(*tail)
     graph.insert_splits()
-    return graph
+    return len(tail)

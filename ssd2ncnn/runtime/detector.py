@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..modelfolder import BIN, PARAM, read_info
+from ..modelfolder import BIN, PARAM, ModelInfo, read_info
 from .images import load_image
 from .net import load_net, run_net
 from .preprocess import preprocess_image
@@ -64,9 +64,11 @@ class Detector:
         num_threads: int = 2,
         options: dict | None = None,
         input_size: int | None = None,
+        info: ModelInfo | None = None,
     ):
+        """`info`: the folder's model.json when the caller has read it already."""
         self.out_dir = Path(out_dir)
-        info = read_info(self.out_dir)
+        info = info or read_info(self.out_dir)
         self.info = info
         self.class_names: list[str] = list(info.class_names)
         self.input_blob = info.input_blob

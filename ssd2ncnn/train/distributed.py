@@ -61,6 +61,16 @@ def init_distributed(device: str | None = None) -> tuple[DistInfo, torch.device]
     return info, dev
 
 
+def device_note(device: str | None, info: DistInfo) -> str | None:
+    """The line that says a `--device cuda:N` was replaced under torchrun (each process takes the GPU of
+    its local rank, as the torchvision references do), or None when nothing was replaced."""
+    if not info.enabled or not device or ":" not in device:
+        return None
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
+    return (f"--device {device} is replaced under torchrun: each process takes the GPU of its local rank "
+            f"(cuda:0..cuda:{per_node - 1} on this node); pass --device cuda, or set CUDA_VISIBLE_DEVICES to choose GPUs")
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -8,23 +8,21 @@ from torch.utils.data import DataLoader
 
 from ..data.metrics import DetectionMetrics, evaluate_detections
 from ..data.records import DetectionSource
-from ..model.postprocess import class_scores
-from ..model.priors import generate_priors
-from ..model.ssdlite import SSDDetector, flatten_heads
+from ..model.reference import model_priors, scores_and_regressions
+from ..model.ssdlite import SSDDetector
 from .data import TorchDetectionDataset, collate, network_input
 from .detect_batch import detect_batch
 from .transforms import EvalTransform
 
-
-def model_priors(model: SSDDetector, size: int | None = None) -> torch.Tensor:
-    size = size or model.cfg.input_size
-    return generate_priors(model.cfg, model.feature_sizes(size, size), (size, size))
+__all__ = ["evaluate_model", "ground_truth", "model_priors", "predict"]  # model_priors: the reference's, for loop.py
 
 
 @torch.no_grad()
-def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> list[np.ndarray]:
+def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu",
+            channels_last: bool = False) -> list[np.ndarray]:
     """Detections per image, (D, 6) rows (label, score, x1, y1, x2, y2) in the image's pixels. Images are
-    decoded by `workers` loader processes; post-processing runs batched on `device` (`detect_batch`)."""
+    decoded by `workers` loader processes; post-processing runs batched on `device` (`detect_batch`).
+    `channels_last`: the input's memory format, that of the model during training."""
     was_training = model.training
     model.eval()
     cfg = model.cfg
@@ -36,9 +34,9 @@ def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, w
     out: list[np.ndarray] = [np.zeros((0, 6), np.float32)] * len(source)
     try:
         for images, _, _, index in loader:
-            locs, confs = model(network_input(images.to(device, non_blocking=True), cfg))
-            loc, conf = flatten_heads(locs, confs, cfg.num_classes)
-            for i, dets in zip(index.tolist(), detect_batch(loc, class_scores(conf.float(), cfg), priors, cfg), strict=True):
+            locs, confs = model(network_input(images.to(device, non_blocking=True), cfg, channels_last))
+            loc, scores = scores_and_regressions(locs, confs, cfg)
+            for i, dets in zip(index.tolist(), detect_batch(loc, scores, priors, cfg), strict=True):
                 rec = source.records[i]
                 dets[:, 2:6] *= np.array([rec.width, rec.height, rec.width, rec.height], dtype=np.float32)
                 out[i] = dets
@@ -51,6 +49,7 @@ def ground_truth(source: DetectionSource) -> list[dict[str, np.ndarray]]:
     return [{"boxes": r.boxes, "labels": r.labels, "difficult": r.difficult} for r in source.records]
 
 
-def evaluate_model(model: SSDDetector, source: DetectionSource, use_07: bool = True, batch_size: int = 16, workers: int = 0, device: str | torch.device = "cpu") -> DetectionMetrics:
-    dets = predict(model, source, batch_size, workers, device)
+def evaluate_model(model: SSDDetector, source: DetectionSource, use_07: bool = True, batch_size: int = 16, workers: int = 0,
+                   device: str | torch.device = "cpu", channels_last: bool = False) -> DetectionMetrics:
+    dets = predict(model, source, batch_size, workers, device, channels_last)
     return evaluate_detections(dets, ground_truth(source), source.num_classes, iou=0.5, use_07=use_07)

@@ -1,28 +1,62 @@
-"""What a training run writes besides checkpoints: `train.log`, `metrics.csv`/`metrics.json`, and the
-progress bar on rank 0."""
+"""What a training run writes besides checkpoints: `train.log`, `metrics.csv`/`metrics.json`,
+`curves.png` (and TensorBoard scalars with --tensorboard), warnings on stderr and the progress bar, all on
+rank 0.
+
+The run folder is made only once the run's input is checked (options, data scan, resume checkpoint,
+loader): log lines before that are held in memory and written to `train.log` when it opens, so a run
+that fails on its input leaves nothing behind."""
 
 from __future__ import annotations
 
 import csv
 import json
 import logging
+import logging.handlers
+import sys
 from pathlib import Path
 
 from .distributed import DistInfo
+from .plots import plot_curves
 
 log = logging.getLogger("ssd2ncnn.train")
 
 
-def setup_logging(out: Path, info: DistInfo) -> None:
+def start_logging(info: DistInfo) -> None:
+    """Warnings to stderr at once (rank 0); every line held until `open_log_file`."""
     log.setLevel(logging.INFO)
     for h in list(log.handlers):
         log.removeHandler(h)
         h.close()
-    if info.is_main:
-        handler = logging.FileHandler(out / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        log.addHandler(handler)
     log.propagate = False
+    if info.is_main:
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.WARNING)
+        console.setFormatter(logging.Formatter("warning: %(message)s"))
+        log.addHandler(console)
+        log.addHandler(logging.handlers.MemoryHandler(capacity=1 << 20, flushLevel=logging.CRITICAL + 1))
+
+
+def open_log_file(out: Path, info: DistInfo) -> None:
+    """`out/train.log` on rank 0, starting with the lines held since `start_logging`."""
+    held = [h for h in log.handlers if isinstance(h, logging.handlers.MemoryHandler)]
+    if not info.is_main:
+        return
+    handler = logging.FileHandler(out / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    for mem in held:
+        mem.setTarget(handler)
+        mem.flush()
+        log.removeHandler(mem)
+        mem.close()
+    log.addHandler(handler)
+
+
+def record_epoch(out: Path, history: list[dict], tensorboard=None) -> None:
+    """After each epoch: the metrics files, curves.png redrawn, the new row to TensorBoard."""
+    write_history(out, history)
+    plot_curves(history, out / "curves.png", title=f"{out.name}: epoch {history[-1]['epoch']}")
+    if tensorboard is not None:
+        tensorboard.add(history[-1])
 
 
 def write_history(out: Path, history: list[dict]) -> None:

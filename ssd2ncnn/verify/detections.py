@@ -21,7 +21,7 @@ widen it beyond what the matched detections must meet anyway.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -63,16 +63,23 @@ class DetectionCheck:
     tie_tol: float
     max_score_err: float
     max_box_err: float
-    passed: bool
+    passed: bool  # no failure; an inconclusive check passes, and says so
     note: str = ""  # what was compared when the plain comparison had nothing to compare
     threshold: float = 0.0  # detections with score above this were compared
+    inconclusive: str = ""  # why the detections could not be compared; the verdict rests on the tensors
+    score_limit: float = 0.0  # the score tolerance of matched rows
+    rows: list[dict] = field(default_factory=list)  # every compared row: matched, excused (reason), unexplained
 
     @property
     def compared(self) -> int:
         return self.matched + self.unmatched_ncnn + self.unmatched_ref
 
+    @property
+    def verdict(self) -> str:
+        return "fail" if not self.passed else "inconclusive" if self.inconclusive else "pass"
+
     def as_dict(self) -> dict:
-        return asdict(self) | {"compared": self.compared}
+        return asdict(self) | {"compared": self.compared, "verdict": self.verdict}
 
 
 def match_detections(got: np.ndarray, ref: np.ndarray, match_iou: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
@@ -169,7 +176,50 @@ def _reason(row: np.ndarray, others: np.ndarray, threshold: float, keep_top_k: i
 
 
 def tie_tolerance(tol: Tolerances, measured_score_err: float) -> float:
-    return float(min(tol.score_atol, max(tol.tie_atol, TIE_FACTOR * measured_score_err)))
+    return float(min(tol.score_limit(), max(tol.tie_atol, TIE_FACTOR * measured_score_err)))
+
+
+def all_tied(cand: Candidates | None, threshold: float, tie_tol: float) -> str:
+    """Why no detection comparison is possible on these candidates, or "": every foreground score that
+    could be selected lies within 2 x tie_tol of every other (an untrained or input-blind model), so which
+    rows DetectionOutput keeps is float noise on both sides."""
+    if cand is None or cand.scores.shape[1] < 2:
+        return ""
+    fg = cand.scores[:, 1:]
+    live = fg[fg > threshold - tie_tol]
+    if live.size < 2:
+        return ""
+    spread = float(live.max() - live.min())
+    if spread > 2 * tie_tol:
+        return ""
+    return (f"all {live.size} candidate scores above the threshold {threshold:g} lie within {spread:.1e} of each "
+            f"other (2 x the tie tolerance is {2 * tie_tol:.1e}): which rows DetectionOutput keeps is float noise")
+
+
+def _box(r: np.ndarray) -> list[float]:
+    return [round(float(v), 6) for v in r[2:6]]
+
+
+def detection_rows(got: np.ndarray, ref: np.ndarray, pairs, left: dict[str, list[int]], reasons: dict[tuple[str, int], str]) -> list[dict]:
+    """The compared rows for the report: matched pairs, then each side's unmatched rows with the reason a
+    near-tie gives for them ("" when none explains it)."""
+    out = [{"status": "matched", "label": int(got[j, 0]), "ncnn_score": float(got[j, 1]), "torch_score": float(ref[i, 1]),
+            "ncnn_box": _box(got[j]), "torch_box": _box(ref[i])} for j, i in pairs]
+    for side, rows in (("ncnn", got), ("PyTorch", ref)):
+        for k in left[side]:
+            why = reasons.get((side, k), "")
+            out.append({"status": "excused" if why else "unexplained", "side": side, "label": int(rows[k, 0]),
+                        "score": float(rows[k, 1]), "box": _box(rows[k]), "reason": why})
+    return out
+
+
+def _pairs(got: np.ndarray, ref: np.ndarray, tol: Tolerances):
+    """Matched pairs and each side's leftovers. A pair whose boxes disagree is two different, overlapping
+    priors, not one detection with a wrong box: both become unmatched and must be explained."""
+    pairs, got_left, ref_left = match_detections(got, ref, tol.match_iou)
+    split = [(j, i) for j, i in pairs if np.abs(got[j, 2:6] - ref[i, 2:6]).max() > tol.box_atol]
+    pairs = [p for p in pairs if p not in split]
+    return pairs, sorted(got_left + [j for j, _ in split]), sorted(ref_left + [i for _, i in split])
 
 
 def compare_detections(got: np.ndarray, ref: np.ndarray, cfg: SSDConfig, tol: Tolerances,
@@ -177,18 +227,13 @@ def compare_detections(got: np.ndarray, ref: np.ndarray, cfg: SSDConfig, tol: To
     """ncnn rows `got` against reference rows `ref` (label, score, x1, y1, x2, y2). With `candidates`
     (the reference side's boxes and scores per prior) differences are judged by replay; without them,
     only differences at the threshold or keep_top_k cut can be excused. `tol.min_score` > 0 compares
-    only the detections scoring above it (int8: the low-score tail moves)."""
+    only the detections scoring above it (int8: the low-score tail moves). The check is inconclusive,
+    not passed, when every candidate score is tied or no row matched: nothing was compared."""
     got = np.asarray(got, dtype=np.float64).reshape(-1, 6)
     ref = np.asarray(ref, dtype=np.float64).reshape(-1, 6)
     threshold = max(cfg.conf_threshold, tol.min_score)
     got, ref = got[got[:, 1] > tol.min_score], ref[ref[:, 1] > tol.min_score]
-    pairs, got_left, ref_left = match_detections(got, ref, tol.match_iou)
-    # A pair whose boxes disagree is two different, overlapping priors, not one detection with a wrong
-    # box: both become unmatched and must be explained.
-    split = [(j, i) for j, i in pairs if np.abs(got[j, 2:6] - ref[i, 2:6]).max() > tol.box_atol]
-    pairs = [p for p in pairs if p not in split]
-    got_left = sorted(got_left + [j for j, _ in split])
-    ref_left = sorted(ref_left + [i for _, i in split])
+    pairs, got_left, ref_left = _pairs(got, ref, tol)
     score_err = max((abs(got[j, 1] - ref[i, 1]) for j, i in pairs), default=0.0)
     box_err = max((float(np.abs(got[j, 2:6] - ref[i, 2:6]).max()) for j, i in pairs), default=0.0)
     tie_tol = tie_tolerance(tol, score_err if measured_score_err is None else measured_score_err)
@@ -196,35 +241,32 @@ def compare_detections(got: np.ndarray, ref: np.ndarray, cfg: SSDConfig, tol: To
     unexplained = nms_violations(got, cfg.nms_threshold, "ncnn") + nms_violations(ref, cfg.nms_threshold, "PyTorch")
     if got_left or ref_left:
         if candidates is not None:
-            unexplained += replay(got, candidates, cfg, tie_tol, tol.min_score, tol.box_atol, tol.score_atol)
+            unexplained += replay(got, candidates, cfg, tie_tol, tol.min_score, tol.box_atol, tol.score_limit())
         else:
             for side, rows, left, others in (("ncnn", got, got_left, ref), ("PyTorch", ref, ref_left, got)):
                 for k in left:
                     if _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol) == "nms tie":
                         unexplained.append(f"only {side} has {_row(rows[k])}, not at a cut-off")
+    tied = all_tied(candidates, threshold, tie_tol)
     excused = dict.fromkeys(REASONS, 0)
-    if not unexplained:
-        for rows, left, others in ((got, got_left, ref), (ref, ref_left, got)):
+    reasons: dict[tuple[str, int], str] = {}
+    if not unexplained or tied:
+        for side, rows, left, others in (("ncnn", got, got_left, ref), ("PyTorch", ref, ref_left, got)):
             for k in left:
-                excused[_reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol)] += 1
-    passed = bool(not unexplained and score_err <= tol.score_atol and box_err <= tol.box_atol)
+                reasons[side, k] = "all scores tied" if tied else _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol)
+                excused[reasons[side, k]] = excused.get(reasons[side, k], 0) + 1
+    if tied:
+        unexplained = []  # each of them a tie: nothing can be judged, nothing failed
+    elif not pairs and (got_left or ref_left) and not unexplained:
+        tied = f"no row matched ({len(got_left)} only in ncnn, {len(ref_left)} only in PyTorch, each a near-tie)"
+    passed = bool(not unexplained and score_err <= tol.score_limit() and box_err <= tol.box_atol)
     return DetectionCheck(len(pairs), len(got_left), len(ref_left), excused, unexplained, tie_tol,
-                          float(score_err), float(box_err), passed, threshold=threshold)
+                          float(score_err), float(box_err), passed, threshold=threshold, inconclusive=tied,
+                          score_limit=tol.score_limit(),
+                          rows=detection_rows(got, ref, pairs, {"ncnn": got_left, "PyTorch": ref_left}, reasons))
 
 
 def reference_rows(cand: Candidates, cfg: SSDConfig) -> np.ndarray:
     """DetectionOutput's rows (label, score, x1, y1, x2, y2) on the candidates."""
     picked = select(cand.boxes, cand.scores, cfg)
     return np.asarray([(c, cand.scores[p, c], *cand.boxes[p]) for c, p in picked], np.float32).reshape(-1, 6)
-
-
-def lowered(cfg: SSDConfig, tol: Tolerances, candidates: Candidates) -> tuple[SSDConfig, Tolerances] | None:
-    """For a case where neither side detected anything above the compared threshold: a config and
-    tolerances whose threshold is half PyTorch's best foreground score, so the comparison has
-    detections to judge; None when PyTorch scores no foreground class above 0."""
-    best = float(candidates.scores[:, 1:].max()) if candidates.scores.shape[1] > 1 else 0.0
-    if best <= 0:
-        return None
-    low = best / 2
-    return replace(cfg, conf_threshold=low), replace(tol, min_score=0.0)
-

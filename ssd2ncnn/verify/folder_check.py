@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import SSDConfig
-from ..converter.outdir import atomic_dir
 from ..errors import InputError, ParamError, ToolError
+from ..fileio import atomic_dir
 from ..modelfolder import (
     BIN,
     CONTRACT_BLOBS,
@@ -186,7 +186,7 @@ def _check_priors(folder: Path, info: ModelInfo, cfg: SSDConfig, ok: list[str], 
 def check_folder(folder: str | Path) -> CheckResult:
     folder = Path(folder)
     info = read_info(folder)
-    cfg = SSDConfig.from_dict(info.config)
+    cfg = info.config
     ok: list[str] = []
     bad: list[Finding] = []
     _check_hashes(folder, info, ok, bad)
@@ -212,7 +212,7 @@ def restore_params(folder: str | Path, out: str | Path, force: bool = False) -> 
     config (what ncnnoptimize dropped comes back), and model.json's hashes recording the new files."""
     folder, out = Path(folder), Path(out)
     info = read_info(folder)
-    cfg = SSDConfig.from_dict(info.config)
+    cfg = info.config
     if folder.resolve() == out.resolve():
         raise InputError("-o must differ from the model folder: the original stays as it is")
     graph = read_param(folder / PARAM)

@@ -26,15 +26,17 @@ from ..modelfolder import (
     LOC_BLOB,
     PARAM,
     PRIOR_BLOB,
+    head_names,
     read_info,
 )
 from ..runtime.net import load_net, run_net
 from .compare import TensorCheck, compare_tensor
 from .detections import candidates_from_blobs, compare_detections
-from .inputs import synthetic_images, training_input
-from .tolerances import Tolerances
+from .tolerances import Tolerances, logit_scale
+from .verify_images import synthetic_images, training_input
 
 UPDATE_ENV = "SSD2NCNN_UPDATE_GOLDEN"
+LOGIT_SCALE = "conf_logit_scale"
 
 
 def update_requested(flag: bool) -> bool:
@@ -58,8 +60,11 @@ def _run(golden: Path, meta: dict) -> dict[str, np.ndarray]:
         arrays = {}
         for key, im, size in _cases(meta):
             # the inputs the goldens were written with: the training resize (the net, not the resize, is checked)
-            blobs = run_net(net, training_input(im.image, size, model.cfg), CONTRACT_BLOBS)
+            confs = head_names(model.cfg.num_levels)[model.cfg.num_levels:]
+            blobs = run_net(net, training_input(im.load(), size, model.cfg), [*confs, *CONTRACT_BLOBS])  # heads first: light mode frees them
             arrays.update({f"{key}/{name}": blobs[name] for name in CONTRACT_BLOBS})
+            # the largest |conf logit|, which the derived conf tolerance scales with (not stored)
+            arrays[f"{key}/{LOGIT_SCALE}"] = np.asarray(logit_scale(blobs[c] for c in confs), np.float32)
     return arrays
 
 
@@ -69,7 +74,8 @@ def write_golden(golden: Path, sizes: list[int], images: int, seed: int, command
         raise InputError(f"{golden} has no model.pth: put the fixture checkpoint there first")
     meta = {"sizes": sizes, "images": images, "seed": seed, "tools": tool_versions()}
     arrays = _run(golden, meta)
-    np.savez_compressed(golden / "golden.npz", **arrays)  # type: ignore[arg-type]
+    stored = {k: v for k, v in arrays.items() if not k.endswith(LOGIT_SCALE)}
+    np.savez_compressed(golden / "golden.npz", **stored)  # type: ignore[arg-type]
     (golden / "golden.json").write_text(json.dumps(meta, indent=2) + "\n")
     (golden / "COMMAND.txt").write_text(command.strip() + "\n")
     return golden
@@ -95,8 +101,10 @@ def check_golden(golden: Path, tol: Tolerances) -> GoldenResult:
     stored = dict(np.load(golden / "golden.npz"))
     fresh = _run(golden, meta)
     checks, failures = [], []
-    limits = {LOC_BLOB: (tol.head_atol, tol.head_rtol), CONF_BLOB: (tol.conf_atol, 0.0), PRIOR_BLOB: (tol.prior_atol, 0.0)}
     for key, _, _ in _cases(meta):
+        case_tol = tol.for_case(cfg.score_activation, float(fresh[f"{key}/{LOGIT_SCALE}"]))
+        limits = {LOC_BLOB: (tol.head_atol, tol.head_rtol), CONF_BLOB: (case_tol.conf_limit(), 0.0),
+                  PRIOR_BLOB: (tol.prior_atol, 0.0)}
         for name, (atol, rtol) in limits.items():
             c = compare_tensor(f"{key}/{name}", "golden", fresh[f"{key}/{name}"], stored[f"{key}/{name}"], atol, rtol)
             checks.append(c)
@@ -105,7 +113,7 @@ def check_golden(golden: Path, tol: Tolerances) -> GoldenResult:
         # the stored tensors are the reference: their candidates judge any difference by replay
         cand = candidates_from_blobs(stored[f"{key}/{LOC_BLOB}"], stored[f"{key}/{CONF_BLOB}"], stored[f"{key}/{PRIOR_BLOB}"], cfg)
         conf_err = float(np.abs(fresh[f"{key}/{CONF_BLOB}"] - stored[f"{key}/{CONF_BLOB}"]).max())
-        d = compare_detections(fresh[f"{key}/{DETECTION_BLOB}"], stored[f"{key}/{DETECTION_BLOB}"], cfg, tol, cand, conf_err)
+        d = compare_detections(fresh[f"{key}/{DETECTION_BLOB}"], stored[f"{key}/{DETECTION_BLOB}"], cfg, case_tol, cand, conf_err)
         if not d.passed:
             failures.append(
                 f"{key}/detection_out: {d.matched} matched, {d.unmatched_ncnn} new, {d.unmatched_ref} missing, "

@@ -1,5 +1,5 @@
 """The pipeline difference that `verify --images` reports beside parity: PyTorch as trained (Pillow's
-resize, `verify.inputs.training_input`) against ncnn as deployed (ncnn's own from_pixels_resize,
+resize, `verify.verify_images.training_input`) against ncnn as deployed (ncnn's own from_pixels_resize,
 `runtime.preprocess`), on the same images. Parity proves the converted model on identical tensors; this
 is what a user sees end to end, and what they need before shipping.
 
@@ -17,8 +17,8 @@ import numpy as np
 
 from ..data.metrics import evaluate_detections
 from .detections import match_detections
-from .inputs import VerifyImage
 from .tolerances import Tolerances
+from .verify_images import VerifyImage
 
 SHOWN_SCORE = 0.3  # detections compared between the pipelines: what `detect` shows by default
 BOOTSTRAP_SAMPLES = 100

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..converter.outdir import atomic_dir, check_writable
 from ..errors import InputError
+from ..fileio import atomic_dir, check_writable
 from ..modelfolder import BIN, CALIBRATION_OPTIONS, ONNX, PARAM, TABLE, ModelInfo, read_info, write_info
 from ..ncnn_format import Graph, read_param, write_param
 from ..ncnn_format.ids import CONV_INT8_SCALE_TERM, CONV_TYPES, INT8_TERM_REQUANTIZE

@@ -16,8 +16,19 @@ from ..errors import InputError
 @dataclass
 class VerifyImage:
     name: str
-    image: Image.Image  # RGB
+    image: Image.Image | None = None  # RGB, when made in memory (synthetic); else read from `path` on use
     gt: dict | None = None  # {"boxes": (N, 4) normalised, "labels": (N,), "difficult": (N,)}
+    path: Path | None = None
+
+    def load(self) -> Image.Image:
+        """The RGB image, decoded now (a file is not held in memory between uses): an InputError naming the
+        file when it cannot be decoded."""
+        if self.image is not None:
+            return self.image
+        from ..runtime.images import load_image
+
+        assert self.path is not None, "a VerifyImage holds an image or a path"
+        return load_image(self.path)
 
 
 def training_input(image: Image.Image, size: int, cfg: SSDConfig) -> np.ndarray:
@@ -52,10 +63,11 @@ def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyI
     return out
 
 
-def folder_images(folder: Path, limit: int | None = None) -> list[VerifyImage]:
+def folder_images(folder: Path, limit: int | None = None, class_names: tuple[str, ...] | None = None) -> list[VerifyImage]:
     """Every image in `folder`, or, when it is a VOC/COCO data set, its test (else val, else first)
-    split with the ground truth in normalised coordinates."""
-    from ..runtime.images import IMAGE_SUFFIXES, list_images, load_image
+    split with the ground truth in normalised coordinates, labels numbered by `class_names` (the model's:
+    a class the model does not know is an InputError before any work). Images are decoded on use."""
+    from ..runtime.images import IMAGE_SUFFIXES, list_images
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -67,14 +79,14 @@ def folder_images(folder: Path, limit: int | None = None) -> list[VerifyImage]:
     if is_voc(folder) or is_coco(folder):
         splits = dataset_splits(folder)
         split = next((s for s in ("test", "val", "trainval", "train") if s in splits), splits[0])
-        source = open_dataset(folder, split)
+        source = open_dataset(folder, split, class_names)
         out = []
         for rec in source.records[:limit]:
             scale = np.array([rec.width, rec.height, rec.width, rec.height], dtype=np.float64)
             gt = {"boxes": rec.boxes / scale, "labels": rec.labels, "difficult": rec.difficult}
-            out.append(VerifyImage(rec.path.name, load_image(rec.path), gt))
+            out.append(VerifyImage(rec.path.name, None, gt, rec.path))
         return out
     paths = list_images(folder)[:limit]
     if not paths:
         raise InputError(f"--images {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return [VerifyImage(p.name, load_image(p)) for p in paths]
+    return [VerifyImage(p.name, path=p) for p in paths]

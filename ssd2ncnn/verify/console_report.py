@@ -1,4 +1,4 @@
-"""Human-readable verify output (rich tables); the JSON report is `VerifyReport.as_dict`."""
+"""Human-readable verify output (rich tables); the JSON report is `VerifyReport.to_dict`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .detections import REASONS
-from .parity import VerifyReport
 from .pipeline import SHOWN_SCORE
+from .verdict import VerifyReport
 
 
 def print_detection_summary(report: VerifyReport, console: Console) -> None:
@@ -29,9 +29,14 @@ def print_detection_summary(report: VerifyReport, console: Console) -> None:
     lowered = [d for d in dets if d.note.startswith("no detection")]
     if lowered:
         console.print(f"  {len(lowered)} case(s) had no detection above the threshold on either side: {lowered[0].note}")
-    empty = [d for d in dets if d.compared == 0]
-    if empty:
-        console.print(f"  [yellow]{len(empty)} case(s) compared no detections at all[/]: {empty[0].note or 'both sides empty'}")
+    if report.inconclusive:
+        first = report.inconclusive[0]
+        tensors_ok = all(t.passed for c in report.inconclusive for t in c.tensors)
+        console.print(
+            f"  [yellow]detections inconclusive in {len(report.inconclusive)} case(s)[/] ({first.image}@{first.size}: "
+            f"{first.detections.inconclusive}); there the verdict rests on the tensor checks above, which "
+            + ("all pass" if tensors_ok else "[red]FAIL[/]")
+        )
 
 
 def print_report(report: VerifyReport, console: Console) -> None:
@@ -56,8 +61,9 @@ def print_report(report: VerifyReport, console: Console) -> None:
             "detection_out",
             "end-to-end",
             f"{max(d.max_score_err for d in det):.1e}/{max(d.max_box_err for d in det):.1e}",
-            f"{report.tolerances.score_atol:.0e}/{report.tolerances.box_atol:.0e}",
-            "[green]yes[/]" if all(d.passed for d in det) else "[red]NO[/]",
+            f"{max(d.score_limit for d in det):.0e}/{report.tolerances.box_atol:.0e}",
+            "[red]NO[/]" if not all(d.passed for d in det)
+            else "[yellow]inconclusive[/]" if any(d.inconclusive for d in det) else "[green]yes[/]",
         )
     console.print(table)
     console.print("detection_out errors are score/box, for detections matched by label and IoU")

@@ -12,8 +12,7 @@ from ssd2ncnn.cli import cli
 from ssd2ncnn.errors import InputError
 from ssd2ncnn.ncnn_format import read_param
 from ssd2ncnn.runtime.net import load_net, run_net
-from ssd2ncnn.verify.inputs import synthetic_images
-from ssd2ncnn.verify.seed_graph import (
+from ssd2ncnn.verify.seed_param_parity import (
     compare_conv_layers,
     fold_bn,
     layer_signature,
@@ -23,6 +22,7 @@ from ssd2ncnn.verify.seed_graph import (
     seed_parity,
     write_seed_model,
 )
+from ssd2ncnn.verify.verify_images import synthetic_images
 
 SEED_PARAM = REFERENCE / "mobilenetv3_ssdlite_voc.param"
 

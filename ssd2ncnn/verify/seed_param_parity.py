@@ -23,7 +23,17 @@ import torch
 
 from ..errors import InputError
 from ..model.seed_mobilenetv3 import SeedSSD
-from ..modelfolder import BIN, PARAM, read_info
+from ..modelfolder import (
+    BIN,
+    CONF_BLOB,
+    CONTRACT_BLOBS,
+    DETECTION_BLOB,
+    LOC_BLOB,
+    PARAM,
+    PRIOR_BLOB,
+    head_names,
+    read_info,
+)
 from ..ncnn_format import Graph, Layer, format_param, read_param
 from ..ncnn_format.ids import (
     BINARYOP_ADD,
@@ -45,11 +55,11 @@ from ..ncnn_format.ids import (
 )
 from ..patches.ssd_postprocess import detection_output_params
 from ..runtime.net import load_net, run_net
+from ..runtime.preprocess import preprocess_image
 from .compare import TensorCheck, compare_tensor
 from .detections import DetectionCheck, candidates_from_blobs, compare_detections
-from .inputs import VerifyImage
-from .parity import preprocess
-from .tolerances import FP32, Tolerances
+from .tolerances import FP32, Tolerances, logit_scale
+from .verify_images import VerifyImage
 
 HSWISH_OFFSET, HSWISH_SCALE = 3.0, 6.0  # x * relu6(x + 3) / 6 (the seed's hswish/hsigmoid)
 RAW_FP32_TAG = b"\x00\x00\x00\x00"
@@ -173,7 +183,7 @@ def write_seed_model(model: SeedSSD, seed_param: Path, out_dir: Path) -> tuple[P
     return param, weights
 
 
-BLOBS = ("mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out")
+BLOBS = CONTRACT_BLOBS
 
 
 @dataclass
@@ -201,17 +211,19 @@ def seed_parity(model: SeedSSD, out_dir: Path, seed_param: Path, seed_weights: P
     cases = []
     for size in sizes:
         for image in images:
-            chw = preprocess(image.image, size, meta)
-            a, b = run_net(ours, chw, BLOBS), run_net(seed, chw, BLOBS)
+            chw = preprocess_image(image.load(), size, meta)
+            confs = head_names(cfg.num_levels)[cfg.num_levels:]
+            a, b = run_net(ours, chw, tuple(confs) + BLOBS), run_net(seed, chw, BLOBS)
+            case_tol = tol.for_case(cfg.score_activation, logit_scale(a[c] for c in confs))
             checks = [
-                compare_tensor("mbox_loc", "seed", a["mbox_loc"], b["mbox_loc"], tol.head_atol, tol.head_rtol),
-                compare_tensor("mbox_conf_flatten", "seed", a["mbox_conf_flatten"], b["mbox_conf_flatten"], tol.conf_atol),
-                compare_tensor("mbox_priorbox", "seed", a["mbox_priorbox"], b["mbox_priorbox"], tol.prior_atol),
+                compare_tensor(LOC_BLOB, "seed", a[LOC_BLOB], b[LOC_BLOB], tol.head_atol, tol.head_rtol),
+                compare_tensor(CONF_BLOB, "seed", a[CONF_BLOB], b[CONF_BLOB], case_tol.conf_limit()),
+                compare_tensor(PRIOR_BLOB, "seed", a[PRIOR_BLOB], b[PRIOR_BLOB], tol.prior_atol),
             ]
             # the seed graph's own candidates judge any difference (tie-aware replay, as `verify`)
-            cand = candidates_from_blobs(b["mbox_loc"], b["mbox_conf_flatten"], b["mbox_priorbox"], cfg)
-            det = compare_detections(a["detection_out"], b["detection_out"], cfg, tol, cand, checks[1].max_abs)
-            same_priors = a["mbox_priorbox"].shape == b["mbox_priorbox"].shape and bool(np.array_equal(a["mbox_priorbox"], b["mbox_priorbox"]))
+            cand = candidates_from_blobs(b[LOC_BLOB], b[CONF_BLOB], b[PRIOR_BLOB], cfg)
+            det = compare_detections(a[DETECTION_BLOB], b[DETECTION_BLOB], cfg, case_tol, cand, checks[1].max_abs)
+            same_priors = a[PRIOR_BLOB].shape == b[PRIOR_BLOB].shape and bool(np.array_equal(a[PRIOR_BLOB], b[PRIOR_BLOB]))
             cases.append(SeedCase(image.name, size, checks, det, same_priors))
     del ours, seed
     return cases

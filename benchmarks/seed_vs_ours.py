@@ -2,7 +2,7 @@
 `.param` (given a `.bin` from the same weights) at 300 px, then bench's "seed graph vs ours" on the same
 network and weights (median of several runs, ncnn end to end to `detection_out`).
 
-    PYTHONPATH=. python benchmarks/seed_graph.py [--checkpoint seed_epoch_25.pth] [--images 8] [--runs 30] [--threads 1,2]
+    PYTHONPATH=. python benchmarks/seed_vs_ours.py [--checkpoint seed_epoch_25.pth] [--images 8] [--runs 30] [--threads 1,2]
 
 Without --checkpoint it writes a full-width seed checkpoint in the mmdetection v1 layout with seeded
 spread weights (not trained: the released file cannot be downloaded here). Timings are wall-clock on
@@ -27,9 +27,9 @@ from ssd2ncnn.config import get_preset  # noqa: E402
 from ssd2ncnn.converter.convert import convert_model  # noqa: E402
 from ssd2ncnn.importers.mmdet_seed import seed_layout  # noqa: E402
 from ssd2ncnn.model.seed_mobilenetv3 import SeedSSD  # noqa: E402
-from ssd2ncnn.model.spread import spread_init  # noqa: E402
-from ssd2ncnn.verify.inputs import synthetic_images  # noqa: E402
-from ssd2ncnn.verify.seed_graph import seed_parity, write_seed_model  # noqa: E402
+from ssd2ncnn.model.spread_init import spread_init  # noqa: E402
+from ssd2ncnn.verify.seed_param_parity import seed_parity, write_seed_model  # noqa: E402
+from ssd2ncnn.verify.verify_images import synthetic_images  # noqa: E402
 
 DEPLOYED_RATIOS = ((2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))
 

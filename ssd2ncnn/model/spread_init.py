@@ -13,7 +13,9 @@ from .ssdlite import SSDDetector, head_conv
 
 
 @torch.no_grad()
-def spread_init(model: SSDDetector, seed: int = 0, batch: int = 4) -> SSDDetector:
+def spread_init(model: SSDDetector, seed: int = 0, batch: int = 4, calibration: torch.Tensor | None = None) -> SSDDetector:
+    """`calibration`: a (N, 3, H, W) batch of normalised pictures to take the BatchNorm statistics from
+    (default: `batch` images of seeded noise), so the statistics are those of real inputs."""
     gen = torch.Generator().manual_seed(seed)  # CPU generator: the same spread on every device
     weight = next(model.parameters())
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -22,7 +24,9 @@ def spread_init(model: SSDDetector, seed: int = 0, batch: int = 4) -> SSDDetecto
         bn.momentum = None  # cumulative average: one pass sets running stats to the batch statistics
     size = model.cfg.input_size
     model.train()
-    model(torch.randn(batch, 3, size, size, generator=gen, device=gen.device).to(weight.device, weight.dtype))
+    if calibration is None:
+        calibration = torch.randn(batch, 3, size, size, generator=gen, device=gen.device)
+    model(calibration.to(weight.device, weight.dtype))
     for bn in bns:
         bn.momentum = 0.01
         # a (nearly) constant channel would be scaled up by 1/sqrt(eps) and amplify float rounding

@@ -19,9 +19,10 @@ from .modelfolder import read_info
 from .runtime.detector import Detection, Detector
 from .runtime.draw import draw_detections
 from .runtime.images import list_images, load_image
-from .verify.inputs import folder_images
-from .verify.parity import VerifyReport, verify
+from .verify.parity import verify
 from .verify.tolerances import for_model
+from .verify.verdict import VerifyReport
+from .verify.verify_images import folder_images
 
 DEMO_THRESHOLD = 0.5
 
@@ -62,7 +63,8 @@ def run_demo(
     sizes = [cfg.input_size, cfg.input_size + 32]
     say(f"2/3 verify ncnn against PyTorch on {len(paths)} images at sizes {sizes}")
     # the tolerances of what was written (fp32, fp16 weights or int8), read back from the folder's model.json
-    report = verify(model, out / "model", folder_images(images), sizes, for_model(read_info(out / "model")))
+    info = read_info(out / "model")  # read once: verify and the detector below take it
+    report = verify(model, out / "model", folder_images(images), sizes, for_model(info), info=info)
     (out / "verify.json").write_text(dumps(report.as_dict()))
     worst = max((t for c in report.cases for t in c.tensors), key=lambda t: t.max_abs)
     say(
@@ -72,7 +74,7 @@ def run_demo(
     )
 
     say(f"3/3 detect (score > {DEMO_THRESHOLD}) and draw")
-    detector = Detector(out / "model")
+    detector = Detector(out / "model", info=info)
     drawn = out / "detections"
     drawn.mkdir(exist_ok=True)
     found: dict[str, list[Detection]] = {}

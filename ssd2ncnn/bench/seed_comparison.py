@@ -1,7 +1,7 @@
 """`bench`'s "seed graph vs ours". For any model folder it times the seed's hand-edited `.param` against
 ours with empty weights (two different networks: structure only). For a seed-architecture model
 (`arch == "seed"`) with its `--checkpoint`, the seed graph gets a `.bin` from the same weights
-(`verify/seed_graph.py`), so the comparison is the same network, hand-edited against generated, both
+(`verify/seed_param_parity.py`), so the comparison is the same network, hand-edited against generated, both
 computing `detection_out` with the same DetectionOutput params."""
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ def prepare_structure(meta: ModelInfo, out_dir: Path, checkpoint: Path | None, s
     ours_param = Path(out_dir) / "model.param"
     prep = {"seed_param": str(seed_param), "seed_bin": None, "weights": "empty",
             "layers": {"ours": sum(layer_types(ours_param).values()), "seed": sum(layer_types(Path(seed_param)).values())}}
-    if meta.config.get("arch") != "seed" or checkpoint is None:
+    if meta.config.arch != "seed" or checkpoint is None:
         return prep
     from ..checkpoint import load_model
     from ..model.seed_mobilenetv3 import SeedSSD
     from ..verify.parity import check_same_model
-    from ..verify.seed_graph import write_seed_model
+    from ..verify.seed_param_parity import write_seed_model
 
     model = load_model(checkpoint)
     check_same_model(model, meta, Path(out_dir))
