@@ -23,10 +23,10 @@ import torch
 
 from ..config import mmdet_ssdlite320
 from ..errors import CheckpointError
+from ..model.load_state import load_state_strict
 from ..model.mmdet_ssdlite import ARCH_SETTINGS, MmdetSSDLite
 from ..model.mobilenetv3 import make_divisible
 from ..model.ssdlite import SSDDetector
-from ..model.load_state import load_state_strict
 from . import Importer, ImportOptions, register
 from .restricted_pickle import mapping
 from .torchvision import COCO_91
