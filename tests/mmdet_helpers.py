@@ -95,3 +95,32 @@ def nms_pre_floor(conf: np.ndarray, num_classes: int, score_thr: float, nms_pre:
 def zero_size(boxes: np.ndarray) -> np.ndarray:
     """mmdet 3.x's `min_bbox_size=0` filter: boxes clipped to the image with no width or height are dropped."""
     return (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+
+
+def judge(mmdet_rows: np.ndarray, blobs: dict, cfg, test_cfg: dict):
+    """mmdetection's detections (pixels at 320, mmdet labels) against ncnn's blobs, with exactly the
+    documented differences excused (docs/mmdet.md):
+    - nms_pre: only rows scoring above the best candidate mmdet's per-level cut dropped are compared;
+    - min_bbox_size: candidates whose clipped box has no width or height are out of the replay, and such
+      ncnn rows out of the comparison (mmdet drops them before NMS; DetectionOutput keeps them);
+    - the dw/dh clamp: must not apply (asserted): no prior's raw size regression reaches it.
+    What is left is judged as torchvision's detections are (tie-aware replay on ncnn's candidates).
+    Returns (DetectionCheck, the nms_pre floor, ncnn rows dropped as zero-size)."""
+    from dataclasses import replace
+
+    from torchvision_helpers import tie_aware
+
+    from ssd2ncnn.verify.detections import candidates_from_blobs
+
+    loc = np.asarray(blobs["mbox_loc"], np.float32).reshape(-1, 4)
+    assert np.abs(loc[:, 2:]).max() < DWH_CLAMP_RAW, "DeltaXYWHBBoxCoder's size clamp applies: not excused here"
+    floor = nms_pre_floor(blobs["mbox_conf_flatten"], cfg.num_classes, test_cfg["score_thr"], test_cfg["nms_pre"])
+    cand = candidates_from_blobs(blobs["mbox_loc"], blobs["mbox_conf_flatten"], blobs["mbox_priorbox"], cfg)
+    cand.scores[zero_size(cand.boxes), 1:] = 0.0
+    got = np.asarray(blobs["detection_out"], np.float64).reshape(-1, 6)
+    empty = zero_size(got[:, 2:6])
+    ref = mmdet_rows.astype(np.float64).copy()
+    ref[:, 0] += 1  # mmdet's labels have no background
+    ref[:, 2:] /= 320.0
+    cut = replace(cfg, conf_threshold=max(cfg.conf_threshold, floor))
+    return tie_aware(ref[ref[:, 1] > floor], got[~empty & (got[:, 1] > floor)], cand, cut), floor, int(empty.sum())
