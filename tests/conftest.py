@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from ssd2ncnn.checkpoint import save_checkpoint
 from ssd2ncnn.config import get_preset
 from ssd2ncnn.converter.convert import convert_model
 from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite
+
+# Property tests draw the same examples on every run (a bug is caught always or never, not 1 run in 8)
+# and keep no example database (.hypothesis/ is neither written nor needed). tests/test_determinism.py.
+settings.register_profile("ssd2ncnn", derandomize=True, database=None)
+settings.load_profile("ssd2ncnn")
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "ssd2ncnn" / "assets" / "reference"

@@ -46,7 +46,7 @@ def _kept(rows):
     return {(int(r[0]), *np.round(r[2:6], 6)) for r in rows}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000))
 def test_a_reorder_of_near_tied_scores_is_accepted(seed):
     cand = candidates(seed)
@@ -69,7 +69,7 @@ def test_the_noise_really_changes_the_detections():
     assert changed >= 10, changed
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.sampled_from([0.25, 0.35, 0.6, 0.8]))
 def test_a_changed_nms_threshold_is_not_accepted(seed, nms):
     # untied scores: with ties everywhere a changed threshold can give an output that a reorder of tied
@@ -81,7 +81,7 @@ def test_a_changed_nms_threshold_is_not_accepted(seed, nms):
     assert not compare(ncnn, cand).passed
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.integers(0, 11))
 def test_a_dropped_box_is_not_accepted(seed, k):
     cand = candidates(seed)

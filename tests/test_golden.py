@@ -15,11 +15,16 @@ GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "voc300-t
 
 
 def test_golden_outputs_match_and_a_perturbed_golden_fails(tmp_path, monkeypatch):
-    monkeypatch.delenv("SSD2NCNN_UPDATE_GOLDEN", raising=False)
+    # the retired regeneration variable, left set in a shell: the check still only checks (#21)
+    monkeypatch.setenv("SSD2NCNN_UPDATE_GOLDEN", "1")
     runner = CliRunner()
-    res = runner.invoke(cli, ["verify", "--golden", str(GOLDEN)])
+    copy = tmp_path / "copy"
+    shutil.copytree(GOLDEN, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    res = runner.invoke(cli, ["verify", "--golden", str(copy)])
     assert res.exit_code == 0, res.output
-    assert "golden outputs match" in res.output
+    assert "golden outputs match" in res.output and "SSD2NCNN_UPDATE_GOLDEN is ignored" in res.output
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
 
     bad = tmp_path / "golden"
     shutil.copytree(GOLDEN, bad)

@@ -46,3 +46,31 @@ def test_difference_nan_and_missing_output_fail(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="outputs"):
         check_simplified(_graph(tmp_path / "two.onnx", 0.0, ("loc0", "conf0")), base, 8)
     assert np.isfinite(check_simplified(base, base, 8)["loc0"])
+
+
+# ------------------------------------------------------------- genuinely different graphs, measured (#21)
+def _two_adds(path: Path, a: float, b: float) -> Path:
+    """input -> Add(a) -> Add(b) -> loc0: another graph (two nodes, two constants) than `_graph`'s."""
+    consts = [helper.make_tensor(n, TensorProto.FLOAT, [1], [v]) for n, v in (("ca", a), ("cb", b))]
+    nodes = [helper.make_node("Add", ["input", "ca"], ["t"]), helper.make_node("Add", ["t", "cb"], ["loc0"])]
+    graph = helper.make_graph(
+        nodes, "g2", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("loc0", TensorProto.FLOAT, [1, 3, 8, 8])], consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_different_graph_is_measured_and_judged_by_its_difference(tmp_path: Path) -> None:
+    base = _graph(tmp_path / "a.onnx", 0.5)
+    # the same function by other nodes: differences of float rounding only (0.25 + 0.25 is exact)
+    assert check_simplified(base, _two_adds(tmp_path / "same.onnx", 0.25, 0.25), 8)["loc0"] <= 1e-6
+    # off by half the tolerance: passes, and the reported difference is that offset
+    d = SIMPLIFY_TOLERANCE / 2
+    got = check_simplified(base, _two_adds(tmp_path / "near.onnx", 0.25, 0.25 + d), 8)["loc0"]
+    assert got == pytest.approx(d, rel=0.05)
+    # off by three times the tolerance: refused, naming the output and the measured difference
+    with pytest.raises(ToolError, match=f"on loc0 by {3 * SIMPLIFY_TOLERANCE:.3g} "):
+        check_simplified(base, _two_adds(tmp_path / "far.onnx", 0.25, 0.25 + 3 * SIMPLIFY_TOLERANCE), 8)

@@ -4,7 +4,7 @@ be compared must say so rather than pass or fail on ties (17.2).
 
 The weights are realistic enough that a wrong conversion shows: BatchNorm statistics calibrated on
 pictures (seeded synthetic scenes through the training pre-processing) and spread head biases
-(`model.spread`); each test first checks that the outputs depend on the input, so none of them can pass
+(`model.spread_init`); each test first checks that the outputs depend on the input, so none of them can pass
 on a model that ignores its input. Each model is converted once and verified at three sizes."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from ssd2ncnn.model.spread import spread_init
 from ssd2ncnn.verify.inputs import synthetic_images, training_input
 
 from ssd2ncnn.checkpoint import load_model, save_checkpoint
@@ -25,6 +24,7 @@ from ssd2ncnn.cli import cli
 from ssd2ncnn.config import get_preset, torchvision_ssdlite320
 from ssd2ncnn.converter.convert import convert_model
 from ssd2ncnn.model.reference import run_reference
+from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite, head_conv
 from ssd2ncnn.model.tv_ssdlite import TorchvisionSSDLite
 from ssd2ncnn.modelfolder import CONF_BLOB

@@ -12,7 +12,7 @@ from rich.progress import Progress
 from ..errors import CheckFailed, InputError
 from ..jsonutil import dumps
 from ..verify.console_report import print_report
-from ..verify.golden import check_golden, update_requested, write_golden
+from ..verify.golden import UPDATE_ENV, check_golden, ignored_update_env, write_golden
 from ..verify.parity import verify_checkpoint
 from ..verify.tolerances import FP32, for_model, parse_overrides
 from ..verify.verify_images import folder_images, synthetic_images
@@ -45,6 +45,9 @@ def rewrite_golden(golden: Path, sizes: str | None, num_images: int | None, seed
 
 
 def check_golden_folder(golden: Path, overrides: dict[str, float], console: Console) -> None:
+    if ignored_update_env():
+        console.print(f"{UPDATE_ENV} is ignored: the golden check only checks; rewrite with --update-golden "
+                      "(scripts/update_golden.sh)")
     result = check_golden(golden, FP32.override(overrides))
     console.print(f"golden {golden}: {len(result.checks)} tensors compared, {len(result.failures)} failures")
     if not result.passed:
@@ -102,7 +105,7 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
 @click.option("--no-onnx", is_flag=True, help="Skip the onnxruntime reference.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
 @click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
-@click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (or set SSD2NCNN_UPDATE_GOLDEN=1).")
+@click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (the only way to; scripts/update_golden.sh).")
 @model_options
 def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
@@ -115,7 +118,7 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         given = [n for n, v in (("CHECKPOINT", checkpoint), ("--images", images), ("--report", report_path)) if v is not None]
         if given:  # the golden check uses the fixture's own checkpoint and inputs: these would be ignored
             raise InputError(f"--golden DIR checks the fixture's own model and inputs; drop {', '.join(given)}")
-        if update_requested(update_golden):
+        if update_golden:
             rewrite_golden(golden, sizes, num_images, seed, console)
         else:
             check_golden_folder(golden, overrides, console)

@@ -5,7 +5,8 @@ later tool changed after `convert`, and names the likely cause:
 - blob names: `input` (an Input layer), mbox_loc, mbox_conf_flatten, mbox_priorbox, detection_out and the
   per-level heads loc0.., conf0..;
 - every PriorBox (in the order mbox_priorbox concatenates them) and the DetectionOutput: the value ncnn
-  will use for each param (written, or ncnn's default when absent) against the SSDConfig's;
+  will use for each param (written, or ncnn's default when absent) against the SSDConfig's, as
+  `expected_params` derives them (not the writer's `priorbox_params`, so a writer bug is caught here);
 - the priors ncnn produces (at the model's size and one other) against the prior generator.
 
 ncnnoptimize is the usual culprit: its model writer knows PriorBox params 0-13 only, so it drops
@@ -38,6 +39,7 @@ from ..modelfolder import (
 from ..ncnn_format import Graph, Layer, read_param, write_param
 from ..ncnn_format.ids import PRIORBOX_CENTER_MMDET, PRIORBOX_STEP_MMDET, ncnn_default
 from ..patches.ssd_postprocess import detection_output_params, priorbox_params
+from .expected_params import expected_detection_output, expected_priorbox
 from .tolerances import FP32
 
 NCNNOPTIMIZE = ("ncnnoptimize drops PriorBox params 14 and 15 (its writer knows 0-13 only): use `convert --fp16` "
@@ -97,12 +99,20 @@ def param_differences(layer: Layer, expected: dict) -> list[tuple[int, str]]:
 
 
 def priorbox_layers(graph: Graph) -> list[Layer]:
-    """The PriorBox layers in level order: the order the mbox_priorbox Concat takes them."""
-    concat = graph.producer(PRIOR_BLOB)
-    if concat is None:
-        return []
-    layers = [graph.producer(b) for b in concat.inputs]
-    return [ly for ly in layers if ly is not None and ly.type == "PriorBox"]
+    """The PriorBox layers in level order: the order their Concat takes them. That Concat makes
+    mbox_priorbox, or sits upstream of it when the torchvision centre-size clamp
+    (patches/center_size.py) rewrites the priors in between, so the search walks up from mbox_priorbox."""
+    todo, seen = [PRIOR_BLOB], set()
+    while todo:
+        layer = graph.producer(todo.pop(0))
+        if layer is None or layer.name in seen:
+            continue
+        seen.add(layer.name)
+        inputs = [graph.producer(b) for b in layer.inputs]
+        if layer.type == "Concat" and inputs and all(ly is not None and ly.type == "PriorBox" for ly in inputs):
+            return inputs  # type: ignore[return-value]
+        todo += layer.inputs
+    return []
 
 
 def _check_hashes(folder: Path, info: ModelInfo, ok: list[str], bad: list[Finding]) -> None:
@@ -139,7 +149,7 @@ def _check_params(graph: Graph, cfg: SSDConfig, ok: list[str], bad: list[Finding
                            f"{cfg.num_levels} levels", "the graph was rewired"))
         return
     diffs = [(pid, text) for k, ly in enumerate(boxes) for pid, text in
-             param_differences(ly, priorbox_params(cfg, k))]
+             param_differences(ly, expected_priorbox(cfg, k))]
     dropped = {pid for pid, _ in diffs} <= {PRIORBOX_STEP_MMDET, PRIORBOX_CENTER_MMDET} and all(
         PRIORBOX_STEP_MMDET not in ly.params and PRIORBOX_CENTER_MMDET not in ly.params for ly in boxes)
     if diffs and dropped:
@@ -153,7 +163,7 @@ def _check_params(graph: Graph, cfg: SSDConfig, ok: list[str], bad: list[Finding
     if len(dets) != 1:
         bad.append(Finding(f"model.param has {len(dets)} DetectionOutput layers, expected 1", "the graph was rewired"))
         return
-    det_diffs = param_differences(dets[0], detection_output_params(cfg))
+    det_diffs = param_differences(dets[0], expected_detection_output(cfg))
     bad.extend(Finding(text, "the .param was edited after convert") for _, text in det_diffs)
     if not diffs and not det_diffs:
         ok.append(f"PriorBox x{len(boxes)} and DetectionOutput params match the config")
