@@ -9,7 +9,6 @@ import copy
 import math
 import os
 import pickle
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from .config import SSDConfig, get_preset
 from .errors import CheckpointError
 from .fileio import atomic_write
 from .importers import IMPORTERS, ImportOptions, detect_importer, source_names
+from .importers.restricted_pickle import restricted_load
 from .model.factory import build_model
 from .model.load_state import load_state_strict
 from .model.ssdlite import SSDDetector
@@ -67,12 +67,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         text = str(exc).strip()
         if "global" not in text.lower():  # the weights-only unpickler names the GLOBAL it refused
             raise CheckpointError(f"checkpoint {path} is truncated or corrupt (bad pickle data); re-download or re-save it") from exc
-        found = re.search(r"GLOBAL ([\w.]+)", text)
-        what = f"it references {found.group(1)}" if found else "it contains Python objects or code"
-        raise CheckpointError(
-            f"checkpoint {path} was refused by safe loading (weights_only=True): {what}, not just tensors; "
-            f"if you trust it, re-save it as a plain state dict with torch.save(model.state_dict(), path)"
-        ) from exc
+        obj = _load_restricted(path)  # framework objects (mmengine's) become inert; code is still refused
     except Exception as exc:  # torch's loaders raise anything from EOFError to IndexError on junk bytes
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -81,6 +76,21 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict of tensors")
     return obj
+
+
+def _load_restricted(path: Path) -> Any:
+    """The second try for a pickle that names classes beyond tensors (`importers/restricted_pickle.py`)."""
+    try:
+        return restricted_load(path)
+    except CheckpointError as exc:
+        raise CheckpointError(
+            f"checkpoint {path} was refused by safe loading (weights_only=True, then the restricted unpickler): "
+            f"{exc}; if you trust it, re-save it as a plain state dict with torch.save(model.state_dict(), path)"
+        ) from exc
+    except Exception as exc:  # junk after a valid start, as in the first try
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {str(exc)[:120]}); re-download or re-save it"
+        ) from exc
 
 
 def _state_dict_of(obj: dict[str, Any]) -> dict[str, torch.Tensor]:

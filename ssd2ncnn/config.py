@@ -54,6 +54,12 @@ PRESET_ARCHES = ARCHES[:2]
 # qfgaohao/dusty-nv pytorch-ssd's nets, with their state-dict layout (model/pytorch_ssd_*.py).
 PYTORCH_SSD_ARCHES = ("mb1-ssd", "mb1-ssd-lite", "mb2-ssd-lite", "mb3-large-ssd-lite", "mb3-small-ssd-lite")
 ARCHES += PYTORCH_SSD_ARCHES
+# mmdetection 2.x/3.x SSDLite MobileNetV2 (`configs/ssd/ssdlite_mobilenetv2*_coco.py`, model/mmdet_ssdlite.py).
+MMDET_ARCH = "mmdet_ssdlite"
+ARCHES += (MMDET_ARCH,)
+# How the source checkpoint ordered each anchor's class channels. Importers permute the weights so that the
+# network here always has the background at channel 0; the source's order is kept for the record.
+CLASS_ORDERS = ("background_first", "background_last")
 
 
 POSITIVE = Real(0, None, lo_open=True)
@@ -101,8 +107,12 @@ class SSDConfig:
     # The nominal strides the step rule reproduces at `input_size` (documentation; a test checks it),
     # except with step_rule "fixed", where they are the steps, in pixels, per level.
     strides: tuple[int, ...] = spec(Seq(Int(1)), ())
-    # BatchNorm epsilon the network was trained with (pytorch-ssd: PyTorch's default).
+    # ---- imported checkpoints: what a foreign source trained with ----
+    # BatchNorm epsilon, read by the networks whose sources differ in it: pytorch-ssd (PyTorch's default,
+    # 1e-5) and mmdet (its SSDLite config: 1e-3). ssdlite and torchvision (1e-3) and seed (1e-5) fix their own.
     bn_eps: float = spec(Real(0, 1, lo_open=True, hi_open=True), 1e-5)
+    # The source's class-channel order (CLASS_ORDERS); mmdetection puts the background last.
+    source_class_order: str = spec(Text(CLASS_ORDERS), "background_first")
 
     # ---- derived -------------------------------------------------------------------------------
     @property
@@ -333,4 +343,46 @@ def pytorch_ssd(class_names: tuple[str, ...], arch: str, resolution: int | None 
         keep_top_k=200 * (len(class_names) - 1),
         strides=strides,
         bn_eps=1e-5,
+    ).validate()
+
+
+# mmdetection's SSDLite MobileNetV2 (configs/ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py, 3.x; the
+# 2.x ssdlite_mobilenetv2_scratch_600e_coco.py is the same model). At most this many (prior, class) pairs
+# per level reach NMS there (test_cfg nms_pre=1000, 6 levels): no class can bring more candidates.
+MMDET_NMS_PRE, MMDET_LEVELS = 1000, 6
+
+
+def mmdet_ssdlite320(class_names: tuple[str, ...], width_mult: float = 1.0) -> SSDConfig:
+    """The mmdetection config written as an SSDConfig. Anchors: `SSDAnchorGenerator(strides=[16, 32, 64,
+    107, 160, 320], ratios=[[2, 3]] * 6, min_sizes=[48, 100, 150, 202, 253, 304], max_sizes=[100, 150,
+    202, 253, 304, 320])`: centres at j * stride + stride / 2, sizes min, sqrt(min * max), then (r, 1/r)
+    pairs, no clipping; the strides are ceil(320 / f), so the ceil step rule with offset 0.5 (and it follows
+    other input sizes). Input: RGB, mean 123.675/116.28/103.53, std 58.395/57.12/57.375. Boxes:
+    DeltaXYWHBBoxCoder stds (0.1, 0.1, 0.2, 0.2) with clip_border (clipped to the image before NMS).
+    test_cfg: softmax, score_thr 0.02, NMS 0.45, max_per_img 200. BN eps 1e-3 in every ConvModule."""
+    return SSDConfig(
+        preset="mmdet-ssdlite320",
+        input_size=320,
+        class_names=tuple(class_names),
+        min_sizes=(48, 100, 150, 202, 253, 304),
+        max_sizes=(100, 150, 202, 253, 304, 320),
+        aspect_ratios=((2, 3),) * 6,
+        mean=(123.675, 116.28, 103.53),
+        std=(58.395, 57.12, 57.375),
+        rgb=True,
+        width_mult=float(width_mult),
+        arch=MMDET_ARCH,
+        step_rule="ceil",
+        center_rule="standard",
+        offset=0.5,
+        clip=False,
+        variances=(0.1, 0.1, 0.2, 0.2),
+        nms_threshold=0.45,
+        conf_threshold=0.02,
+        nms_top_k=MMDET_NMS_PRE * MMDET_LEVELS,
+        keep_top_k=200,
+        clip_boxes=True,
+        strides=(16, 32, 64, 107, 160, 320),
+        bn_eps=1e-3,
+        source_class_order="background_last",
     ).validate()

@@ -25,7 +25,7 @@ CONFIG_KINDS = {
     "clip": "bool", "clip_rule": "string", "variances": "array", "score_activation": "string",
     "nms_threshold": "number", "conf_threshold": "number", "nms_top_k": "int", "keep_top_k": "int",
     "clip_boxes": "bool", "strides": "array",
-    "bn_eps": "number",
+    "bn_eps": "number", "source_class_order": "string",
 }
 
 # SSDConfig field -> values that are wrong for a voc300 config (a wrong type, out of range, or inconsistent).
@@ -59,6 +59,7 @@ CONFIG_BAD: dict[str, list] = {
     "clip_boxes": ["false", 1, None],
     "strides": [[16, 30, 60, 100, 150, "300"], [0, 30, 60, 100, 150, 300], 16, [16.5], [True], [2**40]],
     "bn_eps": ["1e-5", 0, 1, -1e-5, NAN, True, None],
+    "source_class_order": ["background-last", "last", 1, None, True],
 }
 
 # Values a voc300 config must accept although they look unusual (so a schema that refuses too much fails).

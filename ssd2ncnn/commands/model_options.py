@@ -15,6 +15,7 @@ from ..config import PRESETS
 
 # the registered importers (ssd2ncnn.importers.IMPORTERS): --from name -> its description
 IMPORTER_HELP: dict[str, str] = {
+    "mmdet": "mmdetection 2.x/3.x SSDLite MobileNetV2 (configs/ssd/ssdlite_mobilenetv2*_coco.py)",
     "seed": "ujsyehao/mobilenetv3-ssd's mmdetection v1 checkpoint (backbone.bneck.*, bbox_head.reg_convs.*)",
     "torchvision": "ssdlite320_mobilenet_v3_large, a state dict or a references/detection train.py checkpoint",
     "pytorch-ssd": "qfgaohao/dusty-nv pytorch-ssd (jetson-inference train_ssd.py): mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, "

@@ -58,6 +58,7 @@ def source_names() -> list[str]:
 
 
 # Each importer module registers itself on import (after the registry and helpers it uses).
+from . import mmdet as _mmdet  # noqa: E402, F401
 from . import mmdet_seed as _mmdet_seed  # noqa: E402, F401
 from . import pytorch_ssd as _pytorch_ssd  # noqa: E402, F401
 from . import torchvision as _torchvision  # noqa: E402, F401

@@ -4,7 +4,8 @@ Every network here has the same interface: `cfg`, `forward(x) -> ([loc_k], [conf
 
 from __future__ import annotations
 
-from ..config import PYTORCH_SSD_ARCHES, SSDConfig
+from ..config import MMDET_ARCH, PYTORCH_SSD_ARCHES, SSDConfig
+from .mmdet_ssdlite import MmdetSSDLite
 from .pytorch_ssd_mb1 import build_mb1
 from .pytorch_ssd_mb2 import build_mb2
 from .pytorch_ssd_mb3 import build_mb3
@@ -22,4 +23,6 @@ def build_model(cfg: SSDConfig) -> SSDDetector:
         return TorchvisionSSDLite(cfg)
     if cfg.arch in PYTORCH_SSD_ARCHES:  # qfgaohao/dusty-nv pytorch-ssd, by family
         return {"mb1": build_mb1, "mb2": build_mb2, "mb3": build_mb3}[cfg.arch[:3]](cfg)
+    if cfg.arch == MMDET_ARCH:
+        return MmdetSSDLite(cfg)
     raise ValueError(f"no network for arch {cfg.arch!r}")  # SSDConfig.validate refuses unknown arches first
