@@ -21,7 +21,7 @@ CASES = [
     ("detect missing model", ["detect", "{tmp}/nowhere", "{tmp}/img.png"], 2, "does not exist"),
     ("detect folder not from convert", ["detect", "{tmp}", "{tmp}/img.png"], 2, "model.json"),
     ("param lint missing file", ["param", "lint", "{tmp}/none.param"], 2, "none.param"),
-    ("param lint broken file", ["param", "lint", "{tmp}/bad.param"], 1, "bad.param:4: parse:"),
+    ("param lint broken file", ["param", "lint", "{tmp}/bad.param"], 1, "bad.param:4: error: parse:"),
     ("param fmt malformed", ["param", "fmt", "{tmp}/bad.param", "-o", "{tmp}/o.param"], 2, "bad.param:4:"),
     ("train missing data", ["train", "--data", "{tmp}/nodata", "--preset", "voc300", "-o", "{tmp}/run"], 2, "nodata"),
     ("train bad device", ["train", "--data", "{tmp}", "--device", "gpu0", "-o", "{tmp}/run"], 2, "not a device name"),

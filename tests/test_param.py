@@ -467,6 +467,11 @@ def test_lint_clean_base() -> None:
 def test_lint_wrong_counts() -> None:
     assert codes(BASE.replace("3 3", "4 3")) == [(2, "header")]
     assert codes(BASE.replace("3 3", "3 9")) == [(2, "header")]
+    # ncnn fails on more layers than lines, loads spare blob slots or fewer layers (the first ones)
+    assert [f.severity for f in lint_param(BASE.replace("3 3", "4 3"))] == ["error"]
+    assert [f.severity for f in lint_param(BASE.replace("3 3", "3 9"))] == ["warning"]
+    assert [f.severity for f in lint_param(BASE.replace("3 3", "2 2"))] == ["warning"]
+    assert [f.severity for f in lint_param(BASE.replace("3 3", "2 1"))] == ["error"]  # too few slots for 2
 
 
 def test_lint_bad_magic() -> None:
@@ -592,8 +597,8 @@ def test_cli_lint_clean_and_dirty(tmp_path: Path) -> None:
     dirty.write_text(BASE.replace("3 3", "4 4") + "Softmax sm 1 1 b c 0=2\n")
     result = runner.invoke(cli, ["param", "lint", str(dirty)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
-    assert f"{dirty}:6: softmax-axis: " in result.output
-    assert "1 finding(s)" in result.output
+    assert f"{dirty}:6: error: softmax-axis: " in result.output
+    assert "1 error(s)" in result.output
 
 
 def test_cli_missing_file_is_exit_2_one_line(tmp_path: Path) -> None:
@@ -654,6 +659,6 @@ def test_cli_subprocess_lint() -> None:
         text=True,
         timeout=120,
     )
-    assert dirty.returncode == 1
-    assert dirty.stdout.count(": duplicate-name: ") == len(V2_DUPLICATE_LINES)
-    assert dirty.stderr.startswith("error: ") and "9 finding(s)" in dirty.stderr
+    assert dirty.returncode == 0, dirty.stderr  # duplicate names are warnings: ncnn loads and runs the file
+    assert dirty.stdout.count(": warning: duplicate-name: ") == len(V2_DUPLICATE_LINES)
+    assert "9 warning(s), no errors" in dirty.stdout

@@ -85,3 +85,21 @@ def test_eval_rejects_bad_loader_options_before_loading(tmp_path, args):
 
     res = CliRunner().invoke(cli, ["eval", str(tmp_path / "model.pth"), "--data", str(tmp_path), *args])
     assert res.exit_code == 2 and f"Invalid value for '{args[0]}'" in res.output, res.output
+
+
+def test_evaluation_in_training_feeds_the_model_its_memory_format():
+    """A channels-last model (training on CUDA) is fed channels-last input: no layout change per layer.
+    The detections do not depend on the layout (the same numbers in another order of memory)."""
+    model = load_model(DEMO_CHECKPOINT).to(memory_format=torch.channels_last)
+    source = open_dataset(VOC, "test", model.cfg.class_names)
+    seen: list[bool] = []
+    hook = model.register_forward_pre_hook(lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    try:
+        last = predict(model, source, batch_size=2, channels_last=True)
+        assert seen == [True]
+        plain = predict(model, source, batch_size=2)
+        assert seen == [True, False]
+    finally:
+        hook.remove()
+    for a, b in zip(last, plain, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -34,15 +34,19 @@ def fmt(src: Path, output: Path, drop_unloaded: bool) -> None:
 @command.command("lint")
 @click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def lint(files: tuple[Path, ...]) -> None:
-    """Check each FILE; print `FILE:LINE: code: message` per finding. Exit 1 when there are findings."""
+    """Check each FILE; print `FILE:LINE: error|warning: code: message` per finding. Exit 1 when there are
+    errors (what ncnn fails to load or runs wrongly); warnings (what ncnn loads as written) exit 0."""
     dirty: list[str] = []
     for file in files:
         findings = lint_param(read_param_text(file), str(file))
         for f in findings:
             line = "" if f.line is None else str(f.line)
-            click.echo(f"{file}:{line}: {f.code}: {f.message}")
-        if findings:
-            dirty.append(f"{file}: {len(findings)} finding(s) ({', '.join(sorted({f.code for f in findings}))})")
+            click.echo(f"{file}:{line}: {f.severity}: {f.code}: {f.message}")
+        errors = [f for f in findings if f.severity == "error"]
+        if errors:
+            dirty.append(f"{file}: {len(errors)} error(s) ({', '.join(sorted({f.code for f in errors}))})")
+        elif findings:
+            click.echo(f"{file}: {len(findings)} warning(s), no errors (ncnn loads and runs it)")
         else:
             click.echo(f"{file}: no findings")
     if dirty:

@@ -74,7 +74,7 @@ def _names(value: str) -> tuple[str, ...]:
 @click.option("--strict", is_flag=True,
               help="Data set warnings (boxes past the border clipped, empty or outside boxes dropped) are errors.")
 @click.option("--tensorboard", is_flag=True, help="Also log the per-epoch scalars to RUN_DIR/tensorboard (needs the tensorboard package).")
-@output_option("Run folder (RUN_DIR): checkpoints, train.log, metrics.", file_okay=False)
+@output_option("Run folder (RUN_DIR): checkpoints, train.log, metrics, curves.png.", file_okay=False)
 def command(data, preset, arch, num_classes, classes, input_size, width_mult, epochs, batch_size, lr, optimizer, momentum,
             weight_decay, schedule, lr_steps, lr_gamma, warmup_epochs, warmup_iters, warmup_ratio, grad_clip, max_expand, repeat,
             sync_bn, channels_last, workers, resume, backbone_weights, seed, train_split, val_data, val_split, eval_interval,

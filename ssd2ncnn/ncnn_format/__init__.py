@@ -3,8 +3,8 @@ verify, the `param` commands): values and array keys (`values`), the `Layer`/`Gr
 edits (`graph`), the parser and writer (`text`), the linter (`lint`), named param ids and ncnn's
 defaults per layer type (`ids`). It imports nothing of the project but `errors`."""
 
-from .graph import Graph, Layer, LintFinding, ncnn_blob_count
-from .lint import LINT_CODES, lint_param
+from .graph import Graph, Layer, ncnn_blob_count
+from .lint import LINT_CODES, LintFinding, lint_param
 from .text import (
     HeaderProblem,
     format_layer,

@@ -40,13 +40,6 @@ class Layer:
         return value
 
 
-@dataclass(frozen=True)
-class LintFinding:
-    line: int | None
-    code: str
-    message: str
-
-
 # --------------------------------------------------------------------------------------------- graph
 
 

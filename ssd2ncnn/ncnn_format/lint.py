@@ -1,14 +1,26 @@
 """The `.param` linter: problems that ncnn itself does not report, or reports only as a failed load.
 
 `lint_param` parses what it can (a bad line is a `parse` finding, not the end), then runs one small check
-per finding kind over the layers (`LAYER_CHECKS`)."""
+per finding kind over the layers (`LAYER_CHECKS`).
+
+Severity follows what ncnn does with the file (`Net::load_param` in src/net.cpp, Tencent/ncnn a4d2ea1):
+an *error* is what ncnn fails to load (bad magic, fewer layer lines than the header says, a blob table too
+small, a Softmax "param is too old") or runs wrongly (a blob consumed twice without a Split crashes
+extraction; a blob nobody produced first is "invalid layer index -1"; PriorBox without an image size
+makes infinite boxes). A *warning* is what ncnn loads and runs as written, though it may not be what the
+author meant: duplicate layer names (ncnn finds the first), a param id set twice (ncnn keeps the last), a
+blob produced twice (consumers get the first), a header declaring fewer layers (ncnn loads only those) or
+more blobs (unused slots) than the file holds. The ncnn model zoo's own mobilenetv2_ssdlite_voc.param
+has nine duplicate names; ncnn runs it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import ParamError
-from .graph import Layer, LintFinding
+from .graph import Layer, ncnn_blob_count
 from .ids import (
     FROM_INPUT,
     PRIORBOX_IMAGE_H,
@@ -30,6 +42,22 @@ LINT_CODES = (
     "softmax-axis",
     "priorbox-image-size",
 )
+
+WARNING_CODES = frozenset({"duplicate-name", "duplicate-param", "produced-twice"})  # "header": per case
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    line: int | None
+    code: str
+    message: str
+    severity: Severity = "error"  # codes in WARNING_CODES are always warnings
+
+    def __post_init__(self) -> None:
+        if self.code in WARNING_CODES:
+            object.__setattr__(self, "severity", "warning")
+
 
 LayerCheck = Callable[[list[Layer]], Iterator[LintFinding]]
 
@@ -159,13 +187,19 @@ def _header_findings(rows: list[Row], path: str | None, layers: list[Layer], fai
         yield LintFinding(exc.line, "header", _bare(exc))
         return
     n_lines = len(rows) - 2
+    # ncnn reads `layer_count` layers: fewer lines fail to load, more are ignored (it loads, so a warning,
+    # unless the blob table is too small even for the layers it reads)
+    loaded = layers[: declared[0]]
+    fits = failed or declared[1] >= ncnn_blob_count(loaded)
+    severity: Severity = "warning" if declared[0] < n_lines and fits else "error"
     if failed:  # blob counts are unknown when a layer line did not parse; the layer count is still known
         if declared[0] != n_lines:
-            yield LintFinding(rows[1][0], "header", f"header says {declared[0]} layers, the file has {n_lines}")
+            yield LintFinding(rows[1][0], "header", f"header says {declared[0]} layers, the file has {n_lines}",
+                              severity)
         return
     problem = header_problem(declared, layers, n_lines)
     if problem:
-        yield LintFinding(rows[1][0], "header", problem.message)
+        yield LintFinding(rows[1][0], "header", problem.message, "warning" if problem.loads else severity)
 
 
 def lint_param(text: str, path: str | None = None) -> list[LintFinding]:
