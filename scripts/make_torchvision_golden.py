@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
-from PIL import Image, ImageDraw
+from PIL import Image
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection import ssdlite
 from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
@@ -45,6 +44,8 @@ from torchvision.transforms.functional import pil_to_tensor
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from golden_common import make_images, quantized  # noqa: E402  (scripts/ is on sys.path when run as a script)
 
 from ssd2ncnn.config import torchvision_ssdlite320  # noqa: E402
 from ssd2ncnn.importers.torchvision import COCO_91  # noqa: E402
@@ -85,40 +86,6 @@ def torchvision_model(num_classes: int, full_tail: bool) -> SSD:
                detections_per_img=300, topk_candidates=300, image_mean=[0.5] * 3, image_std=[0.5] * 3)
 
 
-def quantized(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
-    """Conv weights rounded to int8 steps of a power of two (exact in float32 and float16)."""
-    exact, arrays = {}, {}
-    for key, value in sd.items():
-        if value.ndim == 4:
-            step = 2.0 ** math.floor(math.log2(float(value.std())))
-            q = torch.clamp(torch.round(value / step), -127, 127)
-            arrays[f"q:{key}"] = q.numpy().astype(np.int8)
-            arrays[f"s:{key}"] = np.float32(step)
-            exact[key] = q * step
-        else:
-            arrays[f"t:{key}"] = value.numpy()
-            exact[key] = value.clone()
-    return exact, arrays
-
-
-def make_images(seed: int, count: int) -> list[Image.Image]:
-    """Smooth colour fields with a few filled shapes: structure for the features, no flat image-wide ties."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        coarse = rng.uniform(0, 255, size=(5, 5, 3)).astype(np.uint8)
-        image = Image.fromarray(coarse).resize((SIZE, SIZE), Image.Resampling.BICUBIC)
-        draw = ImageDraw.Draw(image)
-        for _ in range(6):
-            x0, y0 = rng.integers(-40, SIZE - 20, size=2)
-            w, h = rng.integers(30, 200, size=2)
-            colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
-            shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-            shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=colour)
-        out.append(image)
-    return out
-
-
 @torch.no_grad()
 def write_case(case: Case, root: Path) -> dict:
     names = COCO_91 if case.num_classes == len(COCO_91) else ("background",) + tuple(f"class{i}" for i in range(1, case.num_classes))
@@ -135,7 +102,7 @@ def write_case(case: Case, root: Path) -> dict:
     (folder / "images").mkdir(parents=True)
     np.savez_compressed(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
 
-    images = make_images(1000 + case.seed, case.images)
+    images = make_images(1000 + case.seed, case.images, SIZE)
     tensors, files = [], []
     for i, image in enumerate(images):
         name = f"image{i}.png"

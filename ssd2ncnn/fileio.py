@@ -23,9 +23,10 @@ def umask_mode(full: int = 0o666) -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_write(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; write it completely. On success it replaces `path` (keeping an
-    existing file's mode, else the umask's), on any exception it is removed and `path` is untouched."""
+    existing file's mode, else `mode`, else the umask's), on any exception it is removed and `path` is
+    untouched. Threads writing at once pass `mode=umask_mode()` computed before: reading the umask sets it."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     try:
@@ -39,7 +40,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         try:
             mode = target.stat().st_mode & 0o777
         except OSError:
-            mode = umask_mode()
+            mode = umask_mode() if mode is None else mode
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     finally:

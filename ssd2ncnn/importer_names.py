@@ -9,6 +9,10 @@ from __future__ import annotations
 
 # --from name -> (module in ssd2ncnn/importers/, what the checkpoint is: shown by --help)
 IMPORTER_MODULES: dict[str, tuple[str, str]] = {
+    "mmdet": ("mmdet", "mmdetection 2.x/3.x SSDLite MobileNetV2 (configs/ssd/ssdlite_mobilenetv2*_coco.py)"),
+    "pytorch-ssd": ("pytorch_ssd",
+                    "qfgaohao/dusty-nv pytorch-ssd (jetson-inference train_ssd.py): mb1-ssd, mb1-ssd-lite, "
+                    "mb2-ssd-lite, mb3-large/small-ssd-lite state dicts, names from the label file beside it"),
     "seed": ("mmdet_seed",
              "ujsyehao/mobilenetv3-ssd's mmdetection v1 checkpoint (backbone.bneck.*, bbox_head.reg_convs.*)"),
     "torchvision": ("torchvision",

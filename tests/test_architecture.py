@@ -21,7 +21,6 @@ ALLOWED: dict[str, set[str]] = {
     "jsonutil": set(),
     "ort_session": set(),
     "owned_temp": set(),
-    "ssd2ncnn": set(),
     "cli": {"errors", "ssd2ncnn"},
     "fileio": {"errors", "owned_temp"},
     "images": {"errors"},
@@ -33,15 +32,17 @@ ALLOWED: dict[str, set[str]] = {
     "modelfolder": {"config", "errors", "schema"},
     "model": {"config", "errors", "modelfolder"},
     "patches": {"config", "errors", "modelfolder", "ncnn_format"},
-    "runtime": {"errors", "images", "modelfolder"},
+    "runtime": {"errors", "fileio", "images", "modelfolder"},
     "importers": {"config", "errors", "importer_names", "model"},
     "quantize": {"errors", "fileio", "modelfolder", "ncnn_format", "runtime"},
     "checkpoint": {"config", "errors", "fileio", "importers", "model"},
     "converter": {"checkpoint", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "ssd2ncnn"},
     "train": {"checkpoint", "config", "data", "errors", "fileio", "model"},
     "verify": {"checkpoint", "config", "converter", "data", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "train"},
+    "api": {"checkpoint", "config", "converter", "errors", "fileio", "model", "modelfolder", "quantize", "runtime", "verify"},
     "bench": {"assets", "checkpoint", "config", "data", "errors", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "verify"},
     "demo": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
+    "ssd2ncnn": {"api", "errors", "runtime"},
 }
 ANY_BUT_CLI = "commands"  # commands may import any unit but cli
 HEAVY = {"torch", "torchvision", "onnx", "onnxruntime", "onnxsim", "ncnn", "pnnx"}

@@ -79,6 +79,6 @@ def test_from_choices_match_the_importer_registry() -> None:
     from ssd2ncnn.importers import IMPORTERS, source_names
 
     # one table (importer_names): the registry is loaded from it, the command line reads it
-    assert sorted(IMPORTERS) == sorted(IMPORTER_HELP) == ["seed", "torchvision"]
-    assert list(SOURCES) == source_names() == ["auto", "ssd2ncnn", "seed", "torchvision"]
+    assert sorted(IMPORTERS) == sorted(IMPORTER_HELP) == ["mmdet", "pytorch-ssd", "seed", "torchvision"]
+    assert list(SOURCES) == source_names() == ["auto", "ssd2ncnn", "mmdet", "pytorch-ssd", "seed", "torchvision"]
     assert all(IMPORTERS[name].name == name for name in IMPORTERS)

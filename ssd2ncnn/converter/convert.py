@@ -129,6 +129,7 @@ def convert_model(
     return result
 
 
-def convert_checkpoint(checkpoint: Path, out_dir: Path, source: str = "auto", preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None, **kw) -> ConvertResult:
-    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult, source=source)
+def convert_checkpoint(checkpoint: Path, out_dir: Path, source: str = "auto", preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None,
+                       labels: Path | None = None, resolution: int | None = None, **kw) -> ConvertResult:
+    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult, source=source, labels=labels, resolution=resolution)
     return convert_model(model, out_dir, **kw)
