@@ -43,6 +43,13 @@ def test_tol_parsing_and_overriding():
         FP32.override({"zz": 1, "nope": 2, "box_atol": 1})
 
 
+def test_the_unscaled_limits_by_hand():
+    # softmax moves by at most half its logits' change: 0.5 x 1e-4 + softmax_atol 1e-5; sigmoid by a quarter
+    assert FP32.conf_limit() == pytest.approx(6e-5, rel=1e-12) == FP32.score_limit()
+    assert FP32.conf_limit("sigmoid") == pytest.approx(3.5e-5, rel=1e-12) == FP32.score_limit("sigmoid")
+    assert FP32.score_limit("softmax", 2.0) == pytest.approx(0.5 * 3e-4 + 1e-5, rel=1e-12)
+
+
 def test_the_logit_scale_is_the_largest_magnitude_over_all_maps():
     maps = [np.array([[0.5, -2.0]]), np.array([[[1.5]], [[-7.25]]]), np.zeros((2, 2))]
     assert logit_scale(maps) == 7.25
