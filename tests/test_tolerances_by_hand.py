@@ -33,7 +33,7 @@ def test_the_sets_state_their_values():
 def test_tol_parsing_and_overriding():
     assert parse_overrides(("score_atol=1e-3", " box_atol = 0.01")) == {"score_atol": 1e-3, "box_atol": 0.01}
     assert parse_overrides(()) == {}
-    for bad in ("score_atol", "score_atol=x", "=", "score_atol:1e-3"):
+    for bad in ("score_atol", "score_atol=x", "=", "score_atol:1e-3", "score_atol=1e-3=2"):
         with pytest.raises(InputError, match=r"--tol expects NAME=VALUE \(e.g. score_atol=1e-3\), got"):
             parse_overrides((bad,))
     tol = FP32.override({"score_atol": 2, "box_atol": 0.5})
