@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InputError
+from .owned_temp import dead_owner, owned_dir, sweep
 
 
 def umask_mode(full: int = 0o666) -> int:
@@ -62,14 +63,30 @@ def check_writable(out: Path, force: bool) -> None:
         raise InputError(f"output folder {out} is not empty; pass --force to replace it, or choose another -o")
 
 
+def _restore_interrupted_swap(out: Path) -> None:
+    """A run killed between its two renames left `out` moved to `.out.old-<dead owner>-*`: put it back."""
+    if out.exists():
+        return
+    for old in sorted(out.parent.glob(f".{out.name}.old-*")):
+        if dead_owner(old.name, f".{out.name}.old-"):
+            os.replace(old, out)
+            return
+
+
 @contextlib.contextmanager
 def atomic_dir(out: Path, force: bool) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces `out`, on any exception it is removed."""
+    """Yield a temporary folder; on success it replaces `out`, on any exception it is removed. The
+    temporary folders are named after their owner (`owned_temp`), so what a killed run left beside `out`
+    is removed by the next run into it."""
     out = Path(out)
+    if out.parent.is_dir():
+        _restore_interrupted_swap(out)
+        for kind in ("tmp", "old"):
+            sweep(out.parent, f".{out.name}.{kind}-")
     check_writable(out, force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        tmp = owned_dir(out.parent, f".{out.name}.tmp-")
     except OSError as exc:
         raise InputError(f"cannot write into {out.parent} ({exc.strerror}); choose another -o") from exc
     os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700; the result should look like any mkdir
@@ -80,7 +97,7 @@ def atomic_dir(out: Path, force: bool) -> Iterator[Path]:
         raise
     old = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old = owned_dir(out.parent, f".{out.name}.old-")
         os.rmdir(old)
         os.replace(out, old)
     os.replace(tmp, out)

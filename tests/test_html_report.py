@@ -126,3 +126,22 @@ def test_a_browser_renders_the_picture_the_boxes_and_the_verdict(tmp_path):
     assert _share(inside, BLUE) > 0.5  # the picture was painted
     for status, colour in COLOURS.items():  # and each verdict's box over it, in its own colour
         assert _share(inside, colour) > 0.002, status
+
+
+@pytest.mark.slow
+def test_verify_html_writes_the_page_of_a_real_run(converted, tmp_path):
+    from click.testing import CliRunner
+
+    from ssd2ncnn.cli import cli
+
+    ckpt, out = converted("voc300")
+    page = tmp_path / "sub" / "report.html"
+    res = CliRunner().invoke(cli, ["verify", str(ckpt), str(out), "--num-images", "2", "--sizes", "160,192",
+                                   "--html", str(page)])
+    assert res.exit_code == 0, res.output
+    text = page.read_text()
+    assert "<h1>PASSED</h1>" in text and text.count("<figure") == 4  # 2 images x 2 sizes
+    assert text.count('src="data:image/jpeg;base64,') == 4 and "<script" not in text
+    assert "synthetic-0-1 @ 192 px" in text and "matched pairs" in text
+    res = CliRunner().invoke(cli, ["verify", "--golden", str(tmp_path), "--html", str(tmp_path / "x.html")])
+    assert res.exit_code == 2 and "drop --html" in res.stderr and not (tmp_path / "x.html").exists()
