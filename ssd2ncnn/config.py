@@ -42,7 +42,7 @@ CLIP_RULES = ("corners", "center_size")
 # "torchvision" / "torchvision_full_tail": torchvision's ssdlite320_mobilenet_v3_large with the reduced
 # (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
 # "seed": ujsyehao/mobilenetv3-ssd's own network (model/seed_mobilenetv3.py).
-ARCHES = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
+ARCHES: tuple[str, ...] = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
 # The ones built from a preset here (`init`, `train`); torchvision's are imported from its checkpoints.
 PRESET_ARCHES = ARCHES[:2]
 # mmdetection 2.x/3.x SSDLite MobileNetV2 (`configs/ssd/ssdlite_mobilenetv2*_coco.py`, model/mmdet_ssdlite.py).

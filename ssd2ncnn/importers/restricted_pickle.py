@@ -36,7 +36,7 @@ _REAL: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
     ("torch", "Size"): torch.Size,
-    ("copyreg", "_reconstructor"): copyreg._reconstructor,  # object.__new__ of an allowed or inert class
+    ("copyreg", "_reconstructor"): copyreg._reconstructor,  # type: ignore[attr-defined]  # object.__new__ of an allowed or inert class
     # protocol-2 pickles write bytes as latin-1 text plus this call (numpy arrays); torch's weights-only
     # unpickler allows it too: codecs turn data into data
     ("_codecs", "encode"): codecs.encode,
