@@ -5,6 +5,7 @@ dict (what most training code saves) is accepted when the caller supplies a pres
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import pickle
@@ -118,8 +119,16 @@ def _foreign_model(obj: dict[str, Any], path: Path, source: str, opts: ImportOpt
     importer = detect_importer(sd) if source == "auto" else IMPORTERS[source]
     if importer is None:
         return None
+    _refuse_unread_options(opts, importer.accepts, f"a {importer.name} checkpoint")
     _check_finite(sd, path)
     return importer.load(obj, sd, opts).eval()
+
+
+def _refuse_unread_options(opts: ImportOptions, accepts: tuple[str, ...], what: str) -> None:
+    """An option the loader would not read is a mistake, not something to ignore silently."""
+    given = [f"--{name}" for name in ("labels", "resolution") if getattr(opts, name) is not None and name not in accepts]
+    if given:
+        raise CheckpointError(f"{' and '.join(given)} apply to pytorch-ssd checkpoints, not to {what}; drop the option")
 
 
 def _check_finite(sd: dict[str, torch.Tensor], path: Path) -> None:
@@ -154,14 +163,49 @@ def load_model(
     num_classes: int | None = None,
     width_mult: float | None = None,
     source: str = "auto",
+    labels: str | os.PathLike | None = None,
+    resolution: int | None = None,
 ) -> SSDDetector:
     """An `SSDLite` in eval mode with the checkpoint's weights and config. For a bare state dict, `preset`
     (with `num_classes`, `width_mult`) gives the config; for a full checkpoint they must not contradict it."""
     path = Path(path)
-    obj = read_checkpoint(path)
-    foreign = _foreign_model(obj, path, source, ImportOptions(preset, num_classes, width_mult))
+    opts = ImportOptions(preset, num_classes, width_mult, Path(labels) if labels is not None else None, resolution, path)
+    return model_from_payload(read_checkpoint(path), path, opts, source)
+
+
+def model_from_module(
+    module: torch.nn.Module,
+    preset: str | None = None,
+    num_classes: int | None = None,
+    width_mult: float | None = None,
+    source: str = "auto",
+    labels: str | os.PathLike | None = None,
+    resolution: int | None = None,
+) -> SSDDetector:
+    """An in-memory network: one of ours as it is (a copy in eval mode, so the caller's module keeps its
+    mode), any other through its state dict, as `load_model` reads a file holding it (the importers
+    recognise torchvision's SSDLite and the seed's layout from the keys)."""
+    if not isinstance(module, torch.nn.Module):
+        raise CheckpointError(f"expected a checkpoint path or a torch.nn.Module, got a {type(module).__name__}")
+    where = Path(f"<{type(module).__name__} module>")
+    if isinstance(module, SSDDetector):
+        if source not in ("auto", "ssd2ncnn"):
+            raise CheckpointError(f"the module is ssd2ncnn's own {type(module).__name__}, not {source}'s; drop source_format")
+        _check_no_contradiction(module.cfg, where, preset, num_classes, width_mult)
+        _check_finite(dict(module.state_dict()), where)
+        return copy.deepcopy(module).eval()
+    sd = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    opts = ImportOptions(preset, num_classes, width_mult, Path(labels) if labels is not None else None, resolution, where)
+    return model_from_payload({"state_dict": sd}, where, opts, source)
+
+
+def model_from_payload(obj: dict[str, Any], path: Path, opts: ImportOptions, source: str = "auto") -> SSDDetector:
+    """`load_model` after the file is read: `obj` is the checkpoint's payload, `path` names it in errors."""
+    preset, num_classes, width_mult = opts.preset, opts.num_classes, opts.width_mult
+    foreign = _foreign_model(obj, path, source, opts)
     if foreign is not None:
         return foreign
+    _refuse_unread_options(opts, (), "this checkpoint")
     if obj.get("format") == FORMAT:
         if obj.get("version") != VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {obj.get('version')}, this ssd2ncnn reads {VERSION}")

@@ -7,14 +7,19 @@ the verifier. Prior semantics follow ncnn's `src/layer/priorbox.cpp`:
 - `step_rule="exact"`: step = image / feature (ncnn default); `"ceil"`: step = ceil(image / feature)
   (PriorBox param 14, mmdetection's integer strides: 300 -> 16, 30, 60, 100, 150, 300; 320 -> 16, 32, 64,
   107, 160, 320, which is exactly mmdetection v2 SSDLite's stride list).
+- `step_rule="fixed"`: step = `strides[level]` pixels whatever the input size (PriorBox params 11/12):
+  qfgaohao/dusty-nv pytorch-ssd's `SSDSpec` shrinkages 16, 32, 64, 100, 150, 300, which neither rule above
+  gives (300 / 10 = 30, not 32). Their prior table is built for 300 only, and so is such a model.
 - `center_rule="standard"`: centre = (j + offset) * step; `"mmdet_v1"`: centre = offset * (step - 1) +
   j * step (PriorBox param 15, mmdetection v1's `(base_size - 1) / 2`).
 
-Steps are never stored as numbers: they follow the input size, so one `.param` runs at any input size.
+Apart from the fixed rule, steps are never stored as numbers: they follow the input size, so one `.param`
+runs at any input size.
 
 Two torchvision rules that ncnn's layers lack are written as graph rewrites (`patches/prior_clamp.py`, `patches/box_clip.py`):
 `clip_rule="center_size"` (priors' w, h clamped before the corners are taken) and `clip_boxes` (decoded boxes
-clipped to the image before NMS); `torchvision_ssdlite320` below sets both.
+clipped to the image before NMS); `torchvision_ssdlite320` below sets both. pytorch-ssd clamps all four
+(cx, cy, w, h) (`clip_rule="center_size_all"`, the same rewrite with the centres clamped too).
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ VOC_CLASSES = (
     "tvmonitor",
 )
 
-STEP_RULES = ("exact", "ceil")
+STEP_RULES = ("exact", "ceil", "fixed")
 CENTER_RULES = ("standard", "mmdet_v1")
 SCORE_ACTIVATIONS = ("softmax", "sigmoid")
 # "corners": clip (x1, y1, x2, y2) to [0, 1] (ncnn PriorBox, Caffe); "center_size": clamp w and h to [0, 1]
 # in (cx, cy, w, h) form, before the corners are taken (torchvision's DefaultBoxGenerator).
-CLIP_RULES = ("corners", "center_size")
+# "center_size_all": clamp cx, cy, w and h to [0, 1] (pytorch-ssd's `generate_ssd_priors(clamp=True)`).
+CLIP_RULES = ("corners", "center_size", "center_size_all")
 # Network architectures `model.factory.build_model` can build; each variant adds its name here.
 # "torchvision" / "torchvision_full_tail": torchvision's ssdlite320_mobilenet_v3_large with the reduced
 # (COCO weights) or the full MobileNetV3 tail (`model/tv_ssdlite.py`).
@@ -45,6 +51,9 @@ CLIP_RULES = ("corners", "center_size")
 ARCHES: tuple[str, ...] = ("ssdlite", "seed", "torchvision", "torchvision_full_tail")
 # The ones built from a preset here (`init`, `train`); torchvision's are imported from its checkpoints.
 PRESET_ARCHES = ARCHES[:2]
+# qfgaohao/dusty-nv pytorch-ssd's nets, with their state-dict layout (model/pytorch_ssd_*.py).
+PYTORCH_SSD_ARCHES = ("mb1-ssd", "mb1-ssd-lite", "mb2-ssd-lite", "mb3-large-ssd-lite", "mb3-small-ssd-lite")
+ARCHES += PYTORCH_SSD_ARCHES
 # mmdetection 2.x/3.x SSDLite MobileNetV2 (`configs/ssd/ssdlite_mobilenetv2*_coco.py`, model/mmdet_ssdlite.py).
 MMDET_ARCH = "mmdet_ssdlite"
 ARCHES += (MMDET_ARCH,)
@@ -95,11 +104,13 @@ class SSDConfig:
     # Clip decoded boxes to the image before NMS (torchvision's `postprocess_detections`); ncnn's
     # DetectionOutput does not, so the graph rewrite decodes and clips in the graph first.
     clip_boxes: bool = spec(Bool(), False)
-    # The nominal strides the step rule reproduces at `input_size` (documentation; a test checks it).
+    # The nominal strides the step rule reproduces at `input_size` (documentation; a test checks it),
+    # except with step_rule "fixed", where they are the steps, in pixels, per level.
     strides: tuple[int, ...] = spec(Seq(Int(1)), ())
     # ---- imported checkpoints: what a foreign source trained with ----
-    # BatchNorm epsilon of the network's BN layers (mmdetection's SSDLite config: 1e-3).
-    bn_eps: float = spec(Real(0, 1, lo_open=True, hi_open=True), 1e-3)
+    # BatchNorm epsilon, read by the networks whose sources differ in it: pytorch-ssd (PyTorch's default,
+    # 1e-5) and mmdet (its SSDLite config: 1e-3). ssdlite and torchvision (1e-3) and seed (1e-5) fix their own.
+    bn_eps: float = spec(Real(0, 1, lo_open=True, hi_open=True), 1e-5)
     # The source's class-channel order (CLASS_ORDERS); mmdetection puts the background last.
     source_class_order: str = spec(Text(CLASS_ORDERS), "background_first")
 
@@ -126,7 +137,9 @@ class SSDConfig:
         """ncnn's `substract_mean_normalize` multiplies: norm = 1 / std."""
         return tuple(1.0 / s for s in self.std)  # type: ignore[return-value]
 
-    def step_for(self, image_size: int, feature_size: int) -> float:
+    def step_for(self, image_size: int, feature_size: int, level: int = 0) -> float:
+        if self.step_rule == "fixed":
+            return float(self.strides[level])
         step = image_size / feature_size
         return float(math.ceil(step)) if self.step_rule == "ceil" else step
 
@@ -147,6 +160,8 @@ class SSDConfig:
         for k, (lo, hi) in enumerate(zip(self.min_sizes, self.max_sizes)):
             if not lo <= hi:
                 raise bad(f'"{prefix}max_sizes[{k}]" must be >= "{prefix}min_sizes[{k}]" ({lo:g}), got {hi:g}')
+        if self.step_rule == "fixed" and len(self.strides) != self.num_levels:
+            raise bad(f'step_rule "fixed" needs one "{prefix}strides" entry per level ({self.num_levels}), got {len(self.strides)}')
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,6 +290,59 @@ def torchvision_ssdlite320(class_names: tuple[str, ...], full_tail: bool = False
         nms_top_k=300,
         keep_top_k=300,
         clip_boxes=True,
+    ).validate()
+
+
+# ---- qfgaohao / dusty-nv pytorch-ssd -------------------------------------------------------------------
+PYTORCH_SSD_SIZE = 300  # the size their prior table (`mobilenetv1_ssd_config.priors`) is built for
+
+
+def pytorch_ssd(class_names: tuple[str, ...], arch: str, resolution: int | None = None) -> SSDConfig:
+    """qfgaohao/pytorch-ssd's MobileNet nets, all of which use `vision/ssd/config/mobilenetv1_ssd_config.py`
+    (qfgaohao 7a839cb): `SSDSpec`s (19, 16, (60, 105)) (10, 32, (105, 150)) (5, 64, (150, 195)) (3, 100,
+    (195, 240)) (2, 150, (240, 285)) (1, 300, (285, 330)), ratios [2, 3] each: centres (i + 0.5) * shrinkage
+    / 300 (fixed steps), boxes min, sqrt(min*max), then (r, 1/r) pairs; `generate_ssd_priors(clamp=True)`
+    clamps cx, cy, w, h to [0, 1]. Input: RGB, (pixel - 127) / 128 at 300 x 300. `Predictor`
+    (`vision/ssd/predictor.py`): softmax, variances 0.1 / 0.2, per class score > 0.01, the best 200
+    (`candidate_size`), hard NMS 0.45, no global cap: up to 200 per foreground class.
+
+    `resolution` (dusty-nv's later `--resolution`, mb1-ssd only) rebuilds the specs as their
+    `set_image_size` does at any size but 300: steps ceil(size / feature), min sizes 10, 20, 37, 54, 71, 88 %
+    and max sizes 20, 37, 54, 71, 88, 105 % of the size, the same clamp."""
+    size = PYTORCH_SSD_SIZE if resolution is None else int(resolution)
+    strides: tuple[int, ...]
+    if size == PYTORCH_SSD_SIZE:
+        min_sizes: tuple[float, ...] = (60, 105, 150, 195, 240, 285)
+        max_sizes: tuple[float, ...] = (105, 150, 195, 240, 285, 330)
+        rule, strides = "fixed", (16, 32, 64, 100, 150, 300)
+    else:
+        percents = (10, 20, 37, 54, 71, 88, 105)
+        min_sizes = tuple(size * p / 100.0 for p in percents[:6])
+        max_sizes = tuple(size * p / 100.0 for p in percents[1:])
+        rule, strides = "ceil", ()
+    return SSDConfig(
+        preset="pytorch-ssd",
+        input_size=size,
+        class_names=tuple(class_names),
+        min_sizes=min_sizes,
+        max_sizes=max_sizes,
+        aspect_ratios=((2, 3),) * 6,
+        mean=(127.0, 127.0, 127.0),
+        std=(128.0, 128.0, 128.0),
+        rgb=True,
+        arch=arch,
+        step_rule=rule,
+        center_rule="standard",
+        offset=0.5,
+        clip=True,
+        clip_rule="center_size_all",
+        variances=(0.1, 0.1, 0.2, 0.2),
+        nms_threshold=0.45,
+        conf_threshold=0.01,
+        nms_top_k=200,
+        keep_top_k=200 * (len(class_names) - 1),
+        strides=strides,
+        bn_eps=1e-5,
     ).validate()
 
 

@@ -1,5 +1,5 @@
 """One exception hierarchy. The CLI maps `Ssd2NcnnError` to exit code 2 (bad input or tool failure)
-and `CheckFailed` to exit code 1; anything else is a bug and shows its traceback."""
+and `CheckFailed` / `FilesFailed` to exit code 1; anything else is a bug and shows its traceback."""
 
 from __future__ import annotations
 
@@ -51,5 +51,12 @@ class ToolError(Ssd2NcnnError):
 
 class CheckFailed(Ssd2NcnnError):
     """A check ran and found a problem (verify out of tolerance, lint findings): exit code 1."""
+
+    exit_code = 1
+
+
+class FilesFailed(Ssd2NcnnError):
+    """A batch (detect, quantize --calib) processed every file it could, but some could not be read or
+    written; each was reported on its own line: exit code 1."""
 
     exit_code = 1

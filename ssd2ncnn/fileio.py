@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InputError
+from .owned_temp import dead_owner, owned_dir, sweep
 
 
 def umask_mode(full: int = 0o666) -> int:
@@ -22,9 +23,10 @@ def umask_mode(full: int = 0o666) -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_write(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; write it completely. On success it replaces `path` (keeping an
-    existing file's mode, else the umask's), on any exception it is removed and `path` is untouched."""
+    existing file's mode, else `mode`, else the umask's), on any exception it is removed and `path` is
+    untouched. Threads writing at once pass `mode=umask_mode()` computed before: reading the umask sets it."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     try:
@@ -38,7 +40,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         try:
             mode = target.stat().st_mode & 0o777
         except OSError:
-            mode = umask_mode()
+            mode = umask_mode() if mode is None else mode
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     finally:
@@ -61,14 +63,30 @@ def check_writable(out: Path, force: bool) -> None:
         raise InputError(f"output folder {out} is not empty; pass --force to replace it, or choose another -o")
 
 
+def _restore_interrupted_swap(out: Path) -> None:
+    """A run killed between its two renames left `out` moved to `.out.old-<dead owner>-*`: put it back."""
+    if out.exists():
+        return
+    for old in sorted(out.parent.glob(f".{out.name}.old-*")):
+        if dead_owner(old.name, f".{out.name}.old-"):
+            os.replace(old, out)
+            return
+
+
 @contextlib.contextmanager
 def atomic_dir(out: Path, force: bool) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces `out`, on any exception it is removed."""
+    """Yield a temporary folder; on success it replaces `out`, on any exception it is removed. The
+    temporary folders are named after their owner (`owned_temp`), so what a killed run left beside `out`
+    is removed by the next run into it."""
     out = Path(out)
+    if out.parent.is_dir():
+        _restore_interrupted_swap(out)
+        for kind in ("tmp", "old"):
+            sweep(out.parent, f".{out.name}.{kind}-")
     check_writable(out, force)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        tmp = owned_dir(out.parent, f".{out.name}.tmp-")
     except OSError as exc:
         raise InputError(f"cannot write into {out.parent} ({exc.strerror}); choose another -o") from exc
     os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700; the result should look like any mkdir
@@ -79,7 +97,7 @@ def atomic_dir(out: Path, force: bool) -> Iterator[Path]:
         raise
     old = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old = owned_dir(out.parent, f".{out.name}.old-")
         os.rmdir(old)
         os.replace(out, old)
     os.replace(tmp, out)

@@ -25,6 +25,7 @@ CONFIG_KINDS = {
     "clip": "bool", "clip_rule": "string", "variances": "array", "score_activation": "string",
     "nms_threshold": "number", "conf_threshold": "number", "nms_top_k": "int", "keep_top_k": "int",
     "clip_boxes": "bool", "strides": "array",
+    "bn_eps": "number", "source_class_order": "string",
 }
 
 # SSDConfig field -> values that are wrong for a voc300 config (a wrong type, out of range, or inconsistent).
@@ -57,6 +58,8 @@ CONFIG_BAD: dict[str, list] = {
     "keep_top_k": ["100", 0, 100.0, True],
     "clip_boxes": ["false", 1, None],
     "strides": [[16, 30, 60, 100, 150, "300"], [0, 30, 60, 100, 150, 300], 16, [16.5], [True], [2**40]],
+    "bn_eps": ["1e-5", 0, 1, -1e-5, NAN, True, None],
+    "source_class_order": ["background-last", "last", 1, None, True],
 }
 
 # Values a voc300 config must accept although they look unusual (so a schema that refuses too much fails).
@@ -64,6 +67,7 @@ CONFIG_GOOD: dict[str, list] = {
     "nms_threshold": [1, 0, 0.0], "conf_threshold": [0, 0.999], "offset": [0, 1, 0.0], "input_size": [32, 8192],
     "width_mult": [4, 0.01], "mean": [[0, 0, 0], [-1.5, 300, 1e3]], "max_sizes": [[], VOC_MIN],
     "strides": [[]], "extras": [[]], "class_names": [["bg", "x"]], "std": [[1e-3, 1, 255]],
+    "bn_eps": [1e-3, 0.5],
 }
 
 TOP_KINDS = {

@@ -48,6 +48,12 @@ SSDLITE320 = [_priorbox(mn, mx, [2.0, 3.0], center_mmdet=0) for mn, mx in zip(
 # centre-size clamp is a graph rewrite, not PriorBox's corner clip (8=0)
 TORCHVISION = [_priorbox(mn, mx, [2.0, 3.0], step_mmdet=0, center_mmdet=0) for mn, mx in zip(
     (64.0, 112.0, 160.0, 208.0, 256.0, 304.0), (112.0, 160.0, 208.0, 256.0, 304.0, 320.0))]
+# qfgaohao/pytorch-ssd (vision/ssd/config/mobilenetv1_ssd_config.py): SSDSpec shrinkages 16..300 written as
+# fixed steps (11/12), centres (i + 0.5) * shrinkage (14=0 15=0), min 60..285, max 105..330; the
+# centre-size clamp is a graph rewrite (8=0)
+PYTORCH_SSD = [_priorbox(mn, mx, [2.0, 3.0], step_mmdet=0, center_mmdet=0) | {11: st, 12: st} for mn, mx, st in zip(
+    (60.0, 105.0, 150.0, 195.0, 240.0, 285.0), (105.0, 150.0, 195.0, 240.0, 285.0, 330.0),
+    (16.0, 32.0, 64.0, 100.0, 150.0, 300.0))]
 # the seed repository's config (ssd300_mobilenetv3_pascal.py): anchor_ratios 2 | 2,3 x5 on the voc300 sizes
 SEED_REPO = [p | {2: r} for p, r in zip(VOC300, ([2.0],) + ([2.0, 3.0],) * 5)]
 
@@ -63,6 +69,18 @@ def _seed_cfg(anchors):
         sd[f"bbox_head.reg_convs.{k}.3.weight"] = torch.zeros(a * 4, 1, 1, 1)
         sd[f"bbox_head.cls_convs.{k}.3.weight"] = torch.zeros(a * 21, 1, 1, 1)
     return seed_config(sd, {}, ImportOptions())
+
+
+def _pytorch_ssd_cfg():
+    from ssd2ncnn.config import pytorch_ssd
+
+    return pytorch_ssd(("BACKGROUND", *VOC_CLASSES[1:]), "mb1-ssd")  # what importers/pytorch_ssd.py builds
+
+
+def _mmdet_cfg():
+    from ssd2ncnn.config import mmdet_ssdlite320
+
+    return mmdet_ssdlite320(("background", *(f"c{i}" for i in range(80))))  # what importers/mmdet.py builds
 
 
 def _torchvision_cfg():
@@ -83,6 +101,11 @@ CASES = {
     "seed repository": (lambda: _seed_cfg((4, 6, 6, 6, 6, 6)), SEED_REPO, _detout(21, 0.45, 300, 200, 0.02)),
     # torchvision's builder: 91 COCO classes, nms 0.55, score_thresh 0.001, topk_candidates 300, 300 per image
     "torchvision": (_torchvision_cfg, TORCHVISION, _detout(91, 0.55, 300, 300, 0.001)),
+    # pytorch-ssd's Predictor: score > 0.01, candidate_size 200 per class, hard NMS 0.45, up to 200 per class
+    "pytorch-ssd": (_pytorch_ssd_cfg, PYTORCH_SSD, _detout(21, 0.45, 200, 200 * 20, 0.01)),
+    # mmdetection SSDLite (mmdet 3.x config): same anchors as ssdlite320; test_cfg nms_pre 1000 x 6 levels,
+    # NMS 0.45, score_thr 0.02, max_per_img 200
+    "mmdet": (_mmdet_cfg, SSDLITE320, _detout(81, 0.45, 6000, 200, 0.02)),
 }
 
 
@@ -134,6 +157,11 @@ def test_voc300_tail_matches_the_deployed_seed_param(tmp_path):
     ("seed deployed", ([123.675, 116.28, 103.53], [1.0, 1.0, 1.0], [76.325, -16.28, -53.53])),
     # torchvision: (x / 255 - 0.5) / 0.5 = (pixel - 127.5) / 127.5, ncnn multiplies by norm = 1 / 127.5
     ("torchvision", ([127.5] * 3, [1 / 127.5] * 3, [72.5 / 127.5, -27.5 / 127.5, -77.5 / 127.5])),
+    # pytorch-ssd: (pixel - 127) / 128
+    ("pytorch-ssd", ([127.0] * 3, [1 / 128] * 3, [73 / 128, -27 / 128, -77 / 128])),
+    # mmdetection: mean 123.675 116.28 103.53, std 58.395 57.12 57.375
+    ("mmdet", ([123.675, 116.28, 103.53], [1 / 58.395, 1 / 57.12, 1 / 57.375],
+               [76.325 / 58.395, -16.28 / 57.12, -53.53 / 57.375])),
 ])
 def test_model_json_mean_norm_and_what_ncnn_feeds_the_net(case, want, tmp_path):
     mean, norm, pixel_200_100_50 = want

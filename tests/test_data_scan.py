@@ -67,15 +67,16 @@ def test_coco_negative_width_box_is_dropped_and_counted(coco):
 def test_voc_boxes_past_the_border_are_clipped_or_dropped_and_counted(voc):
     _add_voc_object(voc, "000000", (90, 10, 140, 30))  # 40 px past the right border: clipped to 100
     _add_voc_object(voc, "000000", (150, 150, 180, 170))  # wholly outside the 100 x 100 image: dropped
+    _add_voc_object(voc, "000000", (-40, 20, -10, 30))  # and another: two boxes counted, one file named
     _add_voc_object(voc, "000001", (5, 5, 30, 30))  # (000001 is checked for silence below)
     src = open_dataset(voc, "train", NAMES)
     rec = next(r for r in src.records if r.path.name == "000000.jpg")
     assert (rec.width, rec.height) == (100, 100)
-    assert len(rec.boxes) == 4 + 1  # four fixture objects, the clipped one; the outside one is gone
+    assert len(rec.boxes) == 4 + 1  # four fixture objects, the clipped one; the outside ones are gone
     np.testing.assert_array_equal(rec.boxes[-1], [89, 9, 100, 30])  # 1-based VOC corners -> 0-based, clipped
     assert src.scan is not None and src.scan.warnings == (
         "1 box(es) more than 1 px past the image border, clipped to it: 000000.jpg",
-        "1 box(es) wholly outside the image, dropped: 000000.jpg",
+        "2 box(es) wholly outside the image, dropped: 000000.jpg",
     )
 
 
@@ -100,7 +101,7 @@ def test_malformed_voc_annotations_are_one_error_with_the_count_and_the_first_fe
     assert "\n" not in msg
     assert "4 malformed annotation(s): 000000.xml: not well-formed XML" in msg
     assert "000001.xml: <xmin> '1O" in msg and "is not a number" in msg and "000002.xml: no <size>" in msg
-    assert "and 1 more (fix or remove those files)" in msg
+    assert "and 1 more file(s) (fix or remove those files)" in msg
 
 
 def test_malformed_coco_file_and_entries(coco):

@@ -48,10 +48,13 @@ def test_text_output_and_pngs(models, images, tmp_path):
     assert len(expected) > 0
     assert f"{images[0]}: {len(expected)} detections" in res.stdout
     assert f"{expected[0].name:<16} {expected[0].score:.3f}" in res.stdout
-    for path in images:
-        with Image.open(out / f"{path.stem}.png") as drawn:
-            assert drawn.format == "PNG" and drawn.size == Image.open(path).size
-    assert sorted(p.name for p in out.iterdir()) == ["tall.png", "wide.png"]
+    for path, fmt in zip(images, ("PNG", "JPEG"), strict=True):  # each input's own format by default
+        with Image.open(out / path.name) as drawn:
+            assert drawn.format == fmt and drawn.size == Image.open(path).size
+    assert sorted(p.name for p in out.iterdir()) == ["tall.jpg", "wide.png"]
+    res = invoke("detect", models["real"], *images, "-o", tmp_path / "as-png", "--format", "png")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "as-png").iterdir()) == ["tall.png", "wide.png"]
 
 
 def test_json_is_the_only_stdout(models, images, tmp_path):
@@ -76,24 +79,20 @@ def test_zero_detections_are_reported(models, images):
 def test_input_size_and_threads(models, images):
     res = invoke("detect", models["real"], images[0], "--input-size", "96", "--threads", "1", "--json")
     assert res.exit_code == 0, res.output
-    expected = Detector(models["real"], num_threads=1, input_size=96).detect(images[0], threshold=0.3)
+    expected = Detector(models["real"], threads=1, input_size=96).detect(images[0], threshold=0.3)
     assert json.loads(res.stdout)[0]["detections"] == [d.to_dict() for d in expected]
     default = Detector(models["real"]).detect(images[0], threshold=0.3)
     assert [d.to_dict() for d in expected] != [d.to_dict() for d in default]  # --input-size was used
 
 
 def _bad_cases(models, images, tmp_path):
-    text = tmp_path / "notes.png"
-    text.write_text("not an image")
     (tmp_path / "empty_dir").mkdir()
-    twin = tmp_path / "sub" / "wide.jpg"
+    twin = tmp_path / "sub" / "wide.png"
     twin.parent.mkdir()
     scene_image(10, 10).save(twin)
     return {
         "missing folder": ([tmp_path / "nope", images[0]], "does not exist|not a folder"),
         "not from convert": ([tmp_path / "empty_dir", images[0]], "no model.json"),
-        "unreadable image": ([models["real"], images[0], text], "notes.png is not an image"),
-        "missing image": ([models["real"], tmp_path / "gone.png"], "gone.png does not exist"),
         "threshold above 1": ([models["real"], images[0], "--threshold", "1.5"], r"\[0, 1\]"),
         "threshold below 0": ([models["real"], images[0], "--threshold", "-0.1"], r"\[0, 1\]"),
         "same output name": ([models["real"], images[0], twin], "rename one"),
@@ -107,8 +106,6 @@ def _bad_cases(models, images, tmp_path):
     [
         "missing folder",
         "not from convert",
-        "unreadable image",
-        "missing image",
         "threshold above 1",
         "threshold below 0",
         "same output name",
@@ -127,6 +124,33 @@ def test_bad_input_is_one_line_exit_2_nothing_written(models, images, tmp_path, 
     assert "Traceback" not in res.stderr
     assert re.search(pattern, lines[0]), lines[0]
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_bad_file_is_reported_and_the_others_processed(models, tmp_path):
+    """#17.5: a.jpg, a truncated b.jpg, a missing file and c.jpg: a and c are detected and drawn, each bad
+    one is one stderr line and an error record in --json, exit 1 at the end, nothing of b written."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, seed in (("a.jpg", 1), ("b.jpg", 2), ("c.jpg", 3)):
+        scene_image(200, 150, seed=seed).save(folder / name, quality=95)
+    data = (folder / "b.jpg").read_bytes()
+    (folder / "b.jpg").write_bytes(data[: len(data) // 3])  # the header reads, the pixels do not
+    drawn = tmp_path / "drawn"
+    res = invoke("detect", models["real"], folder, tmp_path / "gone.jpg", "-o", drawn, "--json")
+    assert res.exit_code == 1, res.output
+    errors = res.stderr.strip().splitlines()
+    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors), res.stderr
+    assert "b.jpg" in errors[0] and "cannot decode" in errors[0]
+    assert "gone.jpg does not exist" in errors[1]
+    assert errors[2] == "error: 2 of 4 image(s) failed (each named above); the others were processed"
+    doc = json.loads(res.stdout)
+    assert [d["image"] for d in doc] == [str(folder / n) for n in ("a.jpg", "b.jpg", "c.jpg")] + [str(tmp_path / "gone.jpg")]
+    assert set(doc[1]) == {"image", "error"} and "cannot decode" in doc[1]["error"] and "error" in doc[3]
+    expected = Detector(models["real"]).detect(folder / "c.jpg", threshold=0.3)
+    assert doc[2]["detections"] == [d.to_dict() for d in expected] and "error" not in doc[0]
+    assert sorted(p.name for p in drawn.iterdir()) == ["a.jpg", "c.jpg"]  # no b, no temporary left
+    res = invoke("detect", models["real"], folder / "a.jpg", folder / "b.jpg")
+    assert res.exit_code == 1 and res.stdout.startswith(f"{folder / 'a.jpg'}: "), res.output
 
 
 def test_folders_expand_to_their_images(models, images, tmp_path):

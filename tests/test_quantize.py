@@ -189,6 +189,30 @@ def test_quantize_bad_input(converted, tmp_path):
         assert not (tmp_path / args[-1]).exists()
 
 
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])  # header intact, pixel data cut: fails only when decoded
+
+
+def test_one_bad_calibration_image_is_reported_and_the_others_used(converted, tmp_path):
+    """#17.5: every readable image is used, the unreadable one is one stderr line, exit 1 at the end."""
+    _, out = converted("ssdlite320", 0.5)
+    calib = _images(tmp_path / "calib", 3)
+    _truncate(calib / "im01.jpg")
+    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(calib), "-o", str(tmp_path / "q"), "--select", "all"])
+    assert r.exit_code == 1, r.output
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 2 and "im01.jpg" in errors[0] and "cannot decode" in errors[0], r.stderr
+    assert errors[1].startswith("error: 1 calibration image(s) could not be read"), r.stderr
+    assert json.loads((tmp_path / "q" / "model.json").read_text())["int8_calibration"]["num_images"] == 2
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (calib / "im01.jpg").rename(only_bad / "im01.jpg")
+    r = CliRunner().invoke(cli, ["quantize", str(out), "--calib", str(only_bad), "-o", str(tmp_path / "q2")])
+    assert r.exit_code == 2 and "none of the 1 calibration images" in r.stderr.splitlines()[-1], r.output
+    assert not (tmp_path / "q2").exists()
+
+
 def test_verify_accepts_int8_with_its_own_tolerances(tmp_path):
     """The trained fixture, quantized on synthetic calibration images, verified against PyTorch on a
     held-out annotated synthetic set: confident detections match and mAP moves by less than a point."""

@@ -147,11 +147,11 @@ def test_raw_and_detect_agree_without_threshold(detector):
     chw, size = detector.preprocess(im)
     rows = detector.raw(chw)["detection_out"]
     assert rows.ndim == 2 and rows.shape[1] == 6
-    np.testing.assert_allclose(_as_rows(detector.detect(im)), _scaled_rows(rows, *size), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(_as_rows(detector.detect(im, threshold=None)), _scaled_rows(rows, *size), rtol=1e-5, atol=1e-3)
 
 
 def test_input_size_override_and_options(models):
-    det = Detector(models["real"], input_size=96, num_threads=1, options={"use_packing_layout": False})
+    det = Detector(models["real"], input_size=96, threads=1, options={"use_packing_layout": False})
     chw, _ = det.preprocess(scene_image(64, 48))
     assert chw.shape == (3, 96, 96)
     assert isinstance(det.detect(scene_image(64, 48)), list)

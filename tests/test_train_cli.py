@@ -102,7 +102,7 @@ def test_train_on_coco_without_val_split_and_synth(tmp_path):
         (["--data", "{tmp}/missing"], "does not exist"),
         (["--data", str(VOC), "--preset", "yolo"], "'yolo' is not one of 'ssdlite320', 'voc300'"),
         (["--data", str(VOC), "--num-classes", "21"], "--num-classes 21 (with background) does not match"),
-        (["--data", str(VOC), "--classes", "circle,square"], "5 object(s) of a class the model does not have"),
+        (["--data", str(VOC), "--classes", "circle,square"], "8 object(s) of a class the model does not have"),
         (["--data", "{tmp}/empty"], "holds no annotated objects"),
         (["--data", "{tmp}/empty", "--classes", "circle"], "lists no images"),
     ],

@@ -112,7 +112,7 @@ def test_unknown_split_and_empty_split(tmp_path):
 
 
 def test_class_mismatch_is_input_error():
-    with pytest.raises(InputError, match=r"5 object.s. of a class the model does not have: 000000.xml \('triangle'\), .* and 2 more \(the model has \['circle', 'square'\]"):
+    with pytest.raises(InputError, match=r"8 object.s. of a class the model does not have: 000000.xml \('triangle'\), .* and 2 more file.s. \(the model has \['circle', 'square'\]"):
         open_dataset(FIXTURES / "voc", "train", ("background", "circle", "square"))
     with pytest.raises(InputError, match="has 3 categories but the model has 4 classes"):
         open_dataset(FIXTURES / "coco", "train", ("background", "a", "b", "c", "d"))

@@ -152,6 +152,16 @@ def test_images_report_the_pipeline_difference_apart_from_parity(tmp_path):
     assert pipe["images"] == 12 and pipe["ncnn_count"] > 0 and pipe["torch_count"] > 0 and pipe["matched"] > 0
     assert 0.5 < pipe["map_ncnn"] <= 1 and 0.5 < pipe["map_torch"] <= 1 and pipe["map_margin"] >= FP32.map_atol
 
+    # the set is scanned before any work (data.scan): a box far past the border is a warning, and with
+    # --strict a one-line error before anything runs
+    xml = sorted((data / "Annotations").glob("*.xml"))[0]
+    text = xml.read_text()
+    start = text.index("<xmax>") + len("<xmax>")
+    xml.write_text(text[:start] + "5000" + text[text.index("</xmax>"):])
+    res = CliRunner().invoke(cli, ["verify", str(DEFAULT_CHECKPOINT), str(tmp_path / "out"), "--images", str(data),
+                                   "--sizes", "128", "--strict"])
+    assert res.exit_code == 2 and "past the image border" in res.output and "--strict" in res.output, res.output
+
 
 def _gt(boxes, labels):
     return {"boxes": np.asarray(boxes, float), "labels": np.asarray(labels), "difficult": np.zeros(len(labels), bool)}

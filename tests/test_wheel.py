@@ -21,6 +21,7 @@ SHIPPED = {
     "ssd2ncnn/assets/demo/shapes_ssdlite.pth",
     "ssd2ncnn/assets/demo/images/shapes_seed1000_000000.jpg",
     "ssd2ncnn/assets/reference/mobilenetv3_ssdlite_voc.param",
+    "ssd2ncnn/py.typed",  # PEP 561: type checkers read the API's hints (docs/api.md)
 }
 
 

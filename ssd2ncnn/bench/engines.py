@@ -53,14 +53,9 @@ class OrtDetector:
     """onnxruntime + the PyTorch reference tail (`model.reference`, the functions verify uses)."""
 
     def __init__(self, onnx_path: Path, cfg: SSDConfig, threads: int):
-        import onnxruntime as ort
+        from ..ort_session import ort_session
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        self.sess = ort_session(onnx_path, threads)
         self.input_name = self.sess.get_inputs()[0].name
         names = [o.name for o in self.sess.get_outputs()]
         self.loc_names = sorted((n for n in names if n.startswith("loc")), key=lambda n: int(n[3:]))

@@ -48,7 +48,9 @@ def _child(spec: dict) -> dict:
         import torch  # noqa: F401
 
         if kind == "onnxruntime":
-            import onnxruntime  # noqa: F401
+            from ..ort_session import import_ort
+
+            import_ort()  # telemetry off, as everywhere (ort_session.py)
     from .specs import build_engine
 
     base = _status_kb("VmRSS")

@@ -22,8 +22,9 @@ from .output_option import output_option
 def command(out_dir, restore, output, force):
     """Check OUT_DIR against its own model.json: file hashes, blob names, PriorBox and DetectionOutput
     params and the priors they produce. Exit 0 when all match, 1 with each finding and its likely cause."""
+    from .. import api
     from ..errors import InputError
-    from ..verify.folder_check import check_folder, restore_params
+    from ..verify.folder_check import restore_params
 
     if restore:
         if output is None:
@@ -32,7 +33,7 @@ def command(out_dir, restore, output, force):
         click.echo(f"wrote {out_dir} with the PriorBox and DetectionOutput params of model.json's config")
     elif output is not None or force:
         raise InputError(f"{'-o' if output is not None else '--force'} is only for --restore")
-    result = check_folder(out_dir)
+    result = api.check(out_dir)
     for text in result.passed_checks:
         click.echo(f"ok    {text}")
     for finding in result.findings:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from .model_options import load_kwargs, model_options
+from ..modelfolder import PARAM
+from ..ncnn_format import read_param
+from .model_options import model_options
 from .output_option import output_option
 
 
@@ -27,18 +29,19 @@ def _human(n: int) -> str:
 @click.option("--no-simplify", is_flag=True, help="Skip onnx-simplifier (use when it fails on your model).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
 @model_options
-def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult):
+def command(checkpoint, output, input_size, fp16, no_simplify, force, source, preset, num_classes, width_mult, labels, resolution):
     """Convert CHECKPOINT to an ncnn SSD detector in OUTPUT."""
-    from ..converter.convert import convert_checkpoint  # torch: not for --help
-
+    from .. import api  # torch, on use: not for --help
 
     def log(stage):
         click.echo(f"  {stage.name:<9} {stage.seconds:6.2f} s  {stage.output} ({_human(stage.size_bytes)})")
 
     click.echo(f"converting {checkpoint} -> {output}/")
-    res = convert_checkpoint(
-        checkpoint, output, **load_kwargs(source, preset, num_classes, width_mult),
-        input_size=input_size, fp16=fp16, simplify=not no_simplify, force=force, log=log,
-    )
-    total = sum(s.seconds for s in res.stages)
-    click.echo(f"done in {total:.2f} s: {res.layer_count} layers, {res.blob_count} blobs -> {output}/model.param")
+    stages = []
+    folder = api.convert(checkpoint, output, source_format=source, input_size=input_size, fp16=fp16, force=force,
+                         simplify=not no_simplify, preset=preset, num_classes=num_classes, width_mult=width_mult,
+                         labels=labels, resolution=resolution,
+                         log=lambda stage: (stages.append(stage), log(stage)))
+    graph = read_param(folder.path / PARAM)
+    total = sum(s.seconds for s in stages)
+    click.echo(f"done in {total:.2f} s: {len(graph.layers)} layers, {len(graph.blobs())} blobs -> {output}/model.param")

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import click
-from PIL import Image
 
-from ..errors import InputError
-from ..fileio import atomic_write
+from ..errors import FilesFailed, InputError
+from ..runtime.batch import FileFailure
+from ..runtime.detect_files import FileResult, detect_files
 from ..runtime.detector import Detection, Detector
-from ..runtime.draw import draw_detections
-from ..runtime.images import IMAGE_SUFFIXES, list_images, load_image, open_image
+from ..runtime.drawn_files import AUTO, FORMAT_CHOICES
+from ..runtime.images import IMAGE_SUFFIXES, list_images
 from .output_option import output_option
 
 
@@ -32,28 +31,6 @@ def expand_images(args: tuple[Path, ...]) -> list[Path]:
         else:
             paths.append(arg)
     return paths
-
-
-def _check_images(images: list[Path], output: Path | None) -> None:
-    """Header-only checks of every image before any work, so a bad path fails fast and writes nothing."""
-    for path in images:
-        open_image(path).close()
-    if output is not None:
-        seen: dict[str, Path] = {}
-        for path in images:
-            if path.stem in seen and seen[path.stem] != path:
-                raise InputError(
-                    f"{seen[path.stem]} and {path} would both be written to {output / (path.stem + '.png')}; rename one"
-                )
-            seen[path.stem] = path
-        if output.exists() and not output.is_dir():
-            raise InputError(f"-o {output} exists and is not a folder")
-
-
-def _write_png(image: Image.Image, path: Path) -> None:
-    """Atomic (a failure never leaves a partial PNG under the final name), mode from the umask."""
-    with atomic_write(path) as tmp:
-        image.save(tmp, format="PNG")
 
 
 class _Stdout:
@@ -84,55 +61,50 @@ def _line(det: Detection) -> str:
 @click.command("detect")
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@output_option("Write <stem>.png with the boxes drawn here (created).", required=False)
-@click.option(
-    "--threshold", type=float, default=0.3, show_default=True, help="Keep detections with score > T (0..1)."
-)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON document to stdout and nothing else there."
-)
+@output_option("Write each image with its boxes drawn here (created), in --format.", required=False)
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=AUTO, show_default=True,
+              help="Format of the drawn images: auto keeps each input's own (JPEG in, JPEG out at quality 95).")
+@click.option("--threshold", type=float, default=0.3, show_default=True, help="Keep detections with score > T (0..1).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout and nothing else there.")
 @click.option("--input-size", type=int, default=None, help="Network input size (default: model.json's).")
 @click.option("--threads", type=int, default=2, show_default=True, help="ncnn CPU threads.")
-def command(out_dir, images, output, threshold, as_json, input_size, threads):
+def command(out_dir, images, output, fmt, threshold, as_json, input_size, threads):
     """Detect objects in IMAGES (files or folders of images) with the converted model in OUT_DIR.
 
     Pre-processing and box clamping are ncnn's own (from_pixels_resize, substract_mean_normalize with
-    model.json's values), so the output is what an ncnn app prints for the same decoded pixels. When the
-    reader of stdout stops early (| head), the rest of the printing is dropped and -o files still written."""
+    model.json's values), so the output is what an ncnn app prints for the same decoded pixels. An image
+    that cannot be read or written is reported on stderr (and in --json) and the others are processed:
+    exit 1 at the end when any failed, 2 for bad options or a bad model folder (nothing processed). When
+    the reader of stdout stops early (| head), the rest of the printing is dropped and -o files still written."""
     if not 0.0 <= threshold <= 1.0:
         raise InputError(f"--threshold must be in [0, 1], got {threshold}")
-    detector = Detector(out_dir, num_threads=threads, input_size=input_size)
-    images = expand_images(images)
-    _check_images(images, output)
+    detector = Detector(out_dir, threads=threads, input_size=input_size)
+    paths = expand_images(images)
     out = _Stdout()
-    if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
-    results = []
-    for path in images:
-        image = load_image(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # reported below from last_dropped instead
-            dets = detector.detect(image, threshold)
-        if detector.last_dropped:
-            click.echo(
-                f"warning: {path}: dropped {detector.last_dropped} detections with non-finite values or unknown labels",
-                err=True,
-            )
-        if output is not None:
-            png = output / f"{path.stem}.png"
-            _write_png(draw_detections(image, dets), png)
+    records, failures = [], []
+    for res in detect_files(detector, paths, threshold, output, fmt):
+        if isinstance(res, FileFailure):
+            failures.append(res)
+            click.echo(f"error: {res.path}: {res.message}", err=True)
+        elif res.dropped:
+            click.echo(f"warning: {res.path}: dropped {res.dropped} detections with non-finite values or unknown labels",
+                       err=True)
         if as_json:
-            w, h = image.size
-            results.append(
-                {"image": str(path), "width": w, "height": h, "detections": [d.to_dict() for d in dets]}
-            )
-            continue
-        out.echo(f"{path}: {len(dets)} detection{'' if len(dets) == 1 else 's'}")
-        for det in dets:
-            out.echo(_line(det))
-        if output is not None:
-            out.echo(f"  wrote {png}")
-        elif out.closed:
-            break  # nothing is written to files and nobody reads the rest
+            records.append(res.to_dict())
+        elif isinstance(res, FileResult):
+            _print_result(out, res)
+            if output is None and out.closed:
+                break  # nothing is written to files and nobody reads the rest
     if as_json:
-        out.echo(json.dumps(results, indent=2))
+        out.echo(json.dumps(records, indent=2))
+    if failures:
+        raise FilesFailed(f"{len(failures)} of {len(paths)} image(s) failed (each named above); the others were processed")
+
+
+def _print_result(out: _Stdout, res: FileResult) -> None:
+    n = len(res.detections)
+    out.echo(f"{res.path}: {n} detection{'' if n == 1 else 's'}")
+    for det in res.detections:
+        out.echo(_line(det))
+    if res.drawn is not None:
+        out.echo(f"  wrote {res.drawn}")

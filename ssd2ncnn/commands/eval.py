@@ -22,7 +22,8 @@ from .model_options import load_kwargs, model_options
               help="Also draw each class's precision-recall curve into this PNG.")
 @click.option("--strict", is_flag=True,
               help="Data set warnings (boxes past the border clipped, empty or outside boxes dropped) are errors.")
-def command(checkpoint, data, split, batch_size, workers, source, preset, num_classes, width_mult, device, json_out,
+def command(checkpoint, data, split, batch_size, workers, source, preset, num_classes, width_mult, labels, resolution, device,
+            json_out,
             pr_plot, strict) -> None:
     """Per-class AP and mAP at IoU 0.5, VOC07 11-point and all-point (difficult objects ignored)."""
     import json
@@ -37,7 +38,7 @@ def command(checkpoint, data, split, batch_size, workers, source, preset, num_cl
     from ..train.evaluate import ground_truth, predict
 
     dev = resolve_device(device)  # first: a bad --device fails before the model and data are read
-    model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult))
+    model = load_model(checkpoint, **load_kwargs(source, preset, num_classes, width_mult, labels, resolution))
     source = open_dataset(data, split, model.cfg.class_names, strict=strict)
     for line in source.scan.warnings if source.scan else ():
         click.echo(f"warning: {data} [{source.split}]: {line}", err=True)

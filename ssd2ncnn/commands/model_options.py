@@ -7,6 +7,7 @@ The --from names are a static copy of the importer registry, as cli.COMMANDS is 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -17,13 +18,15 @@ IMPORTER_HELP: dict[str, str] = {
     "mmdet": "mmdetection 2.x/3.x SSDLite MobileNetV2 (configs/ssd/ssdlite_mobilenetv2*_coco.py)",
     "seed": "ujsyehao/mobilenetv3-ssd's mmdetection v1 checkpoint (backbone.bneck.*, bbox_head.reg_convs.*)",
     "torchvision": "ssdlite320_mobilenet_v3_large, a state dict or a references/detection train.py checkpoint",
+    "pytorch-ssd": "qfgaohao/dusty-nv pytorch-ssd (jetson-inference train_ssd.py): mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, "
+                   "mb3-large/small-ssd-lite state dicts, names from the label file beside it",
 }
 SOURCES = ("auto", "ssd2ncnn", *sorted(IMPORTER_HELP))
 
 
 def model_options(f: Callable) -> Callable:
-    """Adds --from, --preset, --num-classes, --width-mult; the command receives them as `source`, `preset`,
-    `num_classes`, `width_mult` and passes them on with `load_kwargs`."""
+    """Adds --from, --preset, --num-classes, --width-mult, --labels, --resolution; the command receives them as
+    `source`, `preset`, `num_classes`, `width_mult`, `labels`, `resolution` and passes them on with `load_kwargs`."""
     options = [
         click.option("--from", "source", type=click.Choice(SOURCES), default="auto", show_default=True,
                      help="Who wrote the checkpoint: auto (detected from its keys), ssd2ncnn, "
@@ -32,11 +35,18 @@ def model_options(f: Callable) -> Callable:
         click.option("--num-classes", type=click.IntRange(min=2), default=None,
                      help="For a bare state dict: number of classes + 1 for the background."),
         click.option("--width-mult", type=float, default=None, help="For a bare state dict: its width multiplier."),
+        click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="pytorch-ssd: the class-name file (default: labels.txt, voc-model-labels.txt or "
+                          "open-images-model-labels.txt beside the checkpoint)."),
+        click.option("--resolution", type=click.IntRange(min=32), default=None,
+                     help="pytorch-ssd mb1-ssd trained with dusty-nv's --resolution: that size (default 300)."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def load_kwargs(source: str, preset: str | None, num_classes: int | None, width_mult: float | None) -> dict:
-    return {"source": source, "preset": preset, "num_classes": num_classes, "width_mult": width_mult}
+def load_kwargs(source: str, preset: str | None, num_classes: int | None, width_mult: float | None,
+                labels: Path | None = None, resolution: int | None = None) -> dict:
+    return {"source": source, "preset": preset, "num_classes": num_classes, "width_mult": width_mult,
+            "labels": labels, "resolution": resolution}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..errors import FilesFailed
 from ..quantize.calibrate import METHODS
-from ..quantize.folder import quantize_folder
 from ..quantize.select import SELECT_MODES
 from .output_option import output_option
 
@@ -30,9 +30,17 @@ from .output_option import output_option
 @click.option("--select-threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Threads for --select speed timing.")
 def command(model_dir, calib, output, num_images, method, percentile, skip, force, int8_depthwise, no_requantize,
             select, select_threads):
-    """Quantize the fp32 model in MODEL_DIR to int8 with images from --calib."""
-    res = quantize_folder(model_dir, calib, output, num_images, method, percentile, list(skip), force,
-                          int8_depthwise=int8_depthwise, requantize=not no_requantize, select=select,
-                          select_threads=select_threads, log=lambda m: click.echo(m, err=True))
-    click.echo(f"wrote {output}/: {res['quantized']} int8 conv layers, {res['float']} float, "
-               f"calibrated on {res['images']} images in {res['seconds']:.1f} s")
+    """Quantize the fp32 model in MODEL_DIR to int8 with images from --calib.
+
+    A calibration image that cannot be read is reported on stderr and left out: the folder is written from
+    the others and the exit code is 1. None readable, or a bad option: exit 2, nothing written."""
+    from .. import api
+
+    res = api.quantize(model_dir, calib, output, num_images=num_images, method=method, percentile=percentile,
+                       skip=skip, force=force, int8_depthwise=int8_depthwise, requantize=not no_requantize,
+                       select=select, select_threads=select_threads, log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {output}/: {res.quantized} int8 conv layers, {res.float_layers} float, "
+               f"calibrated on {res.images} images in {res.seconds:.1f} s")
+    if res.failed:
+        raise FilesFailed(f"{len(res.failed)} calibration image(s) could not be read (each named above); "
+                          f"{output}/ was calibrated on the other {res.images}")

@@ -13,9 +13,7 @@ from ..errors import CheckFailed, InputError
 from ..jsonutil import dumps
 from ..verify.console_report import print_report
 from ..verify.golden import UPDATE_ENV, check_golden, ignored_update_env, write_golden
-from ..verify.parity import verify_checkpoint
-from ..verify.tolerances import FP32, for_model, parse_overrides
-from ..verify.verify_images import folder_images, synthetic_images
+from ..verify.tolerances import FP32, parse_overrides
 from .model_options import load_kwargs, model_options
 
 # --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
@@ -56,41 +54,43 @@ def check_golden_folder(golden: Path, overrides: dict[str, float], console: Cons
 
 
 def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_images: int | None, sizes: str | None,
-                 report_path: Path | None, overrides: dict[str, float], use_onnx: bool, seed: int, load_kw: dict,
-                 console: Console) -> None:
-    """The parity run: exit 0 when every check holds, 1 when one does not, 2 when an image file could
-    not be read (after every other image was verified)."""
-    from ..modelfolder import read_info
+                 report_path: Path | None, html_path: Path | None, overrides: dict[str, float], use_onnx: bool,
+                 seed: int, strict: bool, load_kw: dict, console: Console) -> None:
+    """The parity run (`ssd2ncnn.verify`): exit 0 when every check holds, 1 when one does not, 2 when an
+    image file could not be read (after every other image was verified)."""
+    from .. import api
 
     size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
-    info = read_info(out_dir)
-    tolerances = for_model(info).override(overrides)
-    size_list = size_list or [info.input_size, info.input_size + 32]
-    inputs = (folder_images(images, limit=num_images, class_names=info.class_names) if images
-              else synthetic_images(num_images or SYNTHETIC_DEFAULT, seed))
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("verifying", total=len(inputs) * len(size_list))
-        report = verify_checkpoint(
-            checkpoint, out_dir, inputs, size_list, tolerances, use_onnx=use_onnx,
-            progress=lambda done, total: progress.update(task, completed=done), pipeline=images is not None,
-            info=info, **load_kw,
-        )
     errors = Console(stderr=True, soft_wrap=True)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("verifying", total=None)
+        outcome = api.verify(
+            checkpoint, out_dir, images=images, sizes=size_list, num_images=num_images, seed=seed,
+            tolerances=overrides, use_onnx=use_onnx, source_format=load_kw["source"], preset=load_kw["preset"],
+            num_classes=load_kw["num_classes"], width_mult=load_kw["width_mult"],
+            labels=load_kw["labels"], resolution=load_kw["resolution"],
+            progress=lambda done, total: progress.update(task, completed=done, total=total), strict=strict,
+            warn=lambda line: errors.print(f"warning: {escape(line)}", highlight=False),
+        )
+    report = outcome.report
     for name, why in report.bad_files:  # one line each; the other images were verified
         errors.print(f"error: {escape(name)}: {escape(why)}", highlight=False)
-    if not report.cases:
-        raise InputError(f"none of the {len(inputs)} image(s) in {images} could be read (listed above)")
     print_report(report, console)
     if report_path:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(dumps(report.to_dict()))
+        report_path.write_text(dumps(outcome.to_dict()))
         console.print(f"report written to {report_path}")
+    if html_path:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        outcome.write_html(html_path)
+        console.print(f"HTML report written to {html_path}")
     if not report.passed:
         failures = report.failures()
         raise CheckFailed(f"{len(failures)} check(s) out of tolerance; first: {failures[0]}")
     if report.bad_files:
-        raise InputError(f"{len(report.bad_files)} of {len(inputs)} image(s) could not be read (listed above); "
-                         f"the other {len(inputs) - len(report.bad_files)} are within tolerance; fix or remove those files")
+        total = len(report.bad_files) + len({c.image for c in report.cases})
+        raise InputError(f"{len(report.bad_files)} of {total} image(s) could not be read (listed above); "
+                         f"the other {total - len(report.bad_files)} are within tolerance; fix or remove those files")
     console.print("[green]all checks within tolerance[/]")
 
 
@@ -101,13 +101,17 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
 @click.option("--num-images", type=click.IntRange(min=1), default=None, help="Synthetic inputs without --images (default 4); with --images, use at most this many (default all).")
 @click.option("--sizes", default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a self-contained HTML report here: both runtimes' boxes per image and size, error tables.")
 @click.option("--tol", multiple=True, help="Override a tolerance: NAME=VALUE (repeatable), e.g. score_atol=1e-3.")
 @click.option("--no-onnx", is_flag=True, help="Skip the onnxruntime reference.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic inputs.")
 @click.option("--golden", type=click.Path(path_type=Path), default=None, help="Check a golden fixture folder instead.")
 @click.option("--update-golden", is_flag=True, help="Rewrite the golden tensors (the only way to; scripts/update_golden.sh).")
+@click.option("--strict", is_flag=True,
+              help="With an annotated --images set: its warnings (boxes past the border clipped, empty or outside boxes dropped) are errors.")
 @model_options
-def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no_onnx, seed, golden, update_golden, source, preset, num_classes, width_mult):
+def command(checkpoint, out_dir, images, num_images, sizes, report_path, html_path, tol, no_onnx, seed, golden, update_golden, strict, source, preset, num_classes, width_mult, labels, resolution):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
     Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input (with --images: after
@@ -115,7 +119,8 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
     console = Console(stderr=False)
     overrides = parse_overrides(tol)
     if golden is not None:
-        given = [n for n, v in (("CHECKPOINT", checkpoint), ("--images", images), ("--report", report_path)) if v is not None]
+        given = [n for n, v in (("CHECKPOINT", checkpoint), ("--images", images), ("--report", report_path),
+                                ("--html", html_path)) if v is not None]
         if given:  # the golden check uses the fixture's own checkpoint and inputs: these would be ignored
             raise InputError(f"--golden DIR checks the fixture's own model and inputs; drop {', '.join(given)}")
         if update_golden:
@@ -125,5 +130,5 @@ def command(checkpoint, out_dir, images, num_images, sizes, report_path, tol, no
         return
     if checkpoint is None or out_dir is None:
         raise InputError("verify needs CHECKPOINT and OUT_DIR (or --golden DIR)")
-    check_parity(checkpoint, out_dir, images, num_images, sizes, report_path, overrides, not no_onnx, seed,
-                 load_kwargs(source, preset, num_classes, width_mult), console)
+    check_parity(checkpoint, out_dir, images, num_images, sizes, report_path, html_path, overrides, not no_onnx, seed, strict,
+                 load_kwargs(source, preset, num_classes, width_mult, labels, resolution), console)

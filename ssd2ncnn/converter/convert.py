@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import tempfile
+import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from ..fileio import atomic_dir
 from ..model.ssdlite import SSDDetector
 from ..modelfolder import BIN, ONNX, PARAM, ModelInfo, write_info
 from ..ncnn_format import format_param
+from ..owned_temp import owned_tempdir
 from ..patches import run_passes
 from .export import export_onnx
 from .pnnx_backend import onnx_to_ncnn
@@ -43,6 +45,14 @@ class ConvertResult:
     layer_count: int = 0
     blob_count: int = 0
     simplify_max_diff: float | None = None
+
+
+def _pause_for_fault_test(stage: str) -> None:
+    """`SSD2NCNN_PAUSE_AFTER=<stage>`: stop this process (SIGSTOP) once `stage` has written its output, so
+    tests/test_convert_kill.py can SIGKILL convert at a known stage and check what is left behind."""
+    if os.environ.get("SSD2NCNN_PAUSE_AFTER") == stage:
+        print(f"paused after {stage}", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def tool_versions() -> dict[str, str]:
@@ -85,6 +95,7 @@ def convert_model(
         """Run `fn`, time it and report its output file (`fn`'s own result when it is a path)."""
         t0 = time.perf_counter()
         value = fn()
+        _pause_for_fault_test(name)
         path = output(value) if output else Path(str(value))
         report = StageReport(name, time.perf_counter() - t0, path.name, path.stat().st_size)
         result.stages.append(report)
@@ -92,8 +103,7 @@ def convert_model(
             log(report)
         return value
 
-    with atomic_dir(Path(out_dir), force) as out, tempfile.TemporaryDirectory(prefix="ssd2ncnn-") as tmp:
-        work = Path(tmp)
+    with atomic_dir(Path(out_dir), force) as out, owned_tempdir("ssd2ncnn-convert-") as work:
         raw = stage("export", lambda: export_onnx(model, work / "exported.onnx", size))
         if simplify:
             onnx_path = stage("simplify", lambda: simplify_onnx(raw, work / "model.onnx", size))
@@ -119,6 +129,7 @@ def convert_model(
     return result
 
 
-def convert_checkpoint(checkpoint: Path, out_dir: Path, source: str = "auto", preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None, **kw) -> ConvertResult:
-    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult, source=source)
+def convert_checkpoint(checkpoint: Path, out_dir: Path, source: str = "auto", preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None,
+                       labels: Path | None = None, resolution: int | None = None, **kw) -> ConvertResult:
+    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult, source=source, labels=labels, resolution=resolution)
     return convert_model(model, out_dir, **kw)

@@ -11,11 +11,13 @@ import numpy as np
 
 from ..errors import ToolError
 from ..modelfolder import INPUT_BLOB
+from ..ort_session import import_ort, ort_session
 
 SIMPLIFY_TOLERANCE = 1e-4  # constant folding reorders float math; anything larger is a simplifier bug
 
 
 def simplify_onnx(src: Path, dst: Path, input_size: int) -> Path:
+    import_ort()  # before onnxsim imports onnxruntime itself: telemetry off (ort_session.py)
     import onnx
     import onnxsim
 
@@ -37,11 +39,7 @@ def simplify_onnx(src: Path, dst: Path, input_size: int) -> Path:
 
 
 def run_onnx(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(path)
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, {INPUT_BLOB: x.astype(np.float32)})))
 

@@ -52,21 +52,22 @@ FIXES = {
 
 @dataclass
 class Findings:
-    """Problems found while reading a data set: kind -> the files (with a detail) it was found in."""
+    """Problems found while reading a data set: kind -> how many, and the files (with a detail) they
+    were found in."""
 
     found: dict[str, dict[str, None]] = field(default_factory=dict)  # dict: ordered and de-duplicated
+    counts: dict[str, int] = field(default_factory=dict)
     classes: tuple[str, ...] = ()  # the model's, named in the unknown-class error
 
-    def add(self, kind: str, entry: str) -> None:
+    def add(self, kind: str, entry: str, n: int = 1) -> None:
+        """`n` problems of `kind` in `entry` (a file may hold several bad boxes)."""
         self.found.setdefault(kind, {})[entry] = None
-
-    def count(self, kind: str) -> int:
-        return len(self.found.get(kind, {}))
+        self.counts[kind] = self.counts.get(kind, 0) + n
 
     def _line(self, kind: str, what: str) -> str:
         entries = list(self.found[kind])
-        more = f", and {len(entries) - SHOWN} more" if len(entries) > SHOWN else ""
-        return f"{len(entries)} {what}: {', '.join(entries[:SHOWN])}{more}"
+        more = f", and {len(entries) - SHOWN} more file(s)" if len(entries) > SHOWN else ""
+        return f"{self.counts[kind]} {what}: {', '.join(entries[:SHOWN])}{more}"
 
     def warning_lines(self) -> list[str]:
         return [self._line(k, what) for k, what in WARNINGS.items() if k in self.found]
@@ -92,7 +93,7 @@ def check_boxes(rec: ImageRecord, findings: Findings) -> ImageRecord:
     beyond = np.maximum(-boxes[:, :2], boxes[:, 2:] - limit[2:]).max(axis=1, initial=0.0) > BORDER_TOLERANCE_PX
     for kind, mask in (("degenerate", degenerate), ("outside", outside), ("clipped", beyond & ~degenerate & ~outside)):
         if mask.any():
-            findings.add(kind, name)
+            findings.add(kind, name, int(mask.sum()))
     keep = ~(degenerate | outside)
     return replace(rec, boxes=clipped[keep].astype(np.float32), labels=rec.labels[keep], difficult=rec.difficult[keep])
 

@@ -146,7 +146,7 @@ class VocFolder:
             findings.add("malformed", ann)
             return None
         for name in sorted({o.name for o in ann.objects} - set(index)):
-            findings.add("unknown_class", f"{xml.name} ({name!r})")
+            findings.add("unknown_class", f"{xml.name} ({name!r})", sum(o.name == name for o in ann.objects))
         image = self.root / "JPEGImages" / ann.filename
         if not image.is_file() and (self.root / "JPEGImages" / f"{image_id}.jpg").is_file():
             image = self.root / "JPEGImages" / f"{image_id}.jpg"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -19,6 +20,10 @@ class ImportOptions:
     preset: str | None = None
     num_classes: int | None = None
     width_mult: float | None = None
+    # pytorch-ssd: the class-name file (else the one beside `path`) and dusty-nv's --resolution
+    labels: Path | None = None
+    resolution: int | None = None
+    path: Path | None = None  # the checkpoint file
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,8 @@ class Importer:
     matches: Callable[[dict[str, torch.Tensor]], bool]  # True when the state dict has this layout
     # (full checkpoint dict, its state dict, options) -> a network in eval mode with the weights loaded
     load: Callable[[dict, dict[str, torch.Tensor], ImportOptions], SSDDetector]
+    # the ImportOptions beyond preset/num_classes/width_mult that it reads; others given are refused
+    accepts: tuple[str, ...] = ()
 
 
 IMPORTERS: dict[str, Importer] = {}
@@ -53,4 +60,5 @@ def source_names() -> list[str]:
 # Each importer module registers itself on import (after the registry and helpers it uses).
 from . import mmdet as _mmdet  # noqa: E402, F401
 from . import mmdet_seed as _mmdet_seed  # noqa: E402, F401
+from . import pytorch_ssd as _pytorch_ssd  # noqa: E402, F401
 from . import torchvision as _torchvision  # noqa: E402, F401

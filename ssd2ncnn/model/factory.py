@@ -4,8 +4,11 @@ Every network here has the same interface: `cfg`, `forward(x) -> ([loc_k], [conf
 
 from __future__ import annotations
 
-from ..config import MMDET_ARCH, SSDConfig
+from ..config import MMDET_ARCH, PYTORCH_SSD_ARCHES, SSDConfig
 from .mmdet_ssdlite import MmdetSSDLite
+from .pytorch_ssd_mb1 import build_mb1
+from .pytorch_ssd_mb2 import build_mb2
+from .pytorch_ssd_mb3 import build_mb3
 from .seed_mobilenetv3 import SeedSSD
 from .ssdlite import SSDDetector, SSDLite
 from .tv_ssdlite import ARCH_FULL, ARCH_REDUCED, TorchvisionSSDLite
@@ -18,6 +21,8 @@ def build_model(cfg: SSDConfig) -> SSDDetector:
         return SeedSSD(cfg)
     if cfg.arch in (ARCH_REDUCED, ARCH_FULL):
         return TorchvisionSSDLite(cfg)
+    if cfg.arch in PYTORCH_SSD_ARCHES:  # qfgaohao/dusty-nv pytorch-ssd, by family
+        return {"mb1": build_mb1, "mb2": build_mb2, "mb3": build_mb3}[cfg.arch[:3]](cfg)
     if cfg.arch == MMDET_ARCH:
         return MmdetSSDLite(cfg)
     raise ValueError(f"no network for arch {cfg.arch!r}")  # SSDConfig.validate refuses unknown arches first

@@ -26,6 +26,8 @@ def level_priors(cfg: SSDConfig, level: int, feat_h: int, feat_w: int, image_h: 
     step_h = f32(image_h) / f32(feat_h)
     if cfg.step_rule == "ceil":
         step_w, step_h = f32(math.ceil(step_w)), f32(math.ceil(step_h))
+    elif cfg.step_rule == "fixed":  # PriorBox params 11/12 given explicitly
+        step_w = step_h = f32(cfg.strides[level])
     offset = f32(cfg.offset)
     min_size = f32(cfg.min_sizes[level])
     sizes = [(min_size, min_size)]
@@ -36,7 +38,7 @@ def level_priors(cfg: SSDConfig, level: int, feat_h: int, feat_w: int, image_h: 
         root = math.sqrt(f32(ar))
         bw, bh = f32(min_size * root), f32(min_size / root)
         sizes += [(bw, bh), (bh, bw)]
-    if cfg.clip and cfg.clip_rule == "center_size":
+    if cfg.clip and cfg.clip_rule in ("center_size", "center_size_all"):
         # torchvision's DefaultBoxGenerator clamps (w, h) to [0, 1] of the image before taking corners
         sizes = [(min(w, f32(image_w)), min(h, f32(image_h))) for w, h in sizes]
     half = np.array([[w * f32(0.5), h * f32(0.5)] for w, h in sizes], dtype=f32)  # (A, 2)
@@ -52,6 +54,8 @@ def level_priors(cfg: SSDConfig, level: int, feat_h: int, feat_w: int, image_h: 
     for j in range(feat_w):
         cx[j] = acc
         acc = f32(acc + step_w)
+    if cfg.clip and cfg.clip_rule == "center_size_all":  # pytorch-ssd clamps the centres too
+        cx, cy = np.clip(cx, 0, f32(image_w)), np.clip(cy, 0, f32(image_h))
     cyy, cxx = np.meshgrid(cy, cx, indexing="ij")  # (H, W)
     centers = np.stack([cxx, cyy], axis=-1).reshape(-1, 1, 2)  # (HW, 1, 2)
     scale = np.array([image_w, image_h], dtype=f32)

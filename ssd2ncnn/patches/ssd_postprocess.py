@@ -72,8 +72,9 @@ def priorbox_params(cfg: SSDConfig, level: int) -> dict:
         PRIORBOX_CLIP: int(cfg.clip and cfg.clip_rule == "corners"),
         PRIORBOX_IMAGE_W: FROM_INPUT,
         PRIORBOX_IMAGE_H: FROM_INPUT,
-        PRIORBOX_STEP_W: float(FROM_INPUT),
-        PRIORBOX_STEP_H: float(FROM_INPUT),
+        # the fixed rule's steps are numbers (pytorch-ssd); the others follow the input size
+        PRIORBOX_STEP_W: float(cfg.strides[level] if cfg.step_rule == "fixed" else FROM_INPUT),
+        PRIORBOX_STEP_H: float(cfg.strides[level] if cfg.step_rule == "fixed" else FROM_INPUT),
         PRIORBOX_OFFSET: float(cfg.offset),
         PRIORBOX_STEP_MMDET: int(cfg.step_rule == "ceil"),
         PRIORBOX_CENTER_MMDET: int(cfg.center_rule == "mmdet_v1"),

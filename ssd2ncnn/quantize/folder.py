@@ -15,6 +15,7 @@ from ..fileio import atomic_dir, check_writable
 from ..modelfolder import BIN, CALIBRATION_OPTIONS, ONNX, PARAM, TABLE, ModelInfo, read_info, write_info
 from ..ncnn_format import Graph, read_param, write_param
 from ..ncnn_format.ids import CONV_INT8_SCALE_TERM, CONV_TYPES, INT8_TERM_REQUANTIZE
+from ..runtime.batch import FileFailure, read_ahead
 from ..runtime.images import list_images, load_image
 from ..runtime.net import load_net, run_net
 from ..runtime.preprocess import preprocess_image
@@ -67,8 +68,7 @@ def quantize_folder(
     job = check_job(Path(model_dir), Path(calib_dir), Path(out_dir), num_images, method, percentile, skip, force,
                     int8_depthwise, select)
     t0 = time.perf_counter()
-    size = job.meta.input_size
-    inputs = [preprocess_image(load_image(p), size, job.meta) for p in job.images]  # InputError on a bad file
+    inputs, failed = calibration_inputs(job, say)
     say(f"calibrating {len(job.convs)} conv layers on {len(inputs)} images ({method})")
     scales, stats = calibrate(job.model_dir / PARAM, job.model_dir / BIN, job.graph, inputs, method,
                               percentile, input_blob=job.input_blob, log=log)
@@ -81,7 +81,23 @@ def quantize_folder(
         tables = write_int8_folder(job, scales, requantize, tmp)
         write_int8_meta(job, tables, calibration, tmp)
     return {"out_dir": str(job.out_dir), "quantized": len(tables), "float": len(job.convs) - len(tables),
-            "images": len(inputs), "seconds": t_cal, "stats": stats}
+            "images": len(inputs), "seconds": t_cal, "stats": stats, "failed": failed}
+
+
+def calibration_inputs(job: QuantizeJob, say: Callable[[str], None]) -> tuple[list[np.ndarray], list[FileFailure]]:
+    """The network input of every calibration image that can be read; each one that cannot is said (one
+    line) and returned, and calibration goes on without it. None readable is an InputError."""
+    inputs, failed = [], []
+    for _path, image in read_ahead(load_image, job.images):
+        if isinstance(image, FileFailure):
+            failed.append(image)
+            say(f"error: {image.path}: {image.message}")
+        else:
+            inputs.append(preprocess_image(image, job.meta.input_size, job.meta))
+    if not inputs:
+        raise InputError(f"none of the {len(job.images)} calibration images in {job.calib_dir} can be read; "
+                         f"first: {failed[0].message}")
+    return inputs, failed
 
 
 def check_job(model_dir: Path, calib_dir: Path, out_dir: Path, num_images: int | None, method: str,

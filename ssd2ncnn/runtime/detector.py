@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..modelfolder import BIN, PARAM, ModelInfo, read_info
 from .images import load_image
 from .net import load_net, run_net
-from .preprocess import preprocess_image
+from .preprocess import ncnn_input
 
 
 class ImageSize(NamedTuple):
@@ -57,13 +57,31 @@ class Detection:
         return {"label": self.label, "name": self.name, "score": self.score, "box": list(self.box)}
 
 
+ImageInput = str | Path | Image.Image | np.ndarray  # what `Detector.detect` takes
+DEFAULT_THRESHOLD = 0.3
+
+
+def pixels_of(image: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """An (H, W, 3) uint8 array as RGB pixels (a view; `bgr=True` for OpenCV's channel order), or an
+    InputError saying what the array is instead."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        what = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise InputError(f"expected an image path, a PIL image or an (H, W, 3) uint8 array, got a {what}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise InputError(f"image array {image.shape} has no pixels")
+    return image[..., ::-1] if bgr else image
+
+
 class Detector:
+    """A model folder (OUT/ from convert) in ncnn: `detect(image)` on a path, a PIL image or a numpy array."""
+
     def __init__(
         self,
         out_dir: str | Path,
-        num_threads: int = 2,
-        options: dict | None = None,
+        *,
+        threads: int = 2,
         input_size: int | None = None,
+        options: dict | None = None,
         info: ModelInfo | None = None,
     ):
         """`info`: the folder's model.json when the caller has read it already."""
@@ -77,22 +95,24 @@ class Detector:
         if size < MIN_INPUT_SIZE:
             raise InputError(f"input size {size} is too small; use at least {MIN_INPUT_SIZE}")
         self.input_size = size
-        if int(num_threads) < 1:
-            raise InputError(f"threads must be at least 1, got {num_threads}")
-        self.num_threads = int(num_threads)
+        if int(threads) < 1:
+            raise InputError(f"threads must be at least 1, got {threads}")
+        self.num_threads = int(threads)
         merged = {**info.ncnn_options, **(options or {})}
         self.net = load_net(
             self.out_dir / PARAM, self.out_dir / BIN, merged, self.num_threads
         )
         self.last_dropped = 0
 
-    def preprocess(self, image: Image.Image | str | Path) -> tuple[np.ndarray, ImageSize]:
-        """(3, S, S) float32 network input and the original size."""
-        if not isinstance(image, Image.Image):
+    def preprocess(self, image: ImageInput, bgr: bool = False) -> tuple[np.ndarray, ImageSize]:
+        """(3, S, S) float32 network input and the original size. A path is read as `load_image` reads it
+        (EXIF orientation applied); an array is (H, W, 3) uint8, RGB unless `bgr`."""
+        if isinstance(image, str | Path):
             image = load_image(image)
-        elif image.mode != "RGB":
-            image = image.convert("RGB")
-        return preprocess_image(image, self.input_size, self.info), ImageSize(*image.size)
+        if isinstance(image, Image.Image):
+            image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+        rgb = pixels_of(image, bgr)
+        return ncnn_input(rgb, self.input_size, self.info), ImageSize(rgb.shape[1], rgb.shape[0])
 
     def raw(self, chw: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """The named blobs (default: detection_out, (D, 6) in [0, 1] input coordinates) for one input."""
@@ -129,7 +149,9 @@ class Detector:
             for r, b in zip(rows, boxes, strict=True)
         ]
 
-    def detect(self, image: Image.Image | str | Path, threshold: float | None = None) -> list[Detection]:
-        """Detections sorted by score; `threshold=None` keeps all the `.param` outputs."""
-        chw, size = self.preprocess(image)
+    def detect(self, image: ImageInput, threshold: float | None = DEFAULT_THRESHOLD, *, bgr: bool = False) -> list[Detection]:
+        """Detections with score > threshold, best first, boxes in pixels of `image`; `threshold=None` keeps
+        all the `.param` outputs. `image`: a path, a PIL image, or an (H, W, 3) uint8 array (RGB; `bgr=True`
+        for OpenCV's arrays)."""
+        chw, size = self.preprocess(image, bgr)
         return self.to_detections(self.raw(chw)[self.output_blob], size, threshold)

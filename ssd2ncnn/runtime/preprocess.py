@@ -47,4 +47,4 @@ def ncnn_input(rgb: np.ndarray, size: int, norm: Normalization) -> np.ndarray:
 
 def preprocess_image(image: Image.Image, size: int, norm: Normalization) -> np.ndarray:
     """A PIL image -> the (3, size, size) float32 `input` blob, as ncnn's clients make it."""
-    return ncnn_input(np.asarray(image.convert("RGB")), size, norm)
+    return ncnn_input(np.asarray(image if image.mode == "RGB" else image.convert("RGB")), size, norm)

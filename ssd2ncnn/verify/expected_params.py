@@ -24,6 +24,7 @@ _FROM_BLOB = -233
 def expected_priorbox(cfg: SSDConfig, level: int) -> dict[int, object]:
     """ncnn PriorBox param id -> the value the config means for `level`."""
     v = cfg.variances
+    step = float(cfg.strides[level]) if cfg.step_rule == "fixed" else float(_FROM_BLOB)
     out: dict[int, object] = {
         0: [float(cfg.min_sizes[level])],  # min_sizes
         2: [float(r) for r in cfg.aspect_ratios[level]],  # aspect_ratios; flip below adds 1/r after each r
@@ -32,7 +33,8 @@ def expected_priorbox(cfg: SSDConfig, level: int) -> dict[int, object]:
         # clip: ncnn clips corners; torchvision's centre-size clamp is a separate graph rewrite
         8: int(cfg.clip and cfg.clip_rule == "corners"),
         9: _FROM_BLOB, 10: _FROM_BLOB,  # image_width/height: the input blob's, so any input size runs
-        11: float(_FROM_BLOB), 12: float(_FROM_BLOB),  # step_width/height: image / feature map
+        # step_width/height: image / feature map, or the source's own strides (pytorch-ssd's "fixed" rule)
+        11: step, 12: step,
         13: cfg.offset,  # offset
         14: int(cfg.step_rule == "ceil"),  # step_mmdetection: step = ceil(image / feature)
         15: int(cfg.center_rule == "mmdet_v1"),  # center_mmdetection: centre = offset * (step - 1) + j * step

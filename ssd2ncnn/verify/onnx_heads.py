@@ -6,15 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ort_session import ort_session
+
 
 class OnnxHeads:
     def __init__(self, path: Path, num_threads: int = 2):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = num_threads
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort_session(path, num_threads)  # telemetry off, one set-up (ort_session.py)
         self.names = [o.name for o in self.session.get_outputs()]
 
     def heads(self, chw: np.ndarray) -> dict[str, np.ndarray]:

@@ -3,6 +3,7 @@ pre-processed exactly as the runtime does it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +64,12 @@ def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyI
     return out
 
 
-def folder_images(folder: Path, limit: int | None = None, class_names: tuple[str, ...] | None = None) -> list[VerifyImage]:
+def folder_images(folder: Path, limit: int | None = None, class_names: tuple[str, ...] | None = None,
+                  strict: bool = False, warn: Callable[[str], None] | None = None) -> list[VerifyImage]:
     """Every image in `folder`, or, when it is a VOC/COCO data set, its test (else val, else first)
-    split with the ground truth in normalised coordinates, labels numbered by `class_names` (the model's:
-    a class the model does not know is an InputError before any work). Images are decoded on use."""
+    split with the ground truth in normalised coordinates, labels numbered by `class_names` (the model's).
+    A data set is scanned first (`data.scan`: an unknown class or a missing image is an InputError before
+    any work; each warning line goes to `warn`, or is an error with `strict`). Images are decoded on use."""
     from ..runtime.images import IMAGE_SUFFIXES, list_images
 
     folder = Path(folder)
@@ -79,7 +82,10 @@ def folder_images(folder: Path, limit: int | None = None, class_names: tuple[str
     if is_voc(folder) or is_coco(folder):
         splits = dataset_splits(folder)
         split = next((s for s in ("test", "val", "trainval", "train") if s in splits), splits[0])
-        source = open_dataset(folder, split, class_names)
+        source = open_dataset(folder, split, class_names, strict=strict)
+        for line in source.scan.warnings if source.scan else ():
+            if warn is not None:
+                warn(f"{folder} [{source.split}]: {line}")
         out = []
         for rec in source.records[:limit]:
             scale = np.array([rec.width, rec.height, rec.width, rec.height], dtype=np.float64)

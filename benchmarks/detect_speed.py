@@ -1,0 +1,139 @@
+"""detect's speed against the floor, and its memory at two image counts (issue #20.4).
+
+    .venv/bin/python benchmarks/detect_speed.py [--n 1000] [--threads 2] [--model OUT/]
+
+Makes N synthetic 480-640 px JPEGs (seeded), converts the bundled demo checkpoint (unless --model), then:
+- floor: one Python loop of Pillow decode + ncnn's from_pixels_resize/substract_mean_normalize + extract
+  detection_out, in this process (no startup, no checks, no output);
+- `detect --json`, `detect -o` (drawn JPEGs, the default for JPEG input) and `detect -o --format png`,
+  each as the user runs it (a subprocess: its wall time includes Python's and ncnn's startup, printed
+  apart, and img/s is given both raw and without that startup);
+- peak RSS of `detect -o` at N and N/4: flat when memory does not grow with the number of images.
+
+Goals: --json >= 0.9x the floor, -o >= 0.5x --json. Numbers are wall-clock on whatever else the machine
+is doing: the load average is printed. Nothing here is a pass/fail test."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def make_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """Noise and filled shapes, 480-640 px wide, 4:3 or 3:4, JPEG quality 90."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(n):
+        w = int(rng.integers(480, 641))
+        h = int(w * (0.75 if k % 2 else 1.333)) // 2 * 2
+        base = rng.integers(60, 200, size=(h // 8, w // 8, 3), dtype=np.uint8)
+        im = Image.fromarray(base).resize((w, h), Image.BILINEAR)
+        draw = ImageDraw.Draw(im)
+        for _ in range(4):
+            x0, y0 = int(rng.integers(0, w - 60)), int(rng.integers(0, h - 60))
+            box = (x0, y0, x0 + int(rng.integers(40, w // 2)), y0 + int(rng.integers(40, h // 2)))
+            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+        path = folder / f"im{k:05d}.jpg"
+        im.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def floor_loop(model: Path, paths: list[Path], threads: int) -> float:
+    """img/s of the bare loop: decode, ncnn pre-processing, extract."""
+    import ncnn
+
+    from ssd2ncnn.modelfolder import read_info
+
+    info = read_info(model)
+    net = ncnn.Net()
+    net.opt.num_threads = threads
+    net.opt.use_vulkan_compute = False
+    net.load_param(str(model / "model.param"))
+    net.load_model(str(model / "model.bin"))
+    s = info.input_size
+    kind = ncnn.Mat.PixelType.PIXEL_RGB if info.rgb else ncnn.Mat.PixelType.PIXEL_RGB2BGR
+    mean, norm = list(map(float, info.mean_vals)), list(map(float, info.norm_vals))
+    t0 = time.perf_counter()
+    for p in paths:
+        rgb = np.asarray(Image.open(p).convert("RGB"))
+        mat = ncnn.Mat.from_pixels_resize(rgb, kind, rgb.shape[1], rgb.shape[0], s, s)
+        mat.substract_mean_normalize(mean, norm)
+        ex = net.create_extractor()
+        ex.input("input", mat)
+        ex.extract("detection_out")
+    return len(paths) / (time.perf_counter() - t0)
+
+
+def run_detect(args: list[str]) -> tuple[float, int]:
+    """(seconds, peak RSS in MB) of `python -m ssd2ncnn detect ARGS`, stdout discarded."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "ssd2ncnn", "detect", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"detect {' '.join(args)} failed: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
+    return seconds, usage.ru_maxrss // 1024
+
+
+def model_folder(work: Path, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    from ssd2ncnn import convert
+    from ssd2ncnn.assets import DEMO_CHECKPOINT
+
+    return convert(DEMO_CHECKPOINT, work / "model").path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1000, help="images (memory is also measured at n/4)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", type=Path, default=None, help="a converted folder (default: the bundled demo model)")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ssd2ncnn-detect-speed-") as tmp:
+        work = Path(tmp)
+        model = model_folder(work, a.model)
+        paths = make_images(work / "images", a.n)
+        folder, t = str(work / "images"), str(a.threads)
+        print(f"{a.n} images, model {model}, {a.threads} threads; {load()}")
+        start, _ = run_detect([str(model), str(paths[0]), "--json", "--threads", t])
+        print(f"startup (detect on 1 image): {start:.2f} s")
+        floor = floor_loop(model, paths, a.threads)
+        print(f"floor loop                 {floor:7.1f} img/s   ({load()})")
+        rows = {}
+        for name, extra in (("detect --json", ["--json"]), ("detect -o (jpeg)", ["-o", str(work / "drawn")]),
+                            ("detect -o --format png", ["-o", str(work / "png"), "--format", "png"])):
+            seconds, rss = run_detect([str(model), folder, "--threads", t, *extra])
+            rows[name] = (a.n / seconds, a.n / max(seconds - start, 1e-9))
+            print(f"{name:<26} {rows[name][0]:7.1f} img/s raw, {rows[name][1]:7.1f} without startup; "
+                  f"peak RSS {rss} MB   ({load()})")
+        js, drawn = rows["detect --json"][1], rows["detect -o (jpeg)"][1]
+        print(f"--json / floor = {js / floor:.2f} (goal >= 0.9); -o / --json = {drawn / js:.2f} (goal >= 0.5)")
+        quarter = [str(p) for p in paths[: max(1, a.n // 4)]]
+        _, rss_small = run_detect([str(model), *quarter, "--threads", t, "-o", str(work / "drawn-q")])
+        _, rss_big = run_detect([str(model), folder, "--threads", t, "-o", str(work / "drawn-n")])
+        print(f"peak RSS of detect -o: {rss_small} MB at {len(quarter)} images, {rss_big} MB at {a.n} images")
+
+
+if __name__ == "__main__":
+    main()
