@@ -60,6 +60,7 @@ class Case:
 
 CASES = (
     Case("pytorch-ssd-mb1-ssd", "mb1-ssd", 1.0, ("BACKGROUND", "traffic light", "dog", "fire hydrant"), "labels.txt", 0),
+    Case("pytorch-ssd-mb1-ssd-lite", "mb1-ssd-lite", 1.0, ("BACKGROUND", "bottle", "chair"), "voc-model-labels.txt", 5),
     Case("pytorch-ssd-mb2-ssd-lite-w050", "mb2-ssd-lite", 0.5, ("BACKGROUND", "aeroplane", "bicycle", "bird", "boat", "bottle"), "voc-model-labels.txt", 1),
     Case("pytorch-ssd-mb2-ssd-lite-w100", "mb2-ssd-lite", 1.0, ("BACKGROUND", "person", "car"), "labels.txt", 2),
     Case("pytorch-ssd-mb3-large-ssd-lite", "mb3-large-ssd-lite", 1.0, ("BACKGROUND", "Apple", "Orange", "Traffic light", "Bus"), "open-images-model-labels.txt", 3),
