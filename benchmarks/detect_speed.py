@@ -81,18 +81,30 @@ def floor_loop(model: Path, paths: list[Path], threads: int) -> float:
     return len(paths) / (time.perf_counter() - t0)
 
 
+# ru_maxrss of a child counts the parent's memory at fork (kept across exec), so the child reports its own
+# high-water mark (VmHWM, reset by exec) at exit
+_WRAP = """import atexit, os, sys
+def _hwm():
+    with open('/proc/self/status') as f, open(os.environ['SSD2NCNN_HWM'], 'w') as out:
+        out.write(next(line.split()[1] for line in f if line.startswith('VmHWM')))
+atexit.register(_hwm)
+from ssd2ncnn.cli import main
+sys.argv = ['ssd2ncnn', *sys.argv[1:]]
+main()
+"""
+
+
 def run_detect(args: list[str]) -> tuple[float, int]:
-    """(seconds, peak RSS in MB) of `python -m ssd2ncnn detect ARGS`, stdout discarded."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "ssd2ncnn", "detect", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"detect {' '.join(args)} failed: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
-    return seconds, usage.ru_maxrss // 1024
+    """(seconds, peak RSS in MB) of `ssd2ncnn detect ARGS` in a fresh process, stdout discarded."""
+    with tempfile.NamedTemporaryFile(suffix=".hwm") as hwm:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "SSD2NCNN_HWM": hwm.name}
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _WRAP, "detect", *args], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=env, text=True)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"detect {' '.join(args)} failed: {proc.stderr[-500:]}")
+        return seconds, int(Path(hwm.name).read_text()) // 1024
 
 
 def model_folder(work: Path, given: Path | None) -> Path:

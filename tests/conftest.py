@@ -16,7 +16,8 @@ from ssd2ncnn.model.spread_init import spread_init
 from ssd2ncnn.model.ssdlite import SSDLite
 
 # Property tests draw the same examples on every run (a bug is caught always or never, not 1 run in 8)
-# and keep no example database (.hypothesis/ is neither written nor needed). tests/test_determinism.py.
+# and keep no example database (only hypothesis's own caches land in the git-ignored .hypothesis/).
+# tests/test_determinism.py.
 settings.register_profile("ssd2ncnn", derandomize=True, database=None)
 settings.load_profile("ssd2ncnn")
 

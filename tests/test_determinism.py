@@ -30,5 +30,5 @@ def test_every_given_test_is_derandomized():
 
 
 def test_hypothesis_files_stay_out_of_git():
-    # database=None above means the suite writes no .hypothesis/; a manual run with another profile would
+    # no example database is kept (database=None), but hypothesis caches other data in .hypothesis/
     assert ".hypothesis/" in (TESTS.parent / ".gitignore").read_text().split()
