@@ -20,8 +20,7 @@ from .errors import (
     Ssd2NcnnError,
     ToolError,
 )
-
-__version__ = "0.1.0"
+from .version import __version__
 
 # public name -> the module (of this package) that defines it
 _LAZY = {

@@ -14,8 +14,8 @@ import sys
 import click
 from click.exceptions import NoArgsIsHelpError
 
-from . import __version__
 from .errors import Ssd2NcnnError
+from .version import __version__
 
 # name -> (module holding `command`, the command's one-line help as `ssd2ncnn --help` lists it)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -17,11 +17,12 @@ PKG = Path(__file__).resolve().parents[1] / "ssd2ncnn"
 ALLOWED: dict[str, set[str]] = {
     "assets": set(),
     "errors": set(),
+    "version": set(),
     "importer_names": set(),
     "jsonutil": set(),
     "ort_session": set(),
     "owned_temp": set(),
-    "cli": {"errors", "ssd2ncnn"},
+    "cli": {"errors", "version"},
     "fileio": {"errors", "owned_temp"},
     "images": {"errors"},
     "schema": {"errors"},
@@ -36,13 +37,13 @@ ALLOWED: dict[str, set[str]] = {
     "importers": {"config", "errors", "importer_names", "model"},
     "quantize": {"errors", "fileio", "modelfolder", "ncnn_format", "runtime"},
     "checkpoint": {"config", "errors", "fileio", "importers", "model"},
-    "converter": {"checkpoint", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "ssd2ncnn"},
+    "converter": {"checkpoint", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "version"},
     "train": {"checkpoint", "config", "data", "errors", "fileio", "model"},
     "verify": {"checkpoint", "config", "converter", "data", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "train"},
     "api": {"checkpoint", "config", "converter", "errors", "fileio", "model", "modelfolder", "quantize", "runtime", "verify"},
     "bench": {"assets", "checkpoint", "config", "data", "errors", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "verify"},
     "demo": {"assets", "checkpoint", "converter", "errors", "jsonutil", "modelfolder", "runtime", "verify"},
-    "ssd2ncnn": {"api", "errors", "runtime"},
+    "ssd2ncnn": {"api", "errors", "runtime", "version"},
 }
 ANY_BUT_CLI = "commands"  # commands may import any unit but cli
 HEAVY = {"torch", "torchvision", "onnx", "onnxruntime", "onnxsim", "ncnn", "pnnx"}

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from .. import __version__
 from ..checkpoint import load_model
 from ..fileio import atomic_dir
 from ..model.ssdlite import SSDDetector
@@ -23,6 +22,7 @@ from ..modelfolder import BIN, ONNX, PARAM, ModelInfo, write_info
 from ..ncnn_format import format_param
 from ..owned_temp import owned_tempdir
 from ..patches import run_passes
+from ..version import __version__
 from .export import export_onnx
 from .pnnx_backend import onnx_to_ncnn
 from .simplify import check_simplified, simplify_onnx

@@ -21,7 +21,7 @@ from .inputs import TrainData, open_training_data, resolve_config
 from .loader import make_train_loader
 from .options import TrainOptions, check_options
 from .runlog import Progress, log, open_log_file, record_epoch, start_logging
-from .schedule import make_schedule
+from .schedule import LRSchedule
 from .state import RunState, build_model_and_optimizer, cpu_threads
 from .tensorboard_log import TensorboardLog
 
@@ -94,3 +94,11 @@ def _train(opts: TrainOptions, info: DistInfo, device: torch.device) -> dict:
         if tensorboard is not None:
             tensorboard.close()
     return {"best": run.best, "history": run.history, "out": opts.out, "config": run.cfg, "time_s": time.perf_counter() - t_start}
+
+
+def make_schedule(opts: TrainOptions, steps_per_epoch: int) -> LRSchedule:
+    """The run's learning-rate schedule from its options (`schedule.LRSchedule`)."""
+    warmup = opts.warmup_iters if opts.warmup_iters is not None else int(round(opts.warmup_epochs * steps_per_epoch))
+    return LRSchedule(base_lr=opts.lr, total=steps_per_epoch * opts.epochs, steps_per_epoch=steps_per_epoch, warmup=warmup,
+                      warmup_ratio=opts.warmup_ratio, kind=opts.schedule, min_ratio=opts.min_lr_ratio,
+                      lr_steps=tuple(opts.lr_steps), gamma=opts.lr_gamma)

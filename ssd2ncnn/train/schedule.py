@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # options.py imports SCHEDULES from here
-    from .options import TrainOptions
 
 SCHEDULES = ("cosine", "step")
 
@@ -39,9 +35,3 @@ class LRSchedule:
             lr *= self.warmup_ratio + (1 - self.warmup_ratio) * step / self.warmup
         return lr
 
-
-def make_schedule(opts: TrainOptions, steps_per_epoch: int) -> LRSchedule:
-    warmup = opts.warmup_iters if opts.warmup_iters is not None else int(round(opts.warmup_epochs * steps_per_epoch))
-    return LRSchedule(base_lr=opts.lr, total=steps_per_epoch * opts.epochs, steps_per_epoch=steps_per_epoch, warmup=warmup,
-                      warmup_ratio=opts.warmup_ratio, kind=opts.schedule, min_ratio=opts.min_lr_ratio,
-                      lr_steps=tuple(opts.lr_steps), gamma=opts.lr_gamma)
