@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ssd2ncnn.assets import reference_param  # noqa: E402
-from ssd2ncnn.bench.suite import parse_int_list, run_bench  # noqa: E402
+from ssd2ncnn.bench.suite import run_bench  # noqa: E402
 from ssd2ncnn.checkpoint import load_model  # noqa: E402
+from ssd2ncnn.commands.list_option import IntList  # noqa: E402
 from ssd2ncnn.config import get_preset  # noqa: E402
 from ssd2ncnn.converter.convert import convert_model  # noqa: E402
 from ssd2ncnn.importers.mmdet_seed import seed_layout  # noqa: E402
@@ -71,7 +72,7 @@ def main() -> None:
                   f"box err {d.max_box_err:.2g}; priors bit-identical {c.priors_identical}")
         print("max abs error over all images: " + ", ".join(f"{k} {v:.3g}" for k, v in worst.items()))
         print(f"{sum(c.passed for c in cases)}/{len(cases)} images pass")
-        result = run_bench(root / "out", parse_int_list(args.threads, "--threads"), [300], args.runs, checkpoint=ckpt,
+        result = run_bench(root / "out", list(IntList().convert(args.threads, None, None)), [300], args.runs, checkpoint=ckpt,
                            seed_param=reference_param(), memory=False, net_only=False)
         for c in result["configs"]:
             st = c["structure"]

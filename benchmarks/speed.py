@@ -23,10 +23,11 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssd2ncnn.bench.inputs import synthetic_image  # noqa: E402
 from ssd2ncnn.bench.result_table import render  # noqa: E402
-from ssd2ncnn.bench.suite import parse_int_list, run_bench  # noqa: E402
+from ssd2ncnn.bench.suite import run_bench  # noqa: E402
 from ssd2ncnn.bench.tuning import run_tuning  # noqa: E402
+from ssd2ncnn.commands.list_option import IntList  # noqa: E402
+from ssd2ncnn.data.synthetic import gradient_picture as synthetic_image  # noqa: E402
 
 console = Console(width=130)
 
@@ -74,7 +75,7 @@ def one_model(label: str, ckpt: Path, work: Path, args, report: dict) -> None:
     q = quantize_folder(work / "out", make_calib(work / "calib"), work / "int8", force=True)
     console.print(f"quantize: {time.perf_counter() - t0:.1f} s ({q['quantized']} int8 layers, {q['images']} images)")
     entry = {"convert_seconds": t_conv, "convert_stages": {s.name: s.seconds for s in res.stages}}
-    threads = parse_int_list(args.threads, "--threads")
+    threads = list(IntList().convert(args.threads, None, None))
     b = run_bench(work / "out", threads, None, args.runs, checkpoint=ckpt, also=[work / "int8"],
                   log=lambda m: console.print(m, style="dim"))
     render(b, console)

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from ssd2ncnn.cli import cli
-from ssd2ncnn.errors import InputError
 
 pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
 
@@ -89,13 +88,3 @@ def test_ratio_spread_pairs_blocks_of_the_same_round():
     assert s == {"ratio": pytest.approx(2.2), "round_low": pytest.approx(1.1), "round_high": pytest.approx(3.1), "rounds": 3}
     assert ratio_summary([], b, 2) is None
 
-
-def test_parse_int_list():
-    from ssd2ncnn.bench.suite import parse_int_list
-
-    assert parse_int_list("1,2,2", "--threads") == [1, 2]
-    with pytest.raises(InputError):
-        parse_int_list("", "--threads")
-    # the example in the message is itself valid for the option
-    with pytest.raises(InputError, match=r"integers >= 32, e\.g\. 300,320; got '16'"):
-        parse_int_list("16", "--sizes", minimum=32, example="300,320")

@@ -16,7 +16,7 @@ CASES = [
     ("convert unknown --from", ["convert", "{tmp}/empty.pth", "-o", "{tmp}/out", "--from", "nope"], 2, "'nope' is not one of"),
     ("convert bare state dict", ["convert", "{tmp}/bare.pth", "-o", "{tmp}/out"], 2, "--preset"),
     ("verify missing out dir", ["verify", "{tmp}/empty.pth", "{tmp}/nowhere"], 2, "does not exist"),
-    ("verify bad sizes", ["verify", "{tmp}/empty.pth", "{tmp}", "--sizes", "a,b"], 2, "--sizes expects"),
+    ("verify bad sizes", ["verify", "{tmp}/empty.pth", "{tmp}", "--sizes", "a,b"], 2, "'--sizes': expects comma-separated integers"),
     ("verify no arguments", ["verify"], 2, "CHECKPOINT and OUT_DIR"),
     ("detect missing model", ["detect", "{tmp}/nowhere", "{tmp}/img.png"], 2, "does not exist"),
     ("detect folder not from convert", ["detect", "{tmp}", "{tmp}/img.png"], 2, "model.json"),

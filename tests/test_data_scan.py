@@ -164,3 +164,13 @@ def test_tensorboard_without_the_package_is_a_one_line_error(voc, tmp_path):
     assert res.exit_code == 2
     assert res.output.strip() == "error: --tensorboard needs the tensorboard package: pip install tensorboard (or drop --tensorboard)"
     assert not (tmp_path / "run").exists()
+
+
+def test_an_annotated_size_that_differs_from_the_file_is_replaced_and_said(voc):
+    xml = voc / "Annotations" / "000000.xml"
+    xml.write_text(xml.read_text().replace("<width>100</width>", "<width>120</width>"))  # the JPEG is 100 x 100
+    src = open_dataset(voc, "train", NAMES)
+    rec = next(r for r in src.records if r.path.name == "000000.jpg")
+    assert (rec.width, rec.height) == (100, 100)
+    assert src.scan is not None and src.scan.warnings == (
+        "1 annotation(s) whose image size differs from the image file's (the file's is used): 000000.jpg (120x100 annotated, 100x100 in the file)",)

@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from ssd2ncnn.bench.inputs import preprocess, synthetic_image
 from ssd2ncnn.cli import cli
+from ssd2ncnn.data.synthetic import gradient_picture as synthetic_image
 from ssd2ncnn.modelfolder import read_info
 from ssd2ncnn.ncnn_format import read_param
 from ssd2ncnn.quantize.int8 import TAG_INT8, round_half_away
 from ssd2ncnn.quantize.select import MIN_GAIN, MIN_SHARE
 from ssd2ncnn.runtime.net import load_net, run_net
+from ssd2ncnn.runtime.preprocess import ncnn_input
 
 pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
 
@@ -69,7 +70,7 @@ def test_default_keeps_depthwise_and_slower_convs_float(converted, tmp_path):
     assert cal["quantized_layers"] == sum(t["int8"] for t in timings.values())
     n32 = load_net(out / "model.param", out / "model.bin", {}, 1)
     n8 = load_net(tmp_path / "q" / "model.param", tmp_path / "q" / "model.bin", {}, 1)
-    x = preprocess(synthetic_image(240, seed=100), read_info(out), 320)
+    x = ncnn_input(synthetic_image(240, seed=100), 320, read_info(out))
     a, b = run_net(n32, x, ["mbox_conf_flatten"]), run_net(n8, x, ["mbox_conf_flatten"])
     assert np.abs(a["mbox_conf_flatten"] - b["mbox_conf_flatten"]).max() <= CONF_TOL
 
@@ -121,7 +122,7 @@ def test_int8_runs_and_matches_fp32(quantized, size):
     blobs = ["mbox_conf_flatten", "mbox_loc", "detection_out"]
     checked = 0
     for seed in (100, 101, 102):  # calibration-like pictures, not the calibration images themselves
-        x = preprocess(synthetic_image(240, seed=seed), meta, size)
+        x = ncnn_input(synthetic_image(240, seed=seed), size, meta)
         a, b = run_net(n32, x, blobs), run_net(n8, x, blobs)
         assert a["mbox_conf_flatten"].shape == b["mbox_conf_flatten"].shape
         assert np.isfinite(b["mbox_conf_flatten"]).all()
@@ -150,7 +151,7 @@ def test_requantize_changes_layout_not_results(quantized, tmp_path):
                                  "--num-images", "6", "--int8-depthwise", "--select", "all", "--no-requantize"])
     assert r.exit_code == 0, r.output
     assert all(ly.params.get(8, 0) < 100 for ly in read_param(tmp_path / "plain" / "model.param").layers)
-    x = preprocess(synthetic_image(240, seed=7), read_info(out), 320)
+    x = ncnn_input(synthetic_image(240, seed=7), 320, read_info(out))
     blobs = ["mbox_conf_flatten", "mbox_loc"]
     a = run_net(load_net(q / "model.param", q / "model.bin", {}, 1), x, blobs)
     b = run_net(load_net(tmp_path / "plain" / "model.param", tmp_path / "plain" / "model.bin", {}, 1), x, blobs)

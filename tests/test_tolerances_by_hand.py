@@ -33,7 +33,7 @@ def test_the_sets_state_their_values():
 def test_tol_parsing_and_overriding():
     assert parse_overrides(("score_atol=1e-3", " box_atol = 0.01")) == {"score_atol": 1e-3, "box_atol": 0.01}
     assert parse_overrides(()) == {}
-    for bad in ("score_atol", "score_atol=x", "=", "score_atol:1e-3"):
+    for bad in ("score_atol", "score_atol=x", "=", "score_atol:1e-3", "score_atol=1e-3=2"):
         with pytest.raises(InputError, match=r"--tol expects NAME=VALUE \(e.g. score_atol=1e-3\), got"):
             parse_overrides((bad,))
     tol = FP32.override({"score_atol": 2, "box_atol": 0.5})
@@ -41,6 +41,13 @@ def test_tol_parsing_and_overriding():
     assert tol.head_atol == FP32.head_atol and FP32.score_atol is None  # a copy; FP32 unchanged
     with pytest.raises(InputError, match=r"unknown tolerance\(s\) \['nope', 'zz'\]; known: box_atol, conf_atol"):
         FP32.override({"zz": 1, "nope": 2, "box_atol": 1})
+
+
+def test_the_unscaled_limits_by_hand():
+    # softmax moves by at most half its logits' change: 0.5 x 1e-4 + softmax_atol 1e-5; sigmoid by a quarter
+    assert FP32.conf_limit() == pytest.approx(6e-5, rel=1e-12) == FP32.score_limit()
+    assert FP32.conf_limit("sigmoid") == pytest.approx(3.5e-5, rel=1e-12) == FP32.score_limit("sigmoid")
+    assert FP32.score_limit("softmax", 2.0) == pytest.approx(0.5 * 3e-4 + 1e-5, rel=1e-12)
 
 
 def test_the_logit_scale_is_the_largest_magnitude_over_all_maps():

@@ -153,3 +153,26 @@ def test_augmentation_depends_on_epoch_and_image_not_on_workers(tmp_path):
         for (ia, ba, xa), (ib, bb, xb) in zip(ea, eb, strict=True):
             assert torch.equal(xa, xb) and torch.equal(ia, ib) and torch.equal(ba, bb)
     assert not torch.equal(a[0][0][0], a[1][0][0])  # epoch 2 is not epoch 1 again
+
+
+@pytest.mark.slow  # a loader worker process
+def test_a_file_that_fails_to_decode_in_a_worker_is_one_line(tmp_path):
+    """The header reads (the scan passes it), the pixels do not: torch re-raises the worker's error with its
+    traceback in the message; `loader_batches` gives the loader's own line back."""
+    from torch.utils.data import DataLoader
+
+    from ssd2ncnn.images import load_image
+    from ssd2ncnn.train.data import loader_batches
+
+    root = Path(shutil.copytree(FIXTURES / "voc", tmp_path / "voc"))
+    jpg = root / "JPEGImages" / "000001.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:1500])  # cut inside the scan data, after the header
+    with pytest.raises(InputError) as direct:
+        load_image(jpg)
+    src = open_dataset(root, "train")  # the header is fine: no finding
+    loader = DataLoader(TorchDetectionDataset(src, EvalTransform(get_preset("ssdlite320", input_size=64, num_classes=4))),
+                        batch_size=2, num_workers=1, collate_fn=collate)
+    with pytest.raises(InputError) as exc:
+        list(loader_batches(loader))
+    assert str(exc.value) == str(direct.value) and "\n" not in str(exc.value)
+    assert str(exc.value).startswith(f"cannot decode image {jpg} (JPEG)")

@@ -30,7 +30,6 @@ class Engine:
     name: str
     run: Callable[[], object]
     activate: Callable[[], None] = field(default=lambda: None)
-    info: dict = field(default_factory=dict)
     keep_alive: object = None  # the ncnn.Net behind `run`
 
 
@@ -43,8 +42,7 @@ def ncnn_engine(name: str, param: Path, weights: Path | None, x: np.ndarray, thr
     def run():
         return run_net(net, x, outputs)
 
-    eng = Engine(name, run, info={"param": str(param), "weights": str(weights) if weights else "empty",
-                                   "options": dict(options or {}), "outputs": list(outputs)})
+    eng = Engine(name, run)
     eng.keep_alive = net
     return eng
 
@@ -80,8 +78,7 @@ class OrtDetector:
 def ort_engine(name: str, onnx_path: Path, cfg: SSDConfig, x: np.ndarray, threads: int, net_only: bool = False) -> Engine:
     det = OrtDetector(onnx_path, cfg, threads)
     run = (lambda: det.sess.run(None, {det.input_name: x[None]})) if net_only else (lambda: det.detect(x))
-    return Engine(name, run, info={"onnx": str(onnx_path), "intra_op_num_threads": threads,
-                                   "postprocess": "none" if net_only else "reference flatten/softmax + detect"})
+    return Engine(name, run)
 
 
 def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np.ndarray, threads: int) -> Engine:
@@ -108,4 +105,4 @@ def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np
             locs, confs = model(xt)
             return detections(locs, confs, cfg, (h, w))
 
-    return Engine(name, run, activate, info={"checkpoint": str(checkpoint), "torch_threads": threads})
+    return Engine(name, run, activate)

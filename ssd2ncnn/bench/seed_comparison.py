@@ -21,12 +21,12 @@ def layer_types(param: Path) -> Counter:
     return Counter(layer.type for layer in read_param(param).layers)
 
 
-def prepare_structure(meta: ModelInfo, out_dir: Path, checkpoint: Path | None, seed_param: Path) -> dict:
+def prepare_structure(info: ModelInfo, out_dir: Path, checkpoint: Path | None, seed_param: Path) -> dict:
     """What the structure comparison runs: the seed graph with the same weights when it can, else empty."""
     ours_param = Path(out_dir) / "model.param"
     prep = {"seed_param": str(seed_param), "seed_bin": None, "weights": "empty",
             "layers": {"ours": sum(layer_types(ours_param).values()), "seed": sum(layer_types(Path(seed_param)).values())}}
-    if meta.config.arch != "seed" or checkpoint is None:
+    if info.config.arch != "seed" or checkpoint is None:
         return prep
     from ..checkpoint import load_model
     from ..model.seed_mobilenetv3 import SeedSSD
@@ -34,7 +34,7 @@ def prepare_structure(meta: ModelInfo, out_dir: Path, checkpoint: Path | None, s
     from ..verify.seed_param_parity import write_seed_model
 
     model = load_model(checkpoint)
-    check_same_model(model, meta, Path(out_dir))
+    check_same_model(model, info, Path(out_dir))
     if not isinstance(model, SeedSSD):
         return prep
     tmp = tempfile.TemporaryDirectory(prefix="ssd2ncnn-seed-graph-")

@@ -29,17 +29,6 @@ def torch_available() -> bool:
     return True
 
 
-def parse_int_list(text: str, what: str, minimum: int = 1, example: str = "1,2") -> list[int]:
-    """'1,2' -> [1, 2]; anything else is an InputError naming the option (and a valid `example` of it)."""
-    try:
-        vals = [int(t) for t in str(text).split(",") if t.strip() != ""]
-    except ValueError:
-        raise InputError(f"{what} must be a comma-separated list of integers, e.g. {example}; got {text!r}") from None
-    if not vals or any(v < minimum for v in vals):
-        raise InputError(f"{what} must list integers >= {minimum}, e.g. {example}; got {text!r}")
-    return list(dict.fromkeys(vals))
-
-
 def machine_info() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
@@ -52,7 +41,7 @@ class BenchPlan:
     engine or comparison is left out (`skipped`, reported as is)."""
 
     out_dir: Path
-    meta: ModelInfo
+    info: ModelInfo
     threads: list[int]
     sizes: list[int]
     runs: int
@@ -70,14 +59,14 @@ class BenchPlan:
 
     @property
     def common(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "meta": self.meta.to_dict(), "options": self.options}
+        return {"out_dir": str(self.out_dir), "info": self.info.to_dict(), "options": self.options}
 
 
 def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs: int, checkpoint: Path | None,
                also: list[Path] | None, seed_param: Path | None | bool, options: dict | None, net_only: bool,
                block: int, warmup: int, pause_s: float) -> BenchPlan:
     out_dir = Path(out_dir)
-    meta = read_info(out_dir)
+    info = read_info(out_dir)
     if runs < 1:
         raise InputError(f"--runs must be >= 1, got {runs}")
     if checkpoint is not None and not Path(checkpoint).is_file():
@@ -89,9 +78,9 @@ def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs:
 
         load_model(checkpoint)
     plan = BenchPlan(
-        out_dir=out_dir, meta=meta, threads=threads, sizes=sizes or [meta.input_size], runs=runs,
+        out_dir=out_dir, info=info, threads=threads, sizes=sizes or [info.input_size], runs=runs,
         block=block, warmup=warmup, pause_s=pause_s,
-        options=dict(meta.ncnn_options) if options is None else dict(options),
+        options=dict(info.ncnn_options) if options is None else dict(options),
         also={Path(a): read_info(Path(a)) for a in (also or [])}, has_onnx=(out_dir / ONNX).is_file(),
         checkpoint=checkpoint, seed_param=None, net_only=net_only,
     )
@@ -105,13 +94,13 @@ def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs:
         plan.skipped["onnxruntime"] = "torch is not installed (the reference post-processing after onnxruntime needs it)"
     if seed_param is False:
         plan.skipped["structure"] = "disabled"
-    elif meta.int8:
+    elif info.int8:
         plan.skipped["structure"] = "the model folder is int8; the structure comparison uses an fp32 graph"
     else:
         plan.seed_param = Path(seed_param) if isinstance(seed_param, str | Path) else reference_param()
         if not plan.seed_param.is_file():
             raise InputError(f"seed graph {plan.seed_param} does not exist; pass an ncnn .param file")
-        plan.structure = prepare_structure(meta, out_dir, checkpoint, plan.seed_param)
+        plan.structure = prepare_structure(info, out_dir, checkpoint, plan.seed_param)
     return plan
 
 
@@ -120,8 +109,8 @@ def engine_specs(plan: BenchPlan, size: int, threads: int) -> list[dict[str, Any
     and PyTorch when available, and the network alone (no post-processing) in ncnn and onnxruntime."""
     at = {"size": size, "threads": threads}
     specs: list[dict[str, Any]] = [dict(plan.common, kind="ncnn", name="ncnn", **at)]
-    for folder, meta in plan.also.items():
-        specs.append({"kind": "ncnn", "name": f"ncnn:{folder.name}", "out_dir": str(folder), "meta": meta.to_dict(),
+    for folder, info in plan.also.items():
+        specs.append({"kind": "ncnn", "name": f"ncnn:{folder.name}", "out_dir": str(folder), "info": info.to_dict(),
                       "options": plan.options, **at})
     if plan.has_onnx:
         specs.append(dict(plan.common, kind="onnxruntime", name="onnxruntime", **at))
@@ -215,11 +204,11 @@ def run_bench(
 
 
 def _report_header(plan: BenchPlan) -> dict[str, Any]:
-    config = plan.meta.config
+    config = plan.info.config
     return {
         "format": "ssd2ncnn-bench", "version": 1,
-        "model": {"dir": str(plan.out_dir), "input_size": plan.meta.input_size,
-                  "int8": plan.meta.int8, "width_mult": config.width_mult,
+        "model": {"dir": str(plan.out_dir), "input_size": plan.info.input_size,
+                  "int8": plan.info.int8, "width_mult": config.width_mult,
                   "preset": config.preset},
         "settings": {"runs": plan.runs, "block": plan.block, "warmup": plan.warmup, "pause_s": plan.pause_s,
                      "ncnn_options": plan.options, "threads": plan.threads, "sizes": plan.sizes,

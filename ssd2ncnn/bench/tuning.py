@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.synthetic import gradient_picture
 from ..modelfolder import CONF_BLOB, DETECTION_BLOB, LOC_BLOB, PARITY_OPTIONS, read_info
 from ..ncnn_format import read_param, write_param
 from ..patches import passes
 from ..runtime.net import load_net, run_net
+from ..runtime.preprocess import ncnn_input
 from .engines import ncnn_engine
-from .inputs import preprocess, synthetic_image
 from .runner import summarize, time_blocks
 
 BASE = {**PARITY_OPTIONS, "use_fp16_packed": False}
@@ -48,12 +49,12 @@ def _parity(ref: dict, got: dict) -> dict:
 def run_tuning(out_dir: Path, size: int, threads: int, runs: int = 20, int8_dir: Path | None = None,
                block: int = 5, warmup: int = 2, log=None) -> dict:
     out_dir = Path(out_dir)
-    meta = read_info(out_dir)
-    x = preprocess(synthetic_image(size), meta, size)
+    info = read_info(out_dir)
+    x = ncnn_input(gradient_picture(size), size, info)
     with tempfile.TemporaryDirectory(prefix="ssd2ncnn-tune-") as tmp:
         entries = [(name, out_dir / "model.param", out_dir / "model.bin", dict(BASE, **o)) for name, o in VARIANTS.items()]
         changed = {}
-        cfg = meta.config
+        cfg = info.config
         for rewrite in (r for r in passes() if r.speed_only):  # convert applied them: re-measured on their own
             pname = rewrite.name
             g = read_param(out_dir / "model.param")

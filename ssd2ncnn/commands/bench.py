@@ -8,15 +8,17 @@ from pathlib import Path
 import click
 
 from ..bench.result_table import render
-from ..bench.suite import parse_int_list, run_bench
+from ..bench.suite import run_bench
 from ..errors import InputError
 from ..jsonutil import dumps
+from .list_option import IntList
 
 
 @click.command("bench")
 @click.argument("model_dir", type=click.Path(path_type=Path))
-@click.option("--threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
-@click.option("--sizes", default=None, help="Comma-separated square input sizes (default: model.json's).")
+@click.option("--threads", type=IntList(), default="1,2", show_default=True, help="Comma-separated thread counts.")
+@click.option("--sizes", type=IntList(minimum=32, example="300,320"), default=None,
+              help="Comma-separated square input sizes (default: model.json's).")
 @click.option("--runs", type=click.IntRange(min=1), default=30, show_default=True, help="Timed runs per engine and configuration.")
 @click.option("--block", type=click.IntRange(min=1), default=5, show_default=True, help="Consecutive runs per block.")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs per engine first.")
@@ -28,8 +30,7 @@ from ..jsonutil import dumps
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result as JSON.")
 def command(model_dir, threads, sizes, runs, block, warmup, checkpoint, also, seed_param, no_structure, no_memory, json_path):
     """Benchmark the ncnn detector in MODEL_DIR end to end against onnxruntime (+ PyTorch post-processing)."""
-    thread_list = parse_int_list(threads, "--threads")
-    size_list = parse_int_list(sizes, "--sizes", minimum=32, example="300,320") if sizes else None
+    thread_list, size_list = list(threads), list(sizes) if sizes else None
     if seed_param is not None and not Path(seed_param).is_file():
         raise InputError(f"--seed-param {seed_param} does not exist")
     res = run_bench(model_dir, thread_list, size_list, runs, checkpoint=checkpoint, also=list(also),

@@ -1,8 +1,8 @@
 """The options that say which model a checkpoint holds when the file does not: shared by every command
 that loads a checkpoint (convert, verify, eval), so they are spelled and checked one way.
 
-The --from names are a static copy of the importer registry, as cli.COMMANDS is of the commands, so that
-`convert --help` and `eval --help` need not import torch (tests/test_cli_lazy.py keeps the two equal)."""
+The --from names and their help come from `importer_names` (stdlib only), the table the importer registry
+is loaded from, so that `convert --help` and `eval --help` need not import torch."""
 
 from __future__ import annotations
 
@@ -12,16 +12,9 @@ from pathlib import Path
 import click
 
 from ..config import PRESETS
+from ..importer_names import SOURCES, importer_help
 
-# the registered importers (ssd2ncnn.importers.IMPORTERS): --from name -> its description
-IMPORTER_HELP: dict[str, str] = {
-    "mmdet": "mmdetection 2.x/3.x SSDLite MobileNetV2 (configs/ssd/ssdlite_mobilenetv2*_coco.py)",
-    "seed": "ujsyehao/mobilenetv3-ssd's mmdetection v1 checkpoint (backbone.bneck.*, bbox_head.reg_convs.*)",
-    "torchvision": "ssdlite320_mobilenet_v3_large, a state dict or a references/detection train.py checkpoint",
-    "pytorch-ssd": "qfgaohao/dusty-nv pytorch-ssd (jetson-inference train_ssd.py): mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, "
-                   "mb3-large/small-ssd-lite state dicts, names from the label file beside it",
-}
-SOURCES = ("auto", "ssd2ncnn", *sorted(IMPORTER_HELP))
+IMPORTER_HELP = importer_help()
 
 
 def model_options(f: Callable) -> Callable:

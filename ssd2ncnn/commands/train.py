@@ -7,24 +7,11 @@ from pathlib import Path
 import click
 
 from ..config import PRESET_ARCHES, PRESETS
-from ..errors import InputError
 from ..train.options import DEFAULTS as D
 from ..train.options import OPTIMIZERS
 from ..train.schedule import SCHEDULES
+from .list_option import IntList, NameList
 from .output_option import output_option
-
-
-def _ints(value: str | None, option: str) -> tuple[int, ...]:
-    if not value:
-        return ()
-    try:
-        return tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise InputError(f"{option} takes comma-separated whole epochs, e.g. 16,22; got {value!r}") from None
-
-
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 @click.command("train")
@@ -36,7 +23,7 @@ def _names(value: str) -> tuple[str, ...]:
               help="Network: ssdlite (paper MobileNetV3, default) or seed (ujsyehao/mobilenetv3-ssd's own).")
 @click.option("--num-classes", type=int, default=None,
               help="Number of classes + 1 for the background, e.g. 21 for VOC (checked against the data).")
-@click.option("--classes", default=None, help="Comma-separated class names (no background); default: from the data set.")
+@click.option("--classes", type=NameList(), default=None, help="Comma-separated class names (no background); default: from the data set.")
 @click.option("--input-size", type=int, default=None, help="Network input size; anchor sizes scale with it.")
 @click.option("--width-mult", type=float, default=None, help="MobileNetV3 width multiplier.")
 @click.option("--epochs", type=int, default=D["epochs"], show_default=True, help="Passes over the training split.")
@@ -48,7 +35,7 @@ def _names(value: str) -> tuple[str, ...]:
 @click.option("--weight-decay", type=float, default=D["weight_decay"], show_default=True, help="L2 weight decay of the optimizer.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), default=D["schedule"], show_default=True,
               help="Cosine decay to 1% of --lr, or x --lr-gamma after each of --lr-steps.")
-@click.option("--lr-steps", default=None, help="Step schedule: epochs after which the rate drops, e.g. 16,22.")
+@click.option("--lr-steps", type=IntList(example="16,22"), default=None, help="Step schedule: epochs after which the rate drops, e.g. 16,22.")
 @click.option("--lr-gamma", type=float, default=D["lr_gamma"], show_default=True, help="Step schedule: the factor of each drop.")
 @click.option("--warmup-epochs", type=float, default=D["warmup_epochs"], show_default=True,
               help="Epochs of linear learning-rate warm-up before the schedule.")
@@ -64,7 +51,7 @@ def _names(value: str) -> tuple[str, ...]:
 @click.option("--backbone-weights", type=click.Path(path_type=Path), default=None,
               help="ImageNet MobileNetV3-Large weights (torchvision or timm; xiaolai-sqlai's for --arch seed).")
 @click.option("--seed", type=int, default=D["seed"], show_default=True, help="Seed of initialisation, augmentation and sampling.")
-@click.option("--train-split", default=D["train_split"], show_default=True, help="Split of every root, or one per root: trainval,trainval.")
+@click.option("--train-split", type=NameList(), default=D["train_split"], show_default=True, help="Split of every root, or one per root: trainval,trainval.")
 @click.option("--val-data", type=click.Path(path_type=Path), default=None, help="Folder of the val split (default: the first --data).")
 @click.option("--val-split", default=D["val_split"], show_default=True, help="Evaluated each --eval-interval epochs when present; picks best.pth.")
 @click.option("--eval-interval", type=int, default=D["eval_interval"], show_default=True,
@@ -87,12 +74,12 @@ def command(data, preset, arch, num_classes, classes, input_size, width_mult, ep
 
     opts = TrainOptions(
         data=list(data), out=output, preset=preset, arch=arch, num_classes=num_classes,
-        classes=_names(classes) if classes else None,
+        classes=classes,
         input_size=input_size, width_mult=width_mult, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        momentum=momentum, weight_decay=weight_decay, schedule=schedule, lr_steps=_ints(lr_steps, "--lr-steps"),
+        momentum=momentum, weight_decay=weight_decay, schedule=schedule, lr_steps=lr_steps or (),
         lr_gamma=lr_gamma, warmup_epochs=warmup_epochs, warmup_iters=warmup_iters, warmup_ratio=warmup_ratio,
         grad_clip=grad_clip, max_expand=max_expand, repeat=repeat, sync_bn=sync_bn, channels_last=channels_last,
-        workers=workers, resume=resume, backbone_weights=backbone_weights, seed=seed, train_split=list(_names(train_split)),
+        workers=workers, resume=resume, backbone_weights=backbone_weights, seed=seed, train_split=list(train_split),
         val_data=val_data, val_split=val_split, eval_interval=eval_interval, log_interval=log_interval, device=device,
         strict=strict, tensorboard=tensorboard,
     )

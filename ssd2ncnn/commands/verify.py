@@ -14,6 +14,7 @@ from ..jsonutil import dumps
 from ..verify.console_report import print_report
 from ..verify.golden import UPDATE_ENV, check_golden, ignored_update_env, write_golden
 from ..verify.tolerances import FP32, parse_overrides
+from .list_option import IntList
 from .model_options import load_kwargs, model_options
 
 # --update-golden without --sizes: the shipped fixture's (fixtures/golden/voc300-tiny/COMMAND.txt), its
@@ -23,18 +24,8 @@ GOLDEN_SIZES = (300, 320)
 SYNTHETIC_DEFAULT = 4  # seeded synthetic inputs when no --images are given
 
 
-def parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise InputError(f"--sizes expects comma-separated integers like 300,320, got {text!r}") from None
-    if not sizes or any(s < 32 for s in sizes):
-        raise InputError(f"--sizes needs sizes >= 32, got {text!r}")
-    return sizes
-
-
-def rewrite_golden(golden: Path, sizes: str | None, num_images: int | None, seed: int, console: Console) -> None:
-    size_list = parse_sizes(sizes) if sizes else list(GOLDEN_SIZES)
+def rewrite_golden(golden: Path, sizes: tuple[int, ...] | None, num_images: int | None, seed: int, console: Console) -> None:
+    size_list = list(sizes) if sizes else list(GOLDEN_SIZES)
     count = num_images or SYNTHETIC_DEFAULT
     cmd = (f"ssd2ncnn verify --golden {golden} --update-golden --sizes {','.join(map(str, size_list))} "
            f"--num-images {count} --seed {seed}")
@@ -53,14 +44,15 @@ def check_golden_folder(golden: Path, overrides: dict[str, float], console: Cons
     console.print("[green]golden outputs match[/]")
 
 
-def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_images: int | None, sizes: str | None,
+def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_images: int | None,
+                 sizes: tuple[int, ...] | None,
                  report_path: Path | None, html_path: Path | None, overrides: dict[str, float], use_onnx: bool,
                  seed: int, strict: bool, load_kw: dict, console: Console) -> None:
     """The parity run (`ssd2ncnn.verify`): exit 0 when every check holds, 1 when one does not, 2 when an
     image file could not be read (after every other image was verified)."""
     from .. import api
 
-    size_list = parse_sizes(sizes) if sizes else None  # option errors first, before any file is read
+    size_list = list(sizes) if sizes else None
     errors = Console(stderr=True, soft_wrap=True)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("verifying", total=None)
@@ -99,7 +91,7 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
 @click.argument("out_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--images", type=click.Path(path_type=Path), default=None, help="Images, or a VOC/COCO set for mAP.")
 @click.option("--num-images", type=click.IntRange(min=1), default=None, help="Synthetic inputs without --images (default 4); with --images, use at most this many (default all).")
-@click.option("--sizes", default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
+@click.option("--sizes", type=IntList(minimum=32, example="300,320"), default=None, help="Input sizes, e.g. 300,320,384 (default: the model's size and +32).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the JSON report here.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a self-contained HTML report here: both runtimes' boxes per image and size, error tables.")

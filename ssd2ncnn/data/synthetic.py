@@ -52,6 +52,37 @@ def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
 
+def textured_shapes(rng: np.random.Generator, size: int) -> Image.Image:
+    """Noise plus random filled shapes, then texture everywhere: varied enough that heads see real
+    structure. Flat regions would give neighbouring priors equal scores, and which of two equal scores NMS
+    keeps is float noise, not something a parity check can judge."""
+    base = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+    img = Image.fromarray(base)
+    draw = ImageDraw.Draw(img)
+    for _ in range(6):
+        x0, y0 = rng.integers(0, size - 16, size=2)
+        w, h = rng.integers(16, size // 2, size=2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=colour)
+    noisy = np.asarray(img, dtype=np.float32) + rng.normal(0, 24, size=(size, size, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def gradient_picture(size: int, seed: int = 0) -> np.ndarray:
+    """A (size, size, 3) uint8 RGB picture for timing (bench, quantize): smooth gradients, a few filled rectangles and mild noise, so
+    activations look more like a photograph's than white noise does."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
+    img = np.stack([200 * xx + 30, 180 * yy + 40, 120 * (1 - xx) * yy + 60], axis=-1)
+    for _ in range(6):
+        x0, y0 = rng.integers(0, size * 3 // 4, 2)
+        w, h = rng.integers(size // 8, size // 3, 2)
+        img[y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, 3)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def _draw_shape(draw: ImageDraw.ImageDraw, name: str, box: tuple[float, float, float, float], colour: tuple[int, ...]) -> None:
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1

@@ -1,15 +1,18 @@
 """Checkpoints written by other code bases (a training repository's own layout), turned into one of our
-networks plus its `SSDConfig`. Each importer is a module here that registers itself in `IMPORTERS`;
+networks plus its `SSDConfig`. Each importer is a module here that registers itself in `IMPORTERS`; the
+modules are those named in `importer_names.IMPORTER_MODULES` (the one table of importers).
 `checkpoint.load_model` picks one by name (`--from NAME`) or by asking each whether the keys match."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 
 import torch
 
+from ..importer_names import IMPORTER_MODULES, SOURCES
 from ..model.ssdlite import SSDDetector
 
 
@@ -28,8 +31,7 @@ class ImportOptions:
 
 @dataclass(frozen=True)
 class Importer:
-    name: str  # the --from value
-    description: str
+    name: str  # the --from value, a key of importer_names.IMPORTER_MODULES (its description is there)
     matches: Callable[[dict[str, torch.Tensor]], bool]  # True when the state dict has this layout
     # (full checkpoint dict, its state dict, options) -> a network in eval mode with the weights loaded
     load: Callable[[dict, dict[str, torch.Tensor], ImportOptions], SSDDetector]
@@ -50,15 +52,16 @@ def detect_importer(sd: dict[str, torch.Tensor]) -> Importer | None:
     return hits[0] if len(hits) == 1 else None
 
 
-SOURCES = ("auto", "ssd2ncnn")  # plus every registered importer's name; see `source_names`
-
-
 def source_names() -> list[str]:
-    return list(SOURCES) + sorted(IMPORTERS)
+    return list(SOURCES)
 
 
-# Each importer module registers itself on import (after the registry and helpers it uses).
-from . import mmdet as _mmdet  # noqa: E402, F401
-from . import mmdet_seed as _mmdet_seed  # noqa: E402, F401
-from . import pytorch_ssd as _pytorch_ssd  # noqa: E402, F401
-from . import torchvision as _torchvision  # noqa: E402, F401
+def _load_importers() -> None:
+    """Import every module the names table lists (each registers itself) and check the two agree."""
+    for module, _ in IMPORTER_MODULES.values():
+        import_module(f"{__name__}.{module}")
+    if set(IMPORTERS) != set(IMPORTER_MODULES):
+        raise RuntimeError(f"importers registered {sorted(IMPORTERS)}, importer_names lists {sorted(IMPORTER_MODULES)}")
+
+
+_load_importers()

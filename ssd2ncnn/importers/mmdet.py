@@ -131,7 +131,6 @@ def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SSDDete
 
 IMPORTER = register(Importer(
     name="mmdet",
-    description="mmdetection 2.x/3.x SSDLite MobileNetV2 (configs/ssd/ssdlite_mobilenetv2*_coco.py)",
     matches=matches,
     load=load,
 ))

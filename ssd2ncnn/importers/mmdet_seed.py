@@ -132,7 +132,6 @@ def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SeedSSD
 
 IMPORTER = register(Importer(
     name="seed",
-    description="ujsyehao/mobilenetv3-ssd's mmdetection v1 checkpoint (backbone.bneck.*, bbox_head.reg_convs.*)",
     matches=matches,
     load=load,
 ))

@@ -133,8 +133,6 @@ def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SSDDete
 
 IMPORTER = register(Importer(
     name="pytorch-ssd",
-    description="qfgaohao/dusty-nv pytorch-ssd (jetson-inference train_ssd.py): mb1-ssd, mb1-ssd-lite, mb2-ssd-lite, "
-                "mb3-large/small-ssd-lite state dicts, names from the label file beside it",
     matches=matches,
     load=load,
     accepts=("labels", "resolution", "path"),

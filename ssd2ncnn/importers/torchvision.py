@@ -96,7 +96,6 @@ def load(obj: dict, sd: dict[str, torch.Tensor], opts: ImportOptions) -> SSDDete
 
 IMPORTER = register(Importer(
     name="torchvision",
-    description="ssdlite320_mobilenet_v3_large, a state dict or a references/detection train.py checkpoint",
     matches=matches,
     load=load,
 ))

@@ -35,7 +35,7 @@ class QuantizeJob:
     model_dir: Path
     out_dir: Path
     calib_dir: Path
-    meta: ModelInfo
+    info: ModelInfo
     images: list[Path]
     graph: Graph
     convs: list[ConvWeights]
@@ -46,7 +46,7 @@ class QuantizeJob:
 
     @property
     def input_blob(self) -> str:
-        return self.meta.input_blob
+        return self.info.input_blob
 
 
 def quantize_folder(
@@ -93,7 +93,7 @@ def calibration_inputs(job: QuantizeJob, say: Callable[[str], None]) -> tuple[li
             failed.append(image)
             say(f"error: {image.path}: {image.message}")
         else:
-            inputs.append(preprocess_image(image, job.meta.input_size, job.meta))
+            inputs.append(preprocess_image(image, job.info.input_size, job.info))
     if not inputs:
         raise InputError(f"none of the {len(job.images)} calibration images in {job.calib_dir} can be read; "
                          f"first: {failed[0].message}")
@@ -103,8 +103,8 @@ def calibration_inputs(job: QuantizeJob, say: Callable[[str], None]) -> tuple[li
 def check_job(model_dir: Path, calib_dir: Path, out_dir: Path, num_images: int | None, method: str,
               percentile: float, skip: list[str] | None, force: bool, int8_depthwise: bool, select: str) -> QuantizeJob:
     """Every input checked before any work: a bad option or file is one InputError, nothing written."""
-    meta = read_info(model_dir)
-    if meta.int8:
+    info = read_info(model_dir)
+    if info.int8:
         raise InputError(f"{model_dir} is already int8; quantize the fp32 folder written by convert")
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -133,7 +133,7 @@ def check_job(model_dir: Path, calib_dir: Path, out_dir: Path, num_images: int |
         # ran 0.93x the fp32 speed, with them in float 1.07-1.10x (docs/int8.md)
         skip += [ly.name for ly in graph.layers if ly.type == "ConvolutionDepthWise" and ly.name not in skip]
     convs = read_conv_weights(graph, model_dir / BIN)
-    return QuantizeJob(model_dir, out_dir, calib_dir, meta, images, graph, convs, skip, method, percentile, select)
+    return QuantizeJob(model_dir, out_dir, calib_dir, info, images, graph, convs, skip, method, percentile, select)
 
 
 def select_by_speed(job: QuantizeJob, scales: dict[str, float], first_input: np.ndarray, threads: int,
@@ -147,7 +147,7 @@ def select_by_speed(job: QuantizeJob, scales: dict[str, float], first_input: np.
     blobs = sorted({job.graph.layer(k).inputs[0] for k in candidates})
     activations = run_net(fp32_net, first_input, blobs, job.input_blob)
     selection, min_saving = time_int8_vs_fp32(job.graph, job.convs, candidates, activations,
-                                              job.meta.ncnn_options, threads)
+                                              job.info.ncnn_options, threads)
     job.skip += [k for k, v in selection.items() if not v["int8"]]
     n_int8 = sum(v["int8"] for v in selection.values())
     say(f"  {n_int8} of {len(selection)} convs are at least {MIN_GAIN:.0%} and {min_saving:.4f} ms faster in "
@@ -172,13 +172,13 @@ def write_int8_folder(job: QuantizeJob, scales: dict[str, float], requantize: bo
 
 def write_int8_meta(job: QuantizeJob, tables: dict, calibration: dict, tmp: Path) -> None:
     """model.json: the fp32 folder's, marked int8, with how it was calibrated and the new files' sha256."""
-    meta = job.meta
+    info = job.info
     calibration_meta = {
         "method": job.method,
         "percentile": job.percentile if job.method == "percentile" else None,
         "images": str(job.calib_dir),
         "num_images": calibration["num_images"],
-        "input_size": meta.input_size,
+        "input_size": info.input_size,
         "weight_scales": "per output channel (per group for depthwise): 127 / max|w|",
         "select": job.select,
         "select_timings_ms": calibration["select_timings_ms"],
@@ -191,4 +191,4 @@ def write_int8_meta(job: QuantizeJob, tables: dict, calibration: dict, tmp: Path
         "seconds": calibration["seconds"],
         "from": str(job.model_dir),
     }
-    write_info(tmp, replace(meta, int8=True, extra={**meta.extra, "int8_calibration": calibration_meta}))
+    write_info(tmp, replace(info, int8=True, extra={**info.extra, "int8_calibration": calibration_meta}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -10,6 +10,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..config import SSDConfig
 from ..data.records import DetectionSource, ImageRecord, load_rgb
+from ..errors import InputError
 from .matching import pad_ground_truth
 
 Transform = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -94,3 +95,22 @@ class SeededSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.sampler)  # type: ignore[arg-type]
+
+
+def loader_batches(loader: Iterable) -> Iterator:
+    """The batches of `loader`. A file that fails to decode in a worker process (a JPEG cut short after a
+    header the data scan could read) comes back from torch with the worker's traceback inside the message
+    (torch/_utils.py, `ExceptionWrapper.reraise`: "Caught InputError in DataLoader worker ...", then the
+    traceback, ending in the original message); raise that one line instead."""
+    it = iter(loader)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except InputError as exc:
+            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+            if len(lines) < 2:
+                raise
+            raise InputError(lines[-1].removeprefix(f"{InputError.__module__}.{InputError.__qualname__}: ")) from None
+        yield batch

@@ -16,7 +16,7 @@ from ..data.records import DetectionSource
 from ..errors import InputError
 from ..model.ssdlite import flatten_heads
 from .checkpoints import write_checkpoints
-from .data import network_input
+from .data import loader_batches, network_input
 from .distributed import all_reduce_mean
 from .evaluate import evaluate_model
 from .loader import TrainLoader
@@ -64,7 +64,7 @@ def train_one_epoch(run: RunState, data: TrainLoader, schedule: LRSchedule, epoc
     task = progress.start(f"epoch {epoch + 1}/{opts.epochs}", steps)
     sums = torch.zeros(2, dtype=torch.float64, device=device)
     seen, batches, shown, t0 = 0, 0, 0, time.perf_counter()
-    for images, boxes, labels, _ in data.loader:
+    for images, boxes, labels, _ in loader_batches(data.loader):
         for group in run.optimizer.param_groups:
             group["lr"] = schedule(run.step)
         images = network_input(images.to(device, non_blocking=True), run.cfg, run.channels_last)

@@ -10,7 +10,7 @@ from ..data.metrics import DetectionMetrics, evaluate_detections
 from ..data.records import DetectionSource
 from ..model.reference import model_priors, scores_and_regressions
 from ..model.ssdlite import SSDDetector
-from .data import TorchDetectionDataset, collate, network_input
+from .data import TorchDetectionDataset, collate, loader_batches, network_input
 from .detect_batch import detect_batch
 from .transforms import EvalTransform
 
@@ -33,7 +33,7 @@ def predict(model: SSDDetector, source: DetectionSource, batch_size: int = 16, w
                         pin_memory=device.type == "cuda")
     out: list[np.ndarray] = [np.zeros((0, 6), np.float32)] * len(source)
     try:
-        for images, _, _, index in loader:
+        for images, _, _, index in loader_batches(loader):
             locs, confs = model(network_input(images.to(device, non_blocking=True), cfg, channels_last))
             loc, scores = scores_and_regressions(locs, confs, cfg)
             for i, dets in zip(index.tolist(), detect_batch(loc, scores, priors, cfg), strict=True):

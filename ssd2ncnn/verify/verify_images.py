@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..config import SSDConfig
+from ..data.synthetic import textured_shapes
 from ..errors import InputError
 
 
@@ -43,25 +44,9 @@ def training_input(image: Image.Image, size: int, cfg: SSDConfig) -> np.ndarray:
 
 
 def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyImage]:
-    """Noise plus random filled, textured shapes: varied enough that heads see real structure, seeded."""
+    """Seeded pictures (`data.synthetic.textured_shapes`), one generator for all of them."""
     rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        base = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
-        img = Image.fromarray(base)
-        draw = ImageDraw.Draw(img)
-        for _ in range(6):
-            x0, y0 = rng.integers(0, size - 16, size=2)
-            w, h = rng.integers(16, size // 2, size=2)
-            colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
-            shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-            shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=colour)
-        # texture everywhere: flat regions would give neighbouring priors equal scores, and which of two
-        # equal scores NMS keeps is float noise, not something a parity check can judge
-        noisy = np.asarray(img, dtype=np.float32) + rng.normal(0, 24, size=(size, size, 3))
-        img = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-        out.append(VerifyImage(f"synthetic-{seed}-{i}", img))
-    return out
+    return [VerifyImage(f"synthetic-{seed}-{i}", textured_shapes(rng, size)) for i in range(count)]
 
 
 def folder_images(folder: Path, limit: int | None = None, class_names: tuple[str, ...] | None = None,
