@@ -25,7 +25,7 @@ def test_a_bad_image_is_reported_on_its_own_line_and_the_rest_verified(converted
     report = tmp_path / "r.json"
     res = CliRunner().invoke(cli, ["verify", str(ckpt), str(out), "--images", str(folder), "--sizes", "160",
                                    "--report", str(report)])
-    assert res.exit_code == 2, res.output
+    assert res.exit_code == 1, res.output  # a batch that read what it could, as detect and quantize
     lines = [ln for ln in res.output.splitlines() if ln.startswith("error: b.jpg:")]
     assert len(lines) == 1 and "cannot" in lines[0], res.output  # runtime.images names why
     assert "1 of 3 image(s) could not be read" in " ".join(res.output.split())

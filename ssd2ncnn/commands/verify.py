@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from ..errors import CheckFailed, InputError
+from ..errors import CheckFailed, FilesFailed, InputError
 from ..jsonutil import dumps
 from ..verify.console_report import print_report
 from ..verify.golden import UPDATE_ENV, check_golden, ignored_update_env, write_golden
@@ -81,7 +81,7 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
         raise CheckFailed(f"{len(failures)} check(s) out of tolerance; first: {failures[0]}")
     if report.bad_files:
         total = len(report.bad_files) + len({c.image for c in report.cases})
-        raise InputError(f"{len(report.bad_files)} of {total} image(s) could not be read (listed above); "
+        raise FilesFailed(f"{len(report.bad_files)} of {total} image(s) could not be read (listed above); "
                          f"the other {total - len(report.bad_files)} are within tolerance; fix or remove those files")
     console.print("[green]all checks within tolerance[/]")
 
@@ -106,8 +106,8 @@ def check_parity(checkpoint: Path, out_dir: Path, images: Path | None, num_image
 def command(checkpoint, out_dir, images, num_images, sizes, report_path, html_path, tol, no_onnx, seed, golden, update_golden, strict, source, preset, num_classes, width_mult, labels, resolution):
     """Compare the ncnn model in OUT_DIR with CHECKPOINT in PyTorch (and its ONNX in onnxruntime).
 
-    Exit 0 when every check is within tolerance, 1 when one is not, 2 on bad input (with --images: after
-    every readable image was verified, when one could not be read)."""
+    Exit 0 when every check is within tolerance; 1 when one is not, or (with --images) when an image could
+    not be read, after every readable one was verified (as detect does); 2 on bad input before any work."""
     console = Console(stderr=False)
     overrides = parse_overrides(tol)
     if golden is not None:
