@@ -92,3 +92,12 @@ def test_check_runs_without_torch(models, no_torch_env):
     proc = _run(no_torch_env, "check", models["real"])
     assert proc.returncode == 0, proc.stderr
     assert "priors at" in proc.stdout and "all checks passed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_stdlib_only_tests_collect_and_run_without_torch(no_torch_env):
+    """conftest.py imports torch only inside the helpers that need it, so the ncnn_format tests run on a
+    machine without torch (they failed at collection when conftest imported it at the top)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_ncnn_ids.py"],
+                          env=no_torch_env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
