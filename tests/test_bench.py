@@ -88,3 +88,28 @@ def test_ratio_spread_pairs_blocks_of_the_same_round():
     assert s == {"ratio": pytest.approx(2.2), "round_low": pytest.approx(1.1), "round_high": pytest.approx(3.1), "rounds": 3}
     assert ratio_summary([], b, 2) is None
 
+
+
+def test_bench_reads_a_bare_state_dict_with_preset(small_model, tmp_path):
+    """--checkpoint takes the loading options every checkpoint command has (--from, --preset, ...)."""
+    import torch
+
+    from ssd2ncnn.checkpoint import load_model
+
+    out, ckpt = small_model
+    bare = tmp_path / "weights.pth"
+    torch.save(load_model(ckpt).state_dict(), bare)  # what most training code saves
+    base = ["bench", str(out), "--threads", "1", "--runs", "1", "--warmup", "0", "--sizes", "128", "--no-structure",
+            "--no-memory", "--checkpoint", str(bare)]
+    r = CliRunner().invoke(cli, base)
+    assert r.exit_code == 2 and "--preset" in r.output, r.output  # a bare state dict does not say which model
+    j = tmp_path / "b.json"
+    r = CliRunner().invoke(cli, [*base, "--preset", "ssdlite320", "--width-mult", "0.5", "--json", str(j)])
+    assert r.exit_code == 0, r.output
+    assert "torch" in json.loads(j.read_text())["configs"][0]["engines"]
+
+
+def test_bench_loading_options_without_checkpoint_are_refused(small_model):
+    out, _ = small_model
+    r = CliRunner().invoke(cli, ["bench", str(out), "--preset", "voc300"])
+    assert r.exit_code == 2 and "--preset" in r.output and "--checkpoint" in r.output, r.output

@@ -81,13 +81,14 @@ def ort_engine(name: str, onnx_path: Path, cfg: SSDConfig, x: np.ndarray, thread
     return Engine(name, run)
 
 
-def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np.ndarray, threads: int) -> Engine:
+def torch_engine(name: str, checkpoint: Path, cfg_check: SSDConfig | None, x: np.ndarray, threads: int,
+                 load: dict | None = None) -> Engine:
     import torch
 
     from ..checkpoint import load_model
     from ..model.reference import detections
 
-    model = load_model(Path(checkpoint)).eval()
+    model = load_model(Path(checkpoint), **(load or {})).eval()
     cfg = model.cfg
     if cfg_check is not None and cfg.num_classes != cfg_check.num_classes:
         from ..errors import InputError

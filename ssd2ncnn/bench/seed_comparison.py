@@ -21,7 +21,8 @@ def layer_types(param: Path) -> Counter:
     return Counter(layer.type for layer in read_param(param).layers)
 
 
-def prepare_structure(info: ModelInfo, out_dir: Path, checkpoint: Path | None, seed_param: Path) -> dict:
+def prepare_structure(info: ModelInfo, out_dir: Path, checkpoint: Path | None, seed_param: Path,
+                      load: dict | None = None) -> dict:
     """What the structure comparison runs: the seed graph with the same weights when it can, else empty."""
     ours_param = Path(out_dir) / "model.param"
     prep = {"seed_param": str(seed_param), "seed_bin": None, "weights": "empty",
@@ -33,7 +34,7 @@ def prepare_structure(info: ModelInfo, out_dir: Path, checkpoint: Path | None, s
     from ..verify.parity import check_same_model
     from ..verify.seed_param_parity import write_seed_model
 
-    model = load_model(checkpoint)
+    model = load_model(checkpoint, **(load or {}))
     check_same_model(model, info, Path(out_dir))
     if not isinstance(model, SeedSSD):
         return prep

@@ -41,5 +41,5 @@ def build_engine(spec: dict) -> Engine:
     if kind in ("onnxruntime", "onnxruntime-net"):
         return ort_engine(name, out / ONNX, cfg, x, threads, net_only=kind.endswith("-net"))
     if kind == "torch":
-        return torch_engine(name, Path(spec["checkpoint"]), cfg, x, threads)
+        return torch_engine(name, Path(spec["checkpoint"]), cfg, x, threads, spec.get("load") or {})
     raise ValueError(f"unknown engine kind {kind!r}")

@@ -54,6 +54,7 @@ class BenchPlan:
     checkpoint: Path | None
     seed_param: Path | None
     net_only: bool
+    load: dict[str, Any] = field(default_factory=dict)  # how to read the checkpoint (--from, --preset, ...)
     skipped: dict[str, str] = field(default_factory=dict)
     structure: dict[str, Any] = field(default_factory=dict)  # what the seed comparison runs (seed_comparison.py)
 
@@ -64,7 +65,7 @@ class BenchPlan:
 
 def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs: int, checkpoint: Path | None,
                also: list[Path] | None, seed_param: Path | None | bool, options: dict | None, net_only: bool,
-               block: int, warmup: int, pause_s: float) -> BenchPlan:
+               block: int, warmup: int, pause_s: float, load: dict[str, Any] | None = None) -> BenchPlan:
     out_dir = Path(out_dir)
     info = read_info(out_dir)
     if runs < 1:
@@ -76,13 +77,14 @@ def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs:
     if checkpoint is not None:  # read (config checked, weights fitted) now: a bad one fails before any timing
         from ..checkpoint import load_model
 
-        load_model(checkpoint)
+        load_model(checkpoint, **(load or {}))
     plan = BenchPlan(
         out_dir=out_dir, info=info, threads=threads, sizes=sizes or [info.input_size], runs=runs,
         block=block, warmup=warmup, pause_s=pause_s,
         options=dict(info.ncnn_options) if options is None else dict(options),
         also={Path(a): read_info(Path(a)) for a in (also or [])}, has_onnx=(out_dir / ONNX).is_file(),
         checkpoint=checkpoint, seed_param=None, net_only=net_only,
+        load={k: (str(v) if isinstance(v, Path) else v) for k, v in (load or {}).items()},  # JSON for the probes
     )
     if checkpoint is None:
         plan.skipped["torch"] = "no --checkpoint given (the checkpoint is not in the model folder)"
@@ -100,7 +102,7 @@ def plan_bench(out_dir: Path, threads: list[int], sizes: list[int] | None, runs:
         plan.seed_param = Path(seed_param) if isinstance(seed_param, str | Path) else reference_param()
         if not plan.seed_param.is_file():
             raise InputError(f"seed graph {plan.seed_param} does not exist; pass an ncnn .param file")
-        plan.structure = prepare_structure(info, out_dir, checkpoint, plan.seed_param)
+        plan.structure = prepare_structure(info, out_dir, checkpoint, plan.seed_param, plan.load)
     return plan
 
 
@@ -115,7 +117,7 @@ def engine_specs(plan: BenchPlan, size: int, threads: int) -> list[dict[str, Any
     if plan.has_onnx:
         specs.append(dict(plan.common, kind="onnxruntime", name="onnxruntime", **at))
     if plan.checkpoint is not None:
-        specs.append(dict(plan.common, kind="torch", name="torch", checkpoint=str(plan.checkpoint), **at))
+        specs.append(dict(plan.common, kind="torch", name="torch", checkpoint=str(plan.checkpoint), load=plan.load, **at))
     if plan.net_only:
         specs.append(dict(plan.common, kind="ncnn-net", name="ncnn-net", **at))
         if plan.has_onnx:
@@ -185,11 +187,13 @@ def run_bench(
     warmup: int = 3,
     pause_s: float = 0.15,
     log=None,
+    load: dict[str, Any] | None = None,
 ) -> dict:
     """Everything `ssd2ncnn bench` reports, as a dict (see docs/tuning.md for the keys). `seed_param`:
-    the graph to compare structure against (default: the shipped seed reference), or False to skip it."""
+    the graph to compare structure against (default: the shipped seed reference), or False to skip it.
+    `load`: how to read `checkpoint` (`checkpoint.load_model`'s keywords: source, preset, num_classes, ...)."""
     plan = plan_bench(out_dir, threads, sizes, runs, checkpoint, also, seed_param, options, net_only,
-                      block, warmup, pause_s)
+                      block, warmup, pause_s, load)
     result = _report_header(plan)
     for size in plan.sizes:
         for t in plan.threads:

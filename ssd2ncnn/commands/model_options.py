@@ -1,5 +1,5 @@
 """The options that say which model a checkpoint holds when the file does not: shared by every command
-that loads a checkpoint (convert, verify, eval), so they are spelled and checked one way.
+that loads a checkpoint (convert, verify, eval, bench --checkpoint), so they are spelled and checked one way.
 
 The --from names and their help come from `importer_names` (stdlib only), the table the importer registry
 is loaded from, so that `convert --help` and `eval --help` need not import torch."""
