@@ -68,9 +68,9 @@ def test_converted_model_matches_the_reference_at_two_sizes(tmp_path):
     # corner-clipped ones: both differ, so the checks above could fail.
     net = load_net(out / "model.param", out / "model.bin", {}, 2)
     image = synthetic_images(1, seed=3)[0].image
-    from ssd2ncnn.runtime.preprocess import preprocess_image
+    from ssd2ncnn.runtime.preprocess import ncnn_input
 
-    chw = preprocess_image(image, 160, model.cfg)
+    chw = ncnn_input(image, 160, model.cfg)
     blobs = run_net(net, chw, ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox", "detection_out"])
     cfg = model.cfg
     with torch.no_grad():

@@ -24,7 +24,7 @@ from ssd2ncnn.model.postprocess import class_scores, decode_boxes, detect
 from ssd2ncnn.model.priors import generate_priors
 from ssd2ncnn.model.ssdlite import SSDLite, flatten_heads
 from ssd2ncnn.model.tv_ssdlite import TorchvisionSSDLite
-from ssd2ncnn.runtime.preprocess import preprocess_image
+from ssd2ncnn.runtime.preprocess import ncnn_input
 from ssd2ncnn.verify.detections import Candidates
 
 
@@ -119,7 +119,7 @@ def test_pytorch_side_matches_torchvision(case, tmp_path):
 
     for name in meta["images"]:
         with Image.open(folder / "images" / name) as im:
-            chw = preprocess_image(im, cfg.input_size, cfg)
+            chw = ncnn_input(im, cfg.input_size, cfg)
         with torch.no_grad():
             locs, confs = model(torch.from_numpy(chw)[None])
         loc, conf = flatten_heads(locs, confs, cfg.num_classes)

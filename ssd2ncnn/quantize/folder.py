@@ -18,7 +18,7 @@ from ..ncnn_format.ids import CONV_INT8_SCALE_TERM, CONV_TYPES, INT8_TERM_REQUAN
 from ..runtime.batch import FileFailure, read_ahead
 from ..runtime.images import list_images, load_image
 from ..runtime.net import load_net, run_net
-from ..runtime.preprocess import preprocess_image
+from ..runtime.preprocess import ncnn_input
 from .calibrate import METHODS, calibrate
 from .int8 import ConvWeights, check_roundtrip, read_conv_weights, write_int8, write_table
 from .select import MIN_GAIN, SELECT_MODES, time_int8_vs_fp32
@@ -93,7 +93,7 @@ def calibration_inputs(job: QuantizeJob, say: Callable[[str], None]) -> tuple[li
             failed.append(image)
             say(f"error: {image.path}: {image.message}")
         else:
-            inputs.append(preprocess_image(image, job.info.input_size, job.info))
+            inputs.append(ncnn_input(image, job.info.input_size, job.info))
     if not inputs:
         raise InputError(f"none of the {len(job.images)} calibration images in {job.calib_dir} can be read; "
                          f"first: {failed[0].message}")

@@ -28,12 +28,14 @@ class Normalization(Protocol):
     def norm_vals(self) -> tuple[float, ...]: ...
 
 
-def ncnn_input(rgb: np.ndarray, size: int, norm: Normalization) -> np.ndarray:
-    """(H, W, 3) uint8 RGB pixels -> (3, size, size) float32, by ncnn's own functions. A BGR model gets
-    PIXEL_RGB2BGR, the conversion ncnn does inside the resize."""
+def ncnn_input(image: np.ndarray | Image.Image, size: int, norm: Normalization) -> np.ndarray:
+    """The (3, size, size) float32 `input` blob from an (H, W, 3) uint8 RGB array or a PIL image, by ncnn's
+    own functions. A BGR model gets PIXEL_RGB2BGR, the conversion ncnn does inside the resize."""
     import ncnn
 
-    pixels = np.ascontiguousarray(rgb, dtype=np.uint8)  # held in a local: ncnn reads it during the call
+    if isinstance(image, Image.Image):
+        image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)  # held in a local: ncnn reads it during the call
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) pixels, got {pixels.shape}")
     h, w = pixels.shape[:2]
@@ -43,8 +45,3 @@ def ncnn_input(rgb: np.ndarray, size: int, norm: Normalization) -> np.ndarray:
     out = np.array(mat, dtype=np.float32, copy=True).reshape(3, size, size)
     del mat, pixels
     return out
-
-
-def preprocess_image(image: Image.Image, size: int, norm: Normalization) -> np.ndarray:
-    """A PIL image -> the (3, size, size) float32 `input` blob, as ncnn's clients make it."""
-    return ncnn_input(np.asarray(image if image.mode == "RGB" else image.convert("RGB")), size, norm)

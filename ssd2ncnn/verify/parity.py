@@ -23,7 +23,7 @@ from ..model.reference import run_reference
 from ..model.ssdlite import SSDDetector
 from ..modelfolder import BIN, DETECTION_BLOB, ONNX, PARAM, ModelInfo, read_info
 from ..runtime.net import load_net
-from ..runtime.preprocess import preprocess_image
+from ..runtime.preprocess import ncnn_input
 from .case import check_case
 from .lowered import LoweredNet
 from .onnx_heads import OnnxHeads
@@ -88,7 +88,7 @@ def verify(
             continue
         used.append(im)
         for k, size in enumerate(sizes):
-            chw = preprocess_image(pixels, size, info)
+            chw = ncnn_input(pixels, size, info)
             case = check_case(model, runtimes.net, runtimes.onnx, chw, tol, im.name, size, runtimes.low)
             report.cases.append(case)
             if pipeline:  # PyTorch as trained: its own resize of the same image

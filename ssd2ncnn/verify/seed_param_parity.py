@@ -55,7 +55,7 @@ from ..ncnn_format.ids import (
 )
 from ..patches.ssd_postprocess import detection_output_params
 from ..runtime.net import load_net, run_net
-from ..runtime.preprocess import preprocess_image
+from ..runtime.preprocess import ncnn_input
 from .compare import TensorCheck, compare_tensor
 from .detections import DetectionCheck, candidates_from_blobs, compare_detections
 from .tolerances import FP32, Tolerances, logit_scale
@@ -211,7 +211,7 @@ def seed_parity(model: SeedSSD, out_dir: Path, seed_param: Path, seed_weights: P
     cases = []
     for size in sizes:
         for image in images:
-            chw = preprocess_image(image.load(), size, meta)
+            chw = ncnn_input(image.load(), size, meta)
             confs = head_names(cfg.num_levels)[cfg.num_levels:]
             a, b = run_net(ours, chw, tuple(confs) + BLOBS), run_net(seed, chw, BLOBS)
             case_tol = tol.for_case(cfg.score_activation, logit_scale(a[c] for c in confs))
