@@ -18,7 +18,6 @@ from .jsonutil import dumps
 from .modelfolder import read_info
 from .runtime.detector import Detection, Detector
 from .runtime.draw import draw_detections
-from .runtime.images import list_images, load_image
 from .verify.parity import verify
 from .verify.tolerances import for_model
 from .verify.verdict import VerifyReport
@@ -46,12 +45,15 @@ def run_demo(
     images = DEMO_IMAGES if images is None else Path(images)
     if not checkpoint.exists():
         raise InputError(f"checkpoint {checkpoint} does not exist; pass --checkpoint, or drop it for the bundled one")
-    paths = list_images(images) if images.is_dir() else []
-    if not paths:
-        raise InputError(f"no images (.jpg/.png/...) in {images}; pass --images DIR, or drop it for the bundled ones")
-    out.mkdir(parents=True, exist_ok=True)
+    if not images.is_dir():
+        raise InputError(f"--images {images} is not a folder; pass a folder of images, or drop it for the bundled ones")
     model = load_model(checkpoint)
     cfg = model.cfg
+    # one list for both steps: a folder of pictures, or a VOC/COCO set's test split (verify_images.folder_images)
+    pictures = folder_images(images, class_names=cfg.class_names)
+    if not pictures:
+        raise InputError(f"no images (.jpg/.png/...) in {images}; pass --images DIR, or drop it for the bundled ones")
+    out.mkdir(parents=True, exist_ok=True)
     say(f"1/3 convert {checkpoint.name} ({cfg.preset}, {cfg.num_classes - 1} classes + background, width "
         f"{cfg.width_mult}, input {cfg.input_size})")
     conversion = convert_model(
@@ -61,10 +63,10 @@ def run_demo(
     say(f"    {conversion.layer_count} layers, {conversion.blob_count} blobs")
 
     sizes = [cfg.input_size, cfg.input_size + 32]
-    say(f"2/3 verify ncnn against PyTorch on {len(paths)} images at sizes {sizes}")
+    say(f"2/3 verify ncnn against PyTorch on {len(pictures)} images at sizes {sizes}")
     # the tolerances of what was written (fp32, fp16 weights or int8), read back from the folder's model.json
     info = read_info(out / "model")  # read once: verify and the detector below take it
-    report = verify(model, out / "model", folder_images(images), sizes, for_model(info), info=info)
+    report = verify(model, out / "model", pictures, sizes, for_model(info), info=info)
     (out / "verify.json").write_text(dumps(report.as_dict()))
     worst = max((t for c in report.cases for t in c.tensors), key=lambda t: t.max_abs)
     say(
@@ -78,13 +80,13 @@ def run_demo(
     drawn = out / "detections"
     drawn.mkdir(exist_ok=True)
     found: dict[str, list[Detection]] = {}
-    for path in paths:
-        image = load_image(path)
+    for picture in pictures:
+        image = picture.load()
         dets = detector.detect(image, DEMO_THRESHOLD)
-        found[path.name] = dets
-        draw_detections(image, dets).save(drawn / f"{path.stem}.png")
+        found[picture.name] = dets
+        draw_detections(image, dets).save(drawn / f"{Path(picture.name).stem}.png")
         summary = ", ".join(f"{d.name} {d.score:.2f}" for d in dets[:6]) or "nothing"
-        say(f"    {path.name}: {len(dets)} detections ({summary}{', ...' if len(dets) > 6 else ''})")
+        say(f"    {picture.name}: {len(dets)} detections ({summary}{', ...' if len(dets) > 6 else ''})")
     (out / "detections.json").write_text(
         json.dumps({name: [d.to_dict() for d in dets] for name, dets in found.items()}, indent=2) + "\n"
     )

@@ -45,3 +45,15 @@ def test_demo_help_names_no_machine_path():
     result = CliRunner().invoke(cli, ["demo", "--help"])
     assert result.exit_code == 0
     assert "bundled" in result.output and "site-packages" not in result.output and "/work/" not in result.output
+
+
+@pytest.mark.slow
+def test_demo_on_a_voc_folder_verifies_and_draws_the_same_images(tmp_path):
+    """A VOC set passed as --images: verify and detect take the same list (its test split), by name."""
+    from ssd2ncnn.data.synthetic import write_synthetic_voc
+
+    voc = write_synthetic_voc(tmp_path / "voc", 3, seed=5, splits={"test": 1.0})
+    result = run_demo(tmp_path / "demo", images=voc, say=lambda line: None)
+    verified = {c.image for c in result.report.cases}
+    assert len(verified) == 3 and set(result.detections) == verified
+    assert {p.stem for p in (tmp_path / "demo" / "detections").iterdir()} == {n.rsplit(".", 1)[0] for n in verified}
