@@ -2,8 +2,8 @@
 
 Every step takes and returns (image uint8 HWC RGB, boxes (N, 4) float pixels x1y1x2y2, labels (N,)),
 so boxes stay consistent with the pixels at each step; `resize` produces the network input size. The
-transforms end there, in uint8: normalisation (`normalize` here, `data.network_input` on a batch on the
-device) is left to the consumer, so loader workers do less and ship a quarter of the bytes.
+transforms end there, in uint8: normalisation (`data.network_input`, on a batch on the device) is left
+to the consumer, so loader workers do less and ship a quarter of the bytes.
 
 Zoom-out and crop are fused in `TrainTransform`: the crop is chosen on the canvas's size alone and only
 the cropped part of the canvas is made (`canvas_region`), with the same random draws and pixels as
@@ -140,15 +140,6 @@ def resize(image: np.ndarray, boxes: np.ndarray, size: int, mirror: bool = False
         pil = pil.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     out = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
     return out, boxes * np.array([size / w, size / h, size / w, size / h], dtype=np.float32)
-
-
-def normalize(image: np.ndarray, cfg: SSDConfig) -> np.ndarray:
-    """uint8 HWC RGB -> float32 CHW in the model's channel order, (x - mean) / std."""
-    x: np.ndarray = image.astype(np.float32)
-    if not cfg.rgb:
-        x = x[..., ::-1]
-    x = (x - np.asarray(cfg.mean, dtype=np.float32)) / np.asarray(cfg.std, dtype=np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
 def _finish(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, cfg: SSDConfig, mirror: bool = False):

@@ -35,12 +35,16 @@ class VerifyImage:
 
 def training_input(image: Image.Image, size: int, cfg: SSDConfig) -> np.ndarray:
     """(3, size, size) float32 as the training pipeline makes it: Pillow's bilinear resize
-    (`train.transforms.resize`) and `normalize`. The ncnn side uses ncnn's own resize
+    (`train.transforms.resize`) and the training normalisation (`train.data.network_input`). The ncnn side uses ncnn's own resize
     (`runtime.preprocess`); `verify --images` reports the difference between the two pipelines."""
-    from ..train.transforms import normalize, resize
+    import torch
+
+    from ..train.data import network_input
+    from ..train.transforms import resize
 
     resized, _ = resize(np.asarray(image.convert("RGB")), np.zeros((0, 4), np.float32), size)
-    return normalize(resized, cfg)
+    pixels = np.require(resized, dtype=np.uint8, requirements=["C", "W"])  # PIL arrays are read-only: copy those
+    return network_input(torch.from_numpy(pixels)[None], cfg)[0].numpy()
 
 
 def synthetic_images(count: int, seed: int = 0, size: int = 256) -> list[VerifyImage]:
