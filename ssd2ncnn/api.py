@@ -60,12 +60,30 @@ def _size(value: object, what: str) -> int:
     return value
 
 
+def _flag(value: object, what: str) -> bool:
+    """A keyword that must be True or False: `bool("false")` is True, so nothing else is accepted."""
+    if not isinstance(value, bool):
+        raise InputError(f"{what} must be True or False, got {value!r}")
+    return value
+
+
+def _load_options(num_classes: object, width_mult: object, resolution: object) -> None:
+    """The loading keywords are checked here, as click checks them for the commands, not converted."""
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2):
+        raise InputError(f"num_classes must be an integer >= 2 (classes + 1 for the background), got {num_classes!r}")
+    if width_mult is not None and (isinstance(width_mult, bool) or not isinstance(width_mult, int | float)):
+        raise InputError(f"width_mult must be a number, got {width_mult!r}")
+    if resolution is not None:
+        _size(resolution, "resolution")
+
+
 def load_source(source: Source, source_format: str = "auto", preset: str | None = None,
                 num_classes: int | None = None, width_mult: float | None = None,
                 labels: str | os.PathLike[str] | None = None, resolution: int | None = None) -> SSDDetector:
     """The network behind `source`: a checkpoint file (any layout `convert` reads) or a torch.nn.Module."""
     from .checkpoint import load_model, model_from_module
 
+    _load_options(num_classes, width_mult, resolution)
     if isinstance(source, str | os.PathLike):
         return load_model(source, preset, num_classes, width_mult, source_format, labels, resolution)
     return model_from_module(source, preset, num_classes, width_mult, source_format, labels, resolution)  # type: ignore[arg-type]
@@ -81,9 +99,9 @@ def convert(source: Source, output: str | os.PathLike[str], *, source_format: st
 
     if input_size is not None:
         _size(input_size, "input_size")
+    flags = {name: _flag(value, name) for name, value in (("fp16", fp16), ("simplify", simplify), ("force", force))}
     model = load_source(source, source_format, preset, num_classes, width_mult, labels, resolution)
-    convert_model(model, Path(output), input_size=input_size, fp16=bool(fp16), simplify=bool(simplify),
-                  force=bool(force), log=log)
+    convert_model(model, Path(output), input_size=input_size, log=log, **flags)
     return ModelFolder.open(output)
 
 
@@ -140,6 +158,8 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
     from .verify.tolerances import for_model
     from .verify.verify_images import folder_images, synthetic_images
 
+    _flag(use_onnx, "use_onnx")
+    _flag(strict, "strict")
     size_list = [_size(s, "each size") for s in sizes] if sizes is not None else None
     if size_list == []:
         raise InputError("sizes is empty; pass at least one input size, e.g. [300, 320]")
@@ -158,7 +178,7 @@ def verify(source: Source, folder: str | os.PathLike[str], *, images: str | os.P
         raise InputError(f"none of the {len(inputs)} image(s) in {images} could be read; first: {name}: {why}")
     settings = {"folder": str(folder), "source": str(source) if isinstance(source, str | os.PathLike) else type(source).__name__,
                 "images": str(images) if images is not None else f"{len(inputs)} synthetic (seed {seed})",
-                "sizes": size_list, "onnxruntime": bool(use_onnx), "class_names": list(info.class_names),
+                "sizes": size_list, "onnxruntime": use_onnx, "class_names": list(info.class_names),
                 "versions": dict(info.tools)}
     return VerifyResult(report, inputs, settings)
 
@@ -190,6 +210,8 @@ def quantize(folder: str | os.PathLike[str], calib: str | os.PathLike[str], outp
     calibration image is skipped and listed in `.failed`; none readable is an InputError."""
     from .quantize.folder import quantize_folder
 
+    for name, value in (("force", force), ("int8_depthwise", int8_depthwise), ("requantize", requantize)):
+        _flag(value, name)
     res = quantize_folder(Path(folder), Path(calib), Path(output), num_images, method, percentile, list(skip),
                           force, int8_depthwise=int8_depthwise, requantize=requantize, select=select,
                           select_threads=select_threads, log=log)

@@ -62,6 +62,14 @@ def test_every_public_name_resolves_and_the_api_functions_win_over_subpackages()
         (lambda t: ssd2ncnn.verify(DEMO_CHECKPOINT, t), "model.json"),
         (lambda t: ssd2ncnn.Detector(t), "model.json"),
         (lambda t: ssd2ncnn.check(t / "none"), "does not exist|model.json"),
+        # keywords are checked, not converted: bool("false") is True, float("0.5") hides a caller's mistake
+        (lambda t: ssd2ncnn.convert(DEMO_CHECKPOINT, t / "o", fp16="false"), "fp16 must be True or False"),
+        (lambda t: ssd2ncnn.convert(DEMO_CHECKPOINT, t / "o", force=1), "force must be True or False"),
+        (lambda t: ssd2ncnn.convert(DEMO_CHECKPOINT, t / "o", width_mult="0.5"), "width_mult must be a number"),
+        (lambda t: ssd2ncnn.convert(DEMO_CHECKPOINT, t / "o", num_classes=True), "num_classes must be an integer"),
+        (lambda t: ssd2ncnn.convert(DEMO_CHECKPOINT, t / "o", resolution="320"), "resolution must be an integer"),
+        (lambda t: ssd2ncnn.verify(DEMO_CHECKPOINT, t, use_onnx="no"), "use_onnx must be True or False"),
+        (lambda t: ssd2ncnn.quantize(t, t, t / "o", requantize="false"), "requantize must be True or False"),
     ],
 )
 def test_bad_input_raises_input_errors_and_writes_nothing(tmp_path, call, pattern):
