@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="images (memory is also measured at n/4)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of floor and detect, interleaved (medians)")
     ap.add_argument("--model", type=Path, default=None, help="a converted folder (default: the bundled demo model)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ssd2ncnn-detect-speed-") as tmp:
@@ -128,18 +130,30 @@ def main() -> None:
         paths = make_images(work / "images", a.n)
         folder, t = str(work / "images"), str(a.threads)
         print(f"{a.n} images, model {model}, {a.threads} threads; {load()}")
-        start, _ = run_detect([str(model), str(paths[0]), "--json", "--threads", t])
-        print(f"startup (detect on 1 image): {start:.2f} s")
-        floor = floor_loop(model, paths, a.threads)
-        print(f"floor loop                 {floor:7.1f} img/s   ({load()})")
-        rows = {}
+        start = statistics.median(run_detect([str(model), str(paths[0]), "--json", "--threads", t])[0] for _ in range(3))
+        print(f"startup (detect on 1 image, median of 3): {start:.2f} s")
+        # floor and detect interleaved, `--repeat` rounds, medians: on a shared machine the speed drifts by
+        # 30% within a minute, and one floor against one detect run measured the drift, not the code
+        runs = {"floor loop": ([], None)}
         for name, extra in (("detect --json", ["--json"]), ("detect -o (jpeg)", ["-o", str(work / "drawn")]),
                             ("detect -o --format png", ["-o", str(work / "png"), "--format", "png"])):
-            seconds, rss = run_detect([str(model), folder, "--threads", t, *extra])
-            rows[name] = (a.n / seconds, a.n / max(seconds - start, 1e-9))
-            print(f"{name:<26} {rows[name][0]:7.1f} img/s raw, {rows[name][1]:7.1f} without startup; "
-                  f"peak RSS {rss} MB   ({load()})")
-        js, drawn = rows["detect --json"][1], rows["detect -o (jpeg)"][1]
+            runs[name] = ([], extra)
+        rss = {}
+        for r in range(a.repeat):
+            for name, (speeds, extra) in runs.items():
+                if extra is None:
+                    speeds.append(floor_loop(model, paths, a.threads))
+                    continue
+                if name == "detect -o --format png" and r:
+                    continue  # 5x slower than the rest: once is enough to show what PNG costs
+                seconds, rss[name] = run_detect([str(model), folder, "--threads", t, *extra])
+                speeds.append(a.n / max(seconds - start, 1e-9))
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[0][-1]:.1f}" for k, v in runs.items()) + f" img/s ({load()})")
+        med = {name: statistics.median(speeds) for name, (speeds, _) in runs.items()}
+        for name, speed in med.items():
+            extra = f"; peak RSS {rss[name]} MB" if name in rss else ""
+            print(f"{name:<26} {speed:7.1f} img/s (median of {len(runs[name][0])}, without startup){extra}")
+        floor, js, drawn = med["floor loop"], med["detect --json"], med["detect -o (jpeg)"]
         print(f"--json / floor = {js / floor:.2f} (goal >= 0.9); -o / --json = {drawn / js:.2f} (goal >= 0.5)")
         quarter = [str(p) for p in paths[: max(1, a.n // 4)]]
         _, rss_small = run_detect([str(model), *quarter, "--threads", t, "-o", str(work / "drawn-q")])

@@ -93,7 +93,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         rgba = im.convert("RGBA")
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         return Image.alpha_composite(black, rgba).convert("RGB")
-    return im.convert("RGB")
+    return im if mode == "RGB" else im.convert("RGB")  # load_image's exif_transpose made the copy
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -102,8 +102,8 @@ def load_image(path: str | Path) -> Image.Image:
     with open_image(path) as im:
         try:
             im.load()
-            im = ImageOps.exif_transpose(im) or im
-            return _to_rgb(im)
+            # a new image (a copy when no orientation is set), so it outlives `im`, closed on return
+            return _to_rgb(ImageOps.exif_transpose(im))
         except (OSError, ValueError, SyntaxError) as exc:
             # Truncated or corrupt pixel data: the header was fine but decoding failed.
             raise InputError(f"cannot decode image {path} ({im.format or 'unknown format'}): {exc}") from exc

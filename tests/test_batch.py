@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ssd2ncnn.errors import InputError
-from ssd2ncnn.runtime.batch import FileFailure, WriteBehind, read_ahead
+from ssd2ncnn.runtime.batch import WORKERS, FileFailure, WriteBehind, pool_size, read_ahead
 
 PATHS = [Path(f"im{k:02d}.jpg") for k in range(20)]
 
@@ -38,10 +38,11 @@ class Probe:
         return path.stem.upper()
 
 
-def test_read_ahead_keeps_order_bounds_memory_and_records_failures():
+@pytest.mark.parametrize("workers", [0, 2])
+def test_read_ahead_keeps_order_bounds_memory_and_records_failures(workers):
     probe = Probe()
     out = []
-    for path, result in read_ahead(probe, PATHS, workers=2, ahead=3):
+    for path, result in read_ahead(probe, PATHS, workers=workers, ahead=3):
         out.append((path, result))
         with probe.lock:
             probe.consumed += not isinstance(result, FileFailure)
@@ -53,12 +54,38 @@ def test_read_ahead_keeps_order_bounds_memory_and_records_failures():
     assert probe.most_waiting <= 4
 
 
-def test_a_bug_in_fn_is_not_swallowed():
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_bug_in_fn_is_not_swallowed(workers):
     def broken(path: Path) -> str:
         raise ZeroDivisionError("a bug")
 
     with pytest.raises(ZeroDivisionError):
-        list(read_ahead(broken, PATHS[:3]))
+        list(read_ahead(broken, PATHS[:3], workers=workers))
+
+
+def test_no_workers_reads_in_the_callers_thread_one_file_at_a_time():
+    threads, started = set(), []
+
+    def fn(path: Path) -> Path:
+        threads.add(threading.get_ident())
+        started.append(path)
+        return path
+
+    for k, (path, _) in enumerate(read_ahead(fn, PATHS, workers=0)):
+        assert started == PATHS[: k + 1]  # nothing read ahead of the consumer
+    assert threads == {threading.get_ident()}
+
+
+@pytest.mark.parametrize(("cores", "busy", "expected"), [
+    (2, 2, 0),  # this CI machine with ncnn on 2 threads: no core left, read in the main thread
+    (2, 1, 1),
+    (3, 2, 1),
+    (16, 2, WORKERS),  # capped
+    (1, 4, 0),  # more compute threads than cores
+])
+def test_pool_size_is_the_cores_ncnn_leaves_free(cores, busy, expected):
+    assert WORKERS == 2
+    assert pool_size(busy, cores) == expected
 
 
 def test_stopping_early_starts_nothing_more():
@@ -73,13 +100,14 @@ def test_stopping_early_starts_nothing_more():
     assert len(started) <= 4  # the first, the two ahead, and at most one more submitted before the stop
 
 
-def test_write_behind_collects_failures_in_order(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_write_behind_collects_failures_in_order(tmp_path, workers):
     def write(path: Path, text: str) -> None:
         if text == "bad":
             raise InputError(f"cannot write {path.name}")
         path.write_text(text)
 
-    with WriteBehind(workers=2, depth=1) as writer:
+    with WriteBehind(workers=workers, depth=1) as writer:
         for k, text in enumerate(["a", "bad", "c", "bad", "e"]):
             target = tmp_path / f"{k}.txt"
             writer.submit(target, write, target, text)

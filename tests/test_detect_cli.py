@@ -185,3 +185,25 @@ def test_a_reader_that_stops_early_is_not_an_error(models, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 2 and "error" not in proc.stderr.lower(), proc.stderr
     assert sorted(p.name for p in drawn.iterdir()) == [f"im{k}.png" for k in range(6)]  # the work was finished
+
+
+def test_threaded_and_in_thread_batches_give_the_same_records_and_files(models, images, tmp_path):
+    """detect_files picks its reader/writer threads from the free cores (0 on a 2-core CI machine): both
+    ways must give byte-identical results, in input order, and the Detector's own answer."""
+    from ssd2ncnn.runtime.detect_files import detect_files
+
+    detector = Detector(models["real"])
+    paths = [*images, tmp_path / "missing.jpg", *images[::-1]]
+    runs = {}
+    for threads in (0, 2):
+        out = tmp_path / f"drawn-{threads}"
+        recs = list(detect_files(detector, paths[:3], 0.3, out, threads=threads))
+        recs += list(detect_files(detector, paths[3:], 0.3, None, threads=threads))
+        runs[threads] = ([r.to_dict() for r in recs], {p.name: p.read_bytes() for p in out.iterdir()})
+    assert runs[0] == runs[2]
+    records, drawn = runs[0]
+    assert [r["image"] for r in records] == [str(p) for p in paths]
+    assert records[2]["error"].startswith(f"image {paths[2]} does not exist")
+    expected = [d.to_dict() for d in Detector(models["real"]).detect(images[1], threshold=0.3)]
+    assert records[1]["detections"] == records[3]["detections"] == expected and expected
+    assert sorted(drawn) == ["tall.jpg", "wide.png"]

@@ -2,13 +2,16 @@
 a bounded number of files in flight so memory stays flat in the number of files.
 
 Pillow releases the GIL while it decodes and encodes, so a small pool overlaps that work with ncnn's
-forward pass in the main thread (benchmarks/detect_speed.py measures what it gains). A file that cannot
+forward pass in the main thread, but only on cores ncnn's own threads leave free: on a 2-core machine
+running ncnn with 2 threads, reader threads made `detect --json` 15-30% slower than reading in the main
+thread (benchmarks/detect_speed.py), so there the work runs in the main thread (`pool_size`). A file that cannot
 be read or written becomes a `FileFailure` record instead of an exception: batch commands process every
 file they can and report each one they cannot (exit 1 at the end, docs/api.md)."""
 
 from __future__ import annotations
 
 from collections import deque
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +24,21 @@ R = TypeVar("R")
 
 WORKERS = 2  # reader (and writer) threads: enough to hide decoding behind a 2-3 ms forward pass
 AHEAD = 4  # files read ahead of the one the network runs on (each a decoded image in memory)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one: taskset, containers)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def pool_size(busy_threads: int, cores: int | None = None) -> int:
+    """Reader/writer threads beside `busy_threads` compute threads: the cores left over, at most `WORKERS`;
+    0 (work in the caller's thread) when none are left, since a thread competing with ncnn's OpenMP
+    threads for a core slows both."""
+    free = (available_cores() if cores is None else cores) - busy_threads
+    return max(0, min(WORKERS, free))
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,12 @@ def _guarded(fn: Callable[[Path], R], path: Path) -> R | FileFailure:
 def read_ahead(fn: Callable[[Path], R], paths: Iterable[Path], workers: int = WORKERS,
                ahead: int = AHEAD) -> Iterator[tuple[Path, R | FileFailure]]:
     """(path, fn(path)) in the order of `paths`, fn running in `workers` threads at most `ahead` files
-    ahead of the consumer; a file whose fn raised InputError or OSError gives its `FileFailure`."""
+    ahead of the consumer; a file whose fn raised InputError or OSError gives its `FileFailure`.
+    `workers=0` runs fn in the consumer's thread, one file at a time."""
+    if workers == 0:
+        for path in paths:
+            yield path, _guarded(fn, path)
+        return
     pool = ThreadPoolExecutor(workers, thread_name_prefix="ssd2ncnn-read")
     pending: deque[tuple[Path, Future]] = deque()
     todo = iter(paths)
@@ -70,32 +93,37 @@ def read_ahead(fn: Callable[[Path], R], paths: Iterable[Path], workers: int = WO
 
 class WriteBehind:
     """Runs write jobs in `workers` threads, at most `depth` queued (the caller waits for the oldest
-    beyond that); `close()` waits for all and returns the failures in submission order."""
+    beyond that); `close()` waits for all and returns the failures in submission order. `workers=0` runs
+    each job in `submit`, in the caller's thread."""
 
     def __init__(self, workers: int = WORKERS, depth: int = AHEAD):
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="ssd2ncnn-write")
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="ssd2ncnn-write") if workers else None
         self.depth = depth
         self.pending: deque[Future] = deque()
         self.failures: list[FileFailure] = []
 
     def submit(self, path: Path, fn: Callable[..., Any], *args: Any) -> None:
+        if self.pool is None:
+            self._record(_guarded(lambda _p: fn(*args), path))
+            return
         self.pending.append(self.pool.submit(_guarded, lambda _p: fn(*args), path))
         while len(self.pending) > self.depth:
-            self._collect(self.pending.popleft())
+            self._record(self.pending.popleft().result())
 
-    def _collect(self, fut: Future) -> None:
-        result = fut.result()
+    def _record(self, result: object) -> None:
         if isinstance(result, FileFailure):
             self.failures.append(result)
 
     def close(self) -> list[FileFailure]:
         while self.pending:
-            self._collect(self.pending.popleft())
-        self.pool.shutdown(wait=True)
+            self._record(self.pending.popleft().result())
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
         return self.failures
 
     def __enter__(self) -> WriteBehind:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)

@@ -4,7 +4,7 @@ one result or failure record per file, so one bad file never stops the others.""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,8 @@ from PIL import Image
 
 from ..errors import InputError
 from ..fileio import umask_mode
-from .batch import FileFailure, WriteBehind, read_ahead
-from .detector import Detection, Detector
+from .batch import FileFailure, WriteBehind, pool_size, read_ahead
+from .detector import Detection, Detector, PreparedInput
 from .draw import draw_detections
 from .drawn_files import AUTO, drawn_format, output_paths, save_drawn
 from .images import load_image
@@ -38,6 +38,14 @@ def _draw_and_save(image: Image.Image, dets: list[Detection], target: Path, fmt:
     save_drawn(draw_detections(image, dets), target, fmt, mode)
 
 
+def _reader(detector: Detector) -> Callable[[Path], tuple[Image.Image, PreparedInput]]:
+    """Decoding and ncnn's pre-processing, for the reader threads: the main thread only runs the net."""
+    def read(path: Path) -> tuple[Image.Image, PreparedInput]:
+        image = load_image(path)
+        return image, detector.prepare(image)
+    return read
+
+
 def prepare_output(paths: Sequence[Path], output: Path | None, fmt: str = AUTO) -> dict[Path, Path]:
     """Each input's drawn file, checked before any work (clashing names, -o not a folder); the folder made."""
     if output is None:
@@ -50,18 +58,21 @@ def prepare_output(paths: Sequence[Path], output: Path | None, fmt: str = AUTO) 
 
 
 def detect_files(detector: Detector, paths: Sequence[Path], threshold: float | None, output: Path | None = None,
-                 fmt: str = AUTO) -> Iterator[FileResult | FileFailure]:
-    """One record per input in input order (drawn files' write failures come last, once all are written)."""
+                 fmt: str = AUTO, threads: int | None = None) -> Iterator[FileResult | FileFailure]:
+    """One record per input in input order (drawn files' write failures come last, once all are written).
+    `threads`: reader and writer threads each (default `batch.pool_size`: the cores ncnn leaves free)."""
     targets = prepare_output(paths, output, fmt)
     mode = umask_mode()  # once, here: reading the umask sets it, which threads must not race on
-    with WriteBehind() as writer:
-        for path, image in read_ahead(load_image, paths):
-            if isinstance(image, FileFailure):
-                yield image
+    workers = pool_size(detector.num_threads) if threads is None else threads
+    with WriteBehind(workers) as writer:
+        for path, read in read_ahead(_reader(detector), paths, workers):
+            if isinstance(read, FileFailure):
+                yield read
                 continue
+            image, prepared = read
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # counted in `dropped` instead
-                dets = detector.detect(image, threshold)
+                dets = detector.detect_prepared(prepared, threshold)
             target = targets.get(path)
             if target is not None:
                 writer.submit(path, _draw_and_save, image, dets, target, drawn_format(path, fmt), mode)

@@ -23,8 +23,8 @@ from PIL import Image
 from ..errors import InputError
 from ..modelfolder import BIN, PARAM, ModelInfo, read_info
 from .images import load_image
-from .net import load_net, run_net
-from .preprocess import ncnn_input
+from .net import load_net, run_mat, run_net
+from .preprocess import ncnn_input, ncnn_input_mat
 
 
 class ImageSize(NamedTuple):
@@ -32,6 +32,13 @@ class ImageSize(NamedTuple):
 
     width: int
     height: int
+
+
+class PreparedInput(NamedTuple):
+    """`Detector.prepare`'s result: the network input as an ncnn-owned Mat, and the original size."""
+
+    mat: object  # ncnn.Mat (ncnn is imported lazily)
+    size: ImageSize
 
 
 MIN_INPUT_SIZE = 32  # the smallest size `ssd2ncnn convert` exports; below it the last levels vanish
@@ -104,15 +111,25 @@ class Detector:
         )
         self.last_dropped = 0
 
-    def preprocess(self, image: ImageInput, bgr: bool = False) -> tuple[np.ndarray, ImageSize]:
-        """(3, S, S) float32 network input and the original size. A path is read as `load_image` reads it
-        (EXIF orientation applied); an array is (H, W, 3) uint8, RGB unless `bgr`."""
+    def _pixels(self, image: ImageInput, bgr: bool) -> np.ndarray:
+        """(H, W, 3) uint8 RGB pixels of a path (read as `load_image` reads it, EXIF orientation applied),
+        a PIL image or an array (RGB unless `bgr`)."""
         if isinstance(image, str | Path):
             image = load_image(image)
         if isinstance(image, Image.Image):
             image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-        rgb = pixels_of(image, bgr)
+        return pixels_of(image, bgr)
+
+    def preprocess(self, image: ImageInput, bgr: bool = False) -> tuple[np.ndarray, ImageSize]:
+        """(3, S, S) float32 network input and the original size (the input `detect` feeds the net)."""
+        rgb = self._pixels(image, bgr)
         return ncnn_input(rgb, self.input_size, self.info), ImageSize(rgb.shape[1], rgb.shape[0])
+
+    def prepare(self, image: ImageInput, bgr: bool = False) -> PreparedInput:
+        """`preprocess` kept as ncnn's own Mat: the half of `detect` that batch reading runs in its threads
+        (thread-safe: it does not touch the net)."""
+        rgb = self._pixels(image, bgr)
+        return PreparedInput(ncnn_input_mat(rgb, self.input_size, self.info), ImageSize(rgb.shape[1], rgb.shape[0]))
 
     def raw(self, chw: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """The named blobs (default: detection_out, (D, 6) in [0, 1] input coordinates) for one input."""
@@ -153,5 +170,9 @@ class Detector:
         """Detections with score > threshold, best first, boxes in pixels of `image`; `threshold=None` keeps
         all the `.param` outputs. `image`: a path, a PIL image, or an (H, W, 3) uint8 array (RGB; `bgr=True`
         for OpenCV's arrays)."""
-        chw, size = self.preprocess(image, bgr)
-        return self.to_detections(self.raw(chw)[self.output_blob], size, threshold)
+        return self.detect_prepared(self.prepare(image, bgr), threshold)
+
+    def detect_prepared(self, prepared: PreparedInput, threshold: float | None = DEFAULT_THRESHOLD) -> list[Detection]:
+        """`detect` on the result of `prepare`: the net and the post-processing."""
+        rows = run_mat(self.net, prepared.mat, [self.output_blob], self.input_blob)[self.output_blob]
+        return self.to_detections(rows, prepared.size, threshold)

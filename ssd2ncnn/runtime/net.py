@@ -67,7 +67,12 @@ def _owned_mat(chw: np.ndarray):
 def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = INPUT_BLOB, num_threads: int | None = None) -> dict[str, np.ndarray]:
     """Run one (3, H, W) float32 input; returns each requested blob as a float32 array (ncnn's shape,
     with `detection_out` always 2-D (D, 6))."""
-    mat_in = _owned_mat(chw)
+    return run_mat(net, _owned_mat(chw), outputs, input_blob, num_threads)
+
+
+def run_mat(net, mat_in, outputs: Iterable[str], input_blob: str = INPUT_BLOB, num_threads: int | None = None) -> dict[str, np.ndarray]:
+    """`run_net` on an input that is already an ncnn-owned Mat (`preprocess.ncnn_input_mat`), sparing the
+    two copies of a numpy round trip."""
     ex = net.create_extractor()
     if num_threads is not None:
         ex.set_num_threads(int(num_threads))
@@ -78,7 +83,7 @@ def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = INPU
         if ret != 0:
             raise ToolError(f"ncnn failed to compute blob {name!r} (code {ret})")
         result[name] = mat_to_numpy(mat, name)
-    del ex, mat_in
+    del ex
     return result
 
 

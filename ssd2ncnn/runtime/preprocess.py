@@ -28,9 +28,10 @@ class Normalization(Protocol):
     def norm_vals(self) -> tuple[float, ...]: ...
 
 
-def ncnn_input(image: np.ndarray | Image.Image, size: int, norm: Normalization) -> np.ndarray:
-    """The (3, size, size) float32 `input` blob from an (H, W, 3) uint8 RGB array or a PIL image, by ncnn's
-    own functions. A BGR model gets PIXEL_RGB2BGR, the conversion ncnn does inside the resize."""
+def ncnn_input_mat(image: np.ndarray | Image.Image, size: int, norm: Normalization):
+    """The `input` blob as the ncnn-owned Mat that `from_pixels_resize` returns (what `detect` feeds the
+    net without a numpy round trip), from an (H, W, 3) uint8 RGB array or a PIL image. A BGR model gets
+    PIXEL_RGB2BGR, the conversion ncnn does inside the resize."""
     import ncnn
 
     if isinstance(image, Image.Image):
@@ -40,8 +41,15 @@ def ncnn_input(image: np.ndarray | Image.Image, size: int, norm: Normalization) 
         raise ValueError(f"expected (H, W, 3) pixels, got {pixels.shape}")
     h, w = pixels.shape[:2]
     kind = ncnn.Mat.PixelType.PIXEL_RGB if norm.rgb else ncnn.Mat.PixelType.PIXEL_RGB2BGR
-    mat = ncnn.Mat.from_pixels_resize(pixels, kind, w, h, size, size)
+    mat = ncnn.Mat.from_pixels_resize(pixels, kind, w, h, size, size)  # a new Mat: it does not alias `pixels`
     mat.substract_mean_normalize([float(v) for v in norm.mean_vals], [float(v) for v in norm.norm_vals])
+    del pixels
+    return mat
+
+
+def ncnn_input(image: np.ndarray | Image.Image, size: int, norm: Normalization) -> np.ndarray:
+    """`ncnn_input_mat` as a (3, size, size) float32 numpy array."""
+    mat = ncnn_input_mat(image, size, norm)
     out = np.array(mat, dtype=np.float32, copy=True).reshape(3, size, size)
-    del mat, pixels
+    del mat
     return out
