@@ -64,18 +64,17 @@ def _owned_mat(chw: np.ndarray):
     return mat
 
 
-def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = INPUT_BLOB, num_threads: int | None = None) -> dict[str, np.ndarray]:
+def run_net(net, chw: np.ndarray, outputs: Iterable[str], input_blob: str = INPUT_BLOB) -> dict[str, np.ndarray]:
     """Run one (3, H, W) float32 input; returns each requested blob as a float32 array (ncnn's shape,
-    with `detection_out` always 2-D (D, 6))."""
-    return run_mat(net, _owned_mat(chw), outputs, input_blob, num_threads)
+    with `detection_out` always 2-D (D, 6)). Threads are the net's (`load_net`): ncnn's Python Extractor
+    has no `set_num_threads`."""
+    return run_mat(net, _owned_mat(chw), outputs, input_blob)
 
 
-def run_mat(net, mat_in, outputs: Iterable[str], input_blob: str = INPUT_BLOB, num_threads: int | None = None) -> dict[str, np.ndarray]:
+def run_mat(net, mat_in, outputs: Iterable[str], input_blob: str = INPUT_BLOB) -> dict[str, np.ndarray]:
     """`run_net` on an input that is already an ncnn-owned Mat (`preprocess.ncnn_input_mat`), sparing the
     two copies of a numpy round trip."""
     ex = net.create_extractor()
-    if num_threads is not None:
-        ex.set_num_threads(int(num_threads))
     ex.input(input_blob, mat_in)
     result = {}
     for name in outputs:
