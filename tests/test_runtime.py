@@ -1,4 +1,5 @@
-"""ssd2ncnn.runtime: Detector, image loading, drawing. Real ncnn on a converted (perturbed) model."""
+"""ssd2ncnn.runtime: Detector, image loading, drawing. Real ncnn on a converted (perturbed) model; the
+image-loading and drawing tests need no model, so they are in the fast suite (only the others are slow)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from ssd2ncnn.errors import InputError
 from ssd2ncnn.runtime.detector import Detection, Detector, ImageSize
 from ssd2ncnn.runtime.draw import class_colour, draw_detections
 from ssd2ncnn.runtime.images import MAX_PIXELS, load_image
-
-pytestmark = pytest.mark.slow  # converts, trains or runs processes: `pytest -m "not slow"` skips it
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +69,7 @@ def _as_rows(dets: list[Detection]) -> np.ndarray:
 # --- preprocessing ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_preprocess_uniform_image_by_hand(detector):
     im = Image.new("RGB", (3, 2), (10, 200, 30))
     chw, size = detector.preprocess(im)
@@ -80,6 +80,7 @@ def test_preprocess_uniform_image_by_hand(detector):
         np.testing.assert_allclose(chw[c], (pixel - mean[c]) * norm[c], rtol=1e-6)
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_preprocess_bgr_and_norm_from_model_json(models, tmp_path):
     out = tmp_path / "bgr"
     shutil.copytree(models["real"], out)
@@ -94,6 +95,7 @@ def test_preprocess_bgr_and_norm_from_model_json(models, tmp_path):
         np.testing.assert_allclose(chw[c], expected, rtol=1e-6)
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_preprocess_is_ncnn_bilinear_not_pillow(detector):
     # Downscaling 640 -> 160 columns of 4-pixel stripes in periods of 8: ncnn's bilinear samples the two
     # pixels around (dx + 0.5) * 4 - 0.5 = 4 dx + 1.5, both inside one stripe, so output columns alternate
@@ -108,6 +110,7 @@ def test_preprocess_is_ncnn_bilinear_not_pillow(detector):
     assert np.abs(pillow[..., 0].astype(float) - expected).max() > 30  # the two resizes really differ here
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_preprocess_bilinear_by_hand(detector):
     # Upscaling 2 -> 160 columns: ncnn's bilinear is linear between pixel centres, flat outside them.
     im = Image.fromarray(np.array([[[0, 0, 0], [200, 200, 200]]], dtype=np.uint8))
@@ -125,6 +128,7 @@ def test_preprocess_bilinear_by_hand(detector):
 
 
 @pytest.mark.parametrize("wh", [(300, 170), (97, 61)])  # downscaled and upscaled
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_detections_are_what_ncnns_own_client_gets(models, detector, wh):
     im = scene_image(*wh, seed=4)
     meta = detector.info
@@ -142,6 +146,7 @@ def test_detections_are_what_ncnns_own_client_gets(models, detector, wh):
     assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_raw_and_detect_agree_without_threshold(detector):
     im = scene_image(120, 333, seed=5)
     chw, size = detector.preprocess(im)
@@ -150,6 +155,7 @@ def test_raw_and_detect_agree_without_threshold(detector):
     np.testing.assert_allclose(_as_rows(detector.detect(im, threshold=None)), _scaled_rows(rows, *size), rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_input_size_override_and_options(models):
     det = Detector(models["real"], input_size=96, threads=1, options={"use_packing_layout": False})
     chw, _ = det.preprocess(scene_image(64, 48))
@@ -163,6 +169,7 @@ def test_input_size_override_and_options(models):
         det.detect(scene_image(8, 8), threshold=1.5)
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_zero_detections(models, detector):
     im = scene_image(64, 48, seed=1)
     assert detector.detect(im, threshold=1.0) == []
@@ -171,6 +178,7 @@ def test_zero_detections(models, detector):
     assert empty.detect(im) == [] and empty.last_dropped == 0
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_non_finite_and_unknown_rows_are_dropped_and_counted(detector):
     good = [2, 0.9, 0.1, 0.2, 0.5, 0.6]
     rows = np.array(
@@ -191,6 +199,7 @@ def test_non_finite_and_unknown_rows_are_dropped_and_counted(detector):
     ]
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_boxes_outside_the_input_are_clipped(detector):
     rows = np.array([[1, 0.5, -0.2, -0.1, 1.3, 0.5]], dtype=np.float32)
     (d,) = detector.to_detections(rows, ImageSize(50, 40))
@@ -247,6 +256,7 @@ def _odd_images(tmp_path):
     return files
 
 
+@pytest.mark.slow  # converts a model (runtime_helpers.build_models)
 def test_odd_images_load_as_rgb_and_run(tmp_path, detector):
     for name, (path, size) in _odd_images(tmp_path).items():
         im = load_image(path)
