@@ -39,9 +39,10 @@ def drawn_format(path: Path, fmt: str = AUTO) -> str:
 
 
 def drawn_path(path: Path, output: Path, fmt: str = AUTO) -> Path:
-    """output/<stem><suffix>: the input's own suffix when the format is its own (a.jpeg stays a.jpeg)."""
+    """output/<stem><suffix>: the input's own suffix when it names the format written (a.jpeg stays a.jpeg,
+    a.gif drawn as PNG becomes a.png), by Pillow's own table of suffixes."""
     name = drawn_format(path, fmt)
-    keep = OWN_FORMAT.get(path.suffix.lower()) == name
+    keep = Image.registered_extensions().get(path.suffix.lower()) == FORMATS[name][0]
     return output / (path.stem + (path.suffix if keep else FORMATS[name][1]))
 
 
