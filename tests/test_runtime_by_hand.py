@@ -241,3 +241,11 @@ def test_time_forward_times_each_run(detector):
     times = time_forward(detector.net, np.zeros((3, 300, 300), np.float32), "detection_out", runs=3)
     assert len(times) == 3 and all(0.0 < t < 10.0 for t in times)
     assert len(time_forward(detector.net, np.zeros((3, 300, 300), np.float32), "detection_out")) == 10
+
+
+def test_a_blob_ncnn_cannot_compute_is_a_tool_error(detector):
+    zeros = np.zeros((3, 300, 300), np.float32)
+    with pytest.raises(ToolError, match="ncnn failed to compute blob 'nope' \\(code -1\\)"):
+        run_net(detector.net, zeros, ["detection_out", "nope"])
+    with pytest.raises(ToolError, match="ncnn failed to compute blob 'nope'"):
+        time_forward(detector.net, zeros, "nope", runs=1)
