@@ -66,6 +66,8 @@ def test_an_unknown_format_and_clashing_names_are_refused():
         output_paths([Path("d1/a.jpg"), Path("d2/a.jpg")], OUT)
     with pytest.raises(InputError, match="would both be written to out/a.png"):
         output_paths([Path("a.png"), Path("a.gif")], OUT)
+    with pytest.raises(InputError, match="a.png and a.jpg would both be written to out/a.png"):
+        output_paths([Path("a.png"), Path("a.jpg")], OUT, "png")  # --format png
     # the same file twice is one target; order kept
     assert output_paths([Path("b.png"), Path("a.jpg"), Path("b.png")], OUT) == {
         Path("b.png"): OUT / "b.png", Path("a.jpg"): OUT / "a.jpg"}

@@ -249,3 +249,33 @@ def test_a_blob_ncnn_cannot_compute_is_a_tool_error(detector):
         run_net(detector.net, zeros, ["detection_out", "nope"])
     with pytest.raises(ToolError, match="ncnn failed to compute blob 'nope'"):
         time_forward(detector.net, zeros, "nope", runs=1)
+
+
+def _mean_colour_folder(folder, cfg):
+    """A folder whose "network" reports the input: out = [1, 0.9, 0, mean of channel 0, 1, 2] (ncnn's global
+    average Pooling, 0=1 avg 4=1 global, after a MemoryData of 1, 0.9, 0), so a row's y1, x2, y2 are the
+    normalized channel means. Blobs named `data` and `out` (model.json says so), not the zoo's names."""
+    from ssd2ncnn.modelfolder import BIN, PARAM, ModelInfo, write_info
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PARAM).write_text("7767517\n4 4\nInput data 0 1 data\nPooling gap 1 1 data pooled 0=1 4=1\n"
+                                "MemoryData head 0 1 head 0=3\nConcat cat 2 1 head pooled out 0=0\n")
+    (folder / BIN).write_bytes(np.array([1.0, 0.9, 0.0], np.float32).tobytes())
+    write_info(folder, ModelInfo(config=cfg, input_size=32, input_blob="data", output_blob="out"))
+    return folder
+
+
+def test_detect_feeds_the_net_what_it_was_given_rgb_or_bgr(tmp_path):
+    """mean 0, std 255: channel means (255, 0, 128) / 255 -> y1 1.0 (clamped to 31 / 32 of 20 px = 19.375),
+    x2 0, y2 128 / 255 of 20 px = 10.039; the BGR array of the same pixels gives the same box."""
+    cfg = replace(get_preset("voc300"), mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0))
+    det = Detector(_mean_colour_folder(tmp_path, cfg))
+    rgb = np.zeros((20, 40, 3), np.uint8)
+    rgb[:] = (255, 0, 128)
+    want = (0.0, 19.375, 0.0, 128 / 255 * 20)
+    [d] = det.detect(rgb)
+    assert (d.label, d.name, d.score) == (1, "aeroplane", pytest.approx(0.9)) and d.box == pytest.approx(want, abs=1e-3)
+    assert det.detect(rgb[..., ::-1].copy(), bgr=True)[0].box == pytest.approx(want, abs=1e-3)
+    assert det.detect(rgb, bgr=True)[0].box == pytest.approx((0.0, 128 / 255 * 20, 0.0, 19.375), abs=1e-3)
+    rows = det.raw(det.preprocess(rgb)[0])
+    assert list(rows) == ["out"] and rows["out"].tolist() == pytest.approx([1.0, 0.9, 0.0, 1.0, 0.0, 128 / 255], abs=1e-3)
