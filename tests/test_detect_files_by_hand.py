@@ -115,12 +115,61 @@ def test_a_box_is_the_class_colour_framed_in_black_2_px_at_500_px():
     assert out[200, 100].tolist() == c and out[200, 101].tolist() == c and out[200, 102].tolist() == [128] * 3
     assert out[200, 99].tolist() == [0, 0, 0] and out[200, 98].tolist() == [128] * 3
     assert out[300, 250].tolist() == c and out[301, 250].tolist() == [0, 0, 0] and out[298, 250].tolist() == [128] * 3
+    assert out[200, 300].tolist() == c and out[200, 301].tolist() == [0, 0, 0] and out[200, 302].tolist() == [128] * 3
     assert np.asarray(src).min() == 128  # the input is untouched
     # 1000 px: 4 px; 100 px: at least 1
     big = np.asarray(draw_detections(_grey(1000, 1000), [Detection(0, "cat", 0.9, (100.0, 500.0, 900.0, 900.0))]))
     assert [big[700, 100 + i].tolist() == c for i in range(5)] == [True] * 4 + [False]
     small = np.asarray(draw_detections(_grey(100, 100), [Detection(0, "cat", 0.9, (10.0, 50.0, 90.0, 90.0))]))
     assert small[70, 10].tolist() == c and small[70, 11].tolist() == [128] * 3
+    # 375 px: 375 / 250 = 1.5, rounded half to even: 2 px
+    mid = np.asarray(draw_detections(_grey(375, 375), [Detection(0, "cat", 0.9, (100.0, 100.0, 300.0, 300.0))]))
+    assert mid[200, 101].tolist() == c and mid[200, 102].tolist() == [128] * 3
+
+
+def _label_box(arr: np.ndarray, colour, y1: int) -> tuple[int, int, int]:
+    """(left, top, right) of the filled label ending at row y1 (its last row, y1 - 1, is pure fill)."""
+    cols = np.where((arr[y1 - 1] == colour).all(axis=1))[0]
+    rows = np.where((arr[:y1, cols.min()] == colour).all(axis=1))[0]
+    return int(cols.min()), int(rows.min()), int(cols.max())
+
+
+@pytest.mark.parametrize(("size", "label", "pad", "ink"), [
+    (500, 0, 2, 0),  # width 2 px, pad max(1, 2) = 2; black text on (242, 196, 36)
+    (500, 1, 2, 255),  # white text on (136, 36, 242)
+    (100, 0, 1, 0),  # width max(1, round(0.4)) = 1 px, pad 1
+])
+def test_the_label_is_the_text_padded_by_pad_on_every_side(size, label, pad, ink):
+    """The text sits pad px inside its filled box: top and bottom exactly (the box is the text's bbox plus
+    pad), left exactly for "cat"/"dog" (no left bearing), right pad to pad + 2 (the last glyph's bearing);
+    nothing of the text spills onto the image around the box."""
+    y1 = int(size * 0.4)
+    det = Detection(label, ["cat", "dog"][label], 0.9, (size * 0.2, float(y1), size * 0.6, size * 0.8))
+    arr = np.asarray(draw_detections(_grey(size, size), [det])).astype(int)
+    colour = np.array(class_colour(label))
+    left, top, right = _label_box(arr, colour, y1)
+    rows, cols = np.where(~(arr[top:y1, left:right + 1] == colour).all(axis=2))
+    assert (rows.min(), (y1 - 1 - top) - rows.max(), cols.min()) == (pad, pad, pad)
+    assert pad <= (right - left) - cols.max() <= pad + 2
+    text = arr[top:y1, left:right + 1][rows, cols]
+    # the text colour picked by luma: at least one (anti-aliased) pixel half way from the fill to it, or beyond
+    assert (np.abs(text - colour) >= np.abs(ink - colour) / 2).all(axis=1).any()
+    grey = [128, 128, 128]
+    assert (arr[top:y1 - 1, right + 1] == grey).all() and (arr[top:y1 - 1, left - 1] == grey).all()
+    assert (arr[top - 1, left:right + 1] == grey).all()
+
+
+def test_a_label_that_just_fits_goes_above_and_a_narrow_image_keeps_it_at_0():
+    c = list(class_colour(0))
+    det = Detection(0, "cat", 0.9, (100.0, 200.0, 300.0, 300.0))
+    above = np.asarray(draw_detections(_grey(), [det])).astype(int)
+    left, top, _ = _label_box(above, np.array(c), 200)
+    th = 200 - top  # the label's height on this image
+    fits = np.asarray(draw_detections(_grey(), [Detection(0, "cat", 0.9, (100.0, float(th), 300.0, 300.0))]))
+    assert fits[0, left].tolist() == c and fits[th - 1, left].tolist() == c  # rows 0 .. th - 1: above
+    # 30 px wide: the label is wider than the image, so it starts at 0 (and is cut at the right)
+    narrow = np.asarray(draw_detections(_grey(30, 60), [Detection(0, "cat", 0.9, (5.0, 30.0, 25.0, 50.0))]))
+    assert narrow[29, 0].tolist() == c and narrow[29, 29].tolist() == c
 
 
 def test_the_label_sits_above_the_box_or_inside_it_and_inside_the_image():
