@@ -306,3 +306,45 @@ def test_detect_files_without_output_draws_nothing(detector, tmp_path):
     [rec] = list(detect_files(detector, [tmp_path / "a.png"], None))
     assert isinstance(rec, FileResult) and rec.drawn is None and [d.label for d in rec.detections] == [7]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_detect_files_keeps_the_format_and_threshold_it_was_given(detector, tmp_path):
+    Image.new("RGB", (300, 300)).save(tmp_path / "a.jpg")
+    [rec] = list(detect_files(detector, [tmp_path / "a.jpg"], 0.8, tmp_path / "drawn", "png", threads=0))
+    assert isinstance(rec, FileResult) and rec.detections == []  # the car's 0.75 is not above 0.8
+    assert rec.drawn == tmp_path / "drawn" / "a.png"
+    with Image.open(tmp_path / "drawn" / "a.png") as im:
+        assert im.format == "PNG"
+
+
+def _ssd2ncnn_threads() -> set[str]:
+    return {t.name.rsplit("_", 1)[0] for t in threading.enumerate() if t.name.startswith("ssd2ncnn-")}
+
+
+@pytest.mark.parametrize("threads", [0, 1, None])
+def test_detect_files_runs_in_the_threads_it_is_given(detector, tmp_path, threads):
+    """threads=0: everything in the caller's thread; 1: one reader and one writer thread; None: the cores
+    ncnn's 1 thread leaves free, at most 2 (batch.pool_size's rule, by hand)."""
+    for k in range(6):
+        Image.new("RGB", (300, 300)).save(tmp_path / f"{k}.png")
+    paths = [tmp_path / f"{k}.png" for k in range(6)]
+    seen: set[str] = set()
+    counts = []
+    for _ in detect_files(detector, paths, 0.5, tmp_path / "drawn", threads=threads):
+        seen |= _ssd2ncnn_threads()
+        counts.append(sum(t.name.startswith("ssd2ncnn-read") for t in threading.enumerate()))
+    want = max(0, min(2, len(os.sched_getaffinity(0)) - 1)) if threads is None else threads
+    assert (max(counts) >= 1 if want else max(counts) == 0) and max(counts) <= want  # threads start on demand
+    assert seen == ({"ssd2ncnn-read", "ssd2ncnn-write"} if want else set())
+    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == [f"{k}.png" for k in range(6)]
+
+
+def test_available_cores_is_the_affinity_mask():
+    """This thread pinned to one core (Linux: sched_setaffinity(0) is the calling thread): 1 core, whatever
+    os.cpu_count() says."""
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mask)})
+    try:
+        assert available_cores() == 1 and pool_size(1) == 0 and pool_size(0) == 1
+    finally:
+        os.sched_setaffinity(0, mask)
