@@ -30,6 +30,7 @@ from ssd2ncnn.runtime.draw import _text_colour, class_colour, draw_detections
 from ssd2ncnn.runtime.drawn_files import drawn_format, drawn_path, output_paths, save_drawn
 
 OUT = Path("out")
+PATHS = [Path(f"im{k}.jpg") for k in range(8)]
 
 
 # ----------------------------------------------------------------- drawn_files
@@ -235,7 +236,7 @@ def test_write_behind_keeps_depth_jobs_queued_in_named_threads(tmp_path):
     writer.submit(tmp_path / "2", job, 2)  # the third: the caller waits for the oldest
     assert len(writer.pending) == 2
     assert writer.close() == [] and not writer.pending
-    assert len(names) == 3 and all(n.startswith("ssd2ncnn-write") for n in names)
+    assert len(names) == 3 and len(set(names)) == 1 and names[0].startswith("ssd2ncnn-write")  # one worker
     seen: list[str] = []
     list(read_ahead(lambda p: seen.append(threading.current_thread().name), [Path("a")], workers=1))
     assert seen[0].startswith("ssd2ncnn-read")
@@ -348,3 +349,48 @@ def test_available_cores_is_the_affinity_mask():
         assert available_cores() == 1 and pool_size(1) == 0 and pool_size(0) == 1
     finally:
         os.sched_setaffinity(0, mask)
+
+
+def test_read_ahead_reads_ahead_files_in_workers_threads_and_stops_cleanly():
+    """workers=4, ahead=3: four files are submitted before the first is handed over, so the first can wait
+    for the fourth to start; one worker runs one thread; stopping early cancels what has not started and
+    waits for what has."""
+    started: list[Path] = []
+    fourth = threading.Event()
+
+    def first_waits_for_the_fourth(path: Path) -> bool:
+        started.append(path)
+        if path == PATHS[3]:
+            fourth.set()
+        return fourth.wait(5) if path == PATHS[0] else True
+
+    reads = read_ahead(first_waits_for_the_fourth, PATHS[:8], workers=4, ahead=3)
+    assert next(reads) == (PATHS[0], True)
+    reads.close()
+    names, finished = [], []
+
+    def slow(path: Path) -> None:
+        names.append(threading.current_thread().name)
+        threading.Event().wait(0.05)
+        finished.append(path)
+
+    reads = read_ahead(slow, PATHS[:8], workers=1, ahead=4)
+    next(reads)
+    reads.close()  # 5 submitted: the first done, the second running, three queued
+    assert len(set(names)) == 1 and len(finished) == len(names) <= 2  # nothing left running or queued
+
+
+def test_leaving_write_behind_on_an_error_cancels_queued_jobs_and_waits_for_the_running_one(tmp_path):
+    finished: list[int] = []
+
+    def slow(k: int) -> None:
+        threading.Event().wait(0.05)
+        finished.append(k)
+
+    with pytest.raises(KeyError), WriteBehind(workers=1, depth=4) as writer:
+        for k in range(3):
+            writer.submit(tmp_path / f"{k}", slow, k)
+        raise KeyError("the consumer failed")
+    assert finished == [0]
+    threading.Event().wait(0.15)
+    assert finished == [0]  # the queued jobs never run
