@@ -4,6 +4,7 @@ every malformed file is one InputError naming it."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -208,6 +209,9 @@ def test_read_info_names_what_is_wrong_with_the_folder(tmp_path):
         read_info(tmp_path / "f")
     with pytest.raises(InputError, match="model folder .*nope does not exist"):
         read_info(tmp_path / "nope")
+    (tmp_path / MODEL_JSON).write_text(json.dumps({"format": "other"}))
+    with pytest.raises(InputError, match=f"^{re.escape(str(tmp_path / MODEL_JSON))} is not an ssd2ncnn model"):
+        read_info(tmp_path)
     (tmp_path / MODEL_JSON).write_bytes(b"\xff\xfe{")
     with pytest.raises(InputError, match="model.json is not valid JSON"):
         read_info(tmp_path)

@@ -297,3 +297,12 @@ def test_ties_keep_ncnns_order_and_the_warning_points_at_the_caller(folder):
     with pytest.warns(RuntimeWarning, match="dropped 1 detection rows") as record:
         detect_prepared_like()
     assert record[0].filename == __file__
+
+
+def test_ncnn_input_converts_pil_modes_and_integer_arrays_itself():
+    """Called directly (verify, quantize do): a grey PIL image becomes RGB (100, 100, 100), an int64 array
+    of 0..255 is read as those pixel values."""
+    cfg = get_preset("voc300")
+    np.testing.assert_allclose(_flat(ncnn_input(Image.new("L", (7, 5), 100), 64, cfg)), 100 - VOC_MEAN, atol=1e-4)
+    wide = np.zeros((5, 7, 3), np.int64) + np.array([200, 100, 50])
+    np.testing.assert_allclose(_flat(ncnn_input(wide, 64, cfg)), np.array([200, 100, 50]) - VOC_MEAN, atol=1e-4)
