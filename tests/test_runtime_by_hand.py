@@ -306,3 +306,15 @@ def test_ncnn_input_converts_pil_modes_and_integer_arrays_itself():
     np.testing.assert_allclose(_flat(ncnn_input(Image.new("L", (7, 5), 100), 64, cfg)), 100 - VOC_MEAN, atol=1e-4)
     wide = np.zeros((5, 7, 3), np.int64) + np.array([200, 100, 50])
     np.testing.assert_allclose(_flat(ncnn_input(wide, 64, cfg)), np.array([200, 100, 50]) - VOC_MEAN, atol=1e-4)
+
+
+def test_run_net_takes_any_float_input_and_an_empty_detection_out_is_0_by_6(tmp_path):
+    cfg = replace(get_preset("voc300"), mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0))
+    det = Detector(_mean_colour_folder(tmp_path / "means", cfg))
+    chw = np.stack([np.full((32, 32), v) for v in (0.25, 0.5, 0.75)])  # float64
+    np.testing.assert_allclose(det.raw(chw)["out"], [1.0, 0.9, 0.0, 0.25, 0.5, 0.75], atol=1e-6)
+    cfg = get_preset("voc300")
+    nothing = Detector(tail_folder(tmp_path / "nothing", cfg, *head_maps(cfg)))  # every prior background
+    rows = nothing.raw(np.zeros((3, 300, 300), np.float32))["detection_out"]
+    assert rows.shape == (0, 6) and rows.dtype == np.float32
+    assert mat_to_numpy(ncnn.Mat(), "mbox_loc").dtype == np.float32
