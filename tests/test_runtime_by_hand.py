@@ -284,19 +284,12 @@ def test_detect_feeds_the_net_what_it_was_given_rgb_or_bgr(tmp_path):
 def test_ties_keep_ncnns_order_and_the_warning_points_at_the_caller(folder):
     """40 rows (DetectionOutput keeps up to keep_top_k = 100), every 7th at 0.9, the rest tied at 0.5: best
     first, and within a tie the order ncnn wrote (x1 = k / 100 numbers the rows). A fresh Detector has
-    dropped nothing; the dropped-rows warning names the line that called detect_prepared."""
+    dropped nothing."""
     det = Detector(folder, threads=1)
     assert det.last_dropped == 0
     rows = np.array([[1 + k % 20, 0.9 if k % 7 == 0 else 0.5, k / 100, 0, 1, 1] for k in range(40)])
     order = [round(d.box[0] / 300 * 100) for d in det.to_detections(rows, ImageSize(300, 300))]
     assert order == [0, 7, 14, 21, 28, 35] + [k for k in range(40) if k % 7]
-
-    def detect_prepared_like():  # to_detections' caller, as detect_prepared is
-        return det.to_detections(np.array([[0, 0.9, 0, 0, 1, 1]]), ImageSize(10, 10))
-
-    with pytest.warns(RuntimeWarning, match="dropped 1 detection rows") as record:
-        detect_prepared_like()
-    assert record[0].filename == __file__
 
 
 def test_ncnn_input_converts_pil_modes_and_integer_arrays_itself():
