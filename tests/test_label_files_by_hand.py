@@ -16,13 +16,13 @@ def write(path, text: str | bytes):
 
 
 def test_names_are_stripped_and_trailing_blank_lines_dropped(tmp_path):
-    path = write(tmp_path / "labels.txt", "BACKGROUND\n  Traffic light \r\ndog\n\n \n")
-    assert read_label_file(path) == ["BACKGROUND", "Traffic light", "dog"]
+    path = write(tmp_path / "labels.txt", "BACKGROUND\n  Traffic light \r\nCrème brûlée\n\n \n".encode())
+    assert read_label_file(path) == ["BACKGROUND", "Traffic light", "Crème brûlée"]  # UTF-8 whatever the locale
     assert read_label_file(write(tmp_path / "empty.txt", "\n\n")) == []
 
 
 @pytest.mark.parametrize("text, message", [
-    ("BACKGROUND\n\ndog\n", "has an empty name on line 2; remove the blank line"),
+    ("BACKGROUND\n\ndog\n\ncat\n", "has an empty name on line 2; remove the blank line"),  # the first one
     ("\ncat\n", "has an empty name on line 1; remove the blank line"),
     (b"BACKGROUND\n\xff\xfe\n", "cannot be read as UTF-8 text ("),
 ])

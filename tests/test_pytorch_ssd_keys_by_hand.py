@@ -5,8 +5,11 @@ per cell in every net, mb2's first head round(576 w) channels, dusty-nv's --reso
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from pytorch_ssd_helpers import GOLDEN, state_dict
 
 from ssd2ncnn.errors import CheckpointError
 from ssd2ncnn.importers import ImportOptions
@@ -16,6 +19,7 @@ from ssd2ncnn.importers.pytorch_ssd import (
     _num_classes,
     _width,
     detect_net,
+    load,
     matches,
 )
 
@@ -100,3 +104,24 @@ def test_options_that_contradict_the_checkpoint_are_named():
         with pytest.raises(CheckpointError) as info:
             _check_options("mb2-ssd-lite", opts, 21)
         assert str(info.value) == message
+
+
+@pytest.mark.parametrize("keys, what", [
+    (sd(MB3), "no net ssd2ncnn knows"),
+    (sd(MB3, {"base_net.3.squeeze.weight": (1,)}), "their sq-ssd-lite, which ssd2ncnn does not convert"),
+])
+def test_a_layout_of_theirs_that_is_no_known_net_is_named(keys, what):
+    with pytest.raises(CheckpointError) as info:
+        load({}, keys, ImportOptions())
+    assert str(info.value) == (f"the checkpoint has pytorch-ssd's layout but is {what}; supported: mb1-ssd, mb1-ssd-lite, "
+                               f"mb2-ssd-lite, mb3-large-ssd-lite, mb3-small-ssd-lite")
+
+
+def test_load_takes_the_width_from_the_keys_and_the_resolution_from_the_option():
+    """Two of the stored nets of theirs (fixtures/golden, written by their code at width 0.5 and at 1.0)."""
+    def weights(case):
+        folder = GOLDEN / case
+        return state_dict(folder, json.loads((folder / "golden.json").read_text()))
+
+    assert load({}, weights("pytorch-ssd-mb2-ssd-lite-w050"), ImportOptions()).cfg.width_mult == 0.5
+    assert load({}, weights("pytorch-ssd-mb1-ssd"), ImportOptions(resolution=512)).cfg.input_size == 512
