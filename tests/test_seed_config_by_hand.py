@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from seed_helpers import seed_model
 from test_seed_keys_by_hand import DEPLOYED, REPOSITORY, head_keys
 
 from ssd2ncnn.config import VOC_CLASSES
 from ssd2ncnn.errors import CheckpointError
 from ssd2ncnn.importers import ImportOptions
-from ssd2ncnn.importers.mmdet_seed import matches, our_state, seed_config
+from ssd2ncnn.importers.mmdet_seed import matches, our_state, seed_config, seed_layout
 
 NO_OPTIONS = ImportOptions()
 
@@ -100,3 +101,21 @@ def test_our_state_renames_the_heads_and_drops_the_imagenet_classifier():
     ours = our_state(theirs)
     assert list(ours) == ["backbone.conv1.weight", "loc_heads.0.3.weight", "conf_heads.5.1.running_var", "backbone.bneck.3.bbox_head.reg_convs.x"]
     assert all(ours[k] is v for k, v in zip(ours, t, strict=True))
+
+
+def test_seed_layout_adds_the_seed_backbones_imagenet_classifier():
+    """pytorch_model/mobilenetv3.py: linear3 = Linear(960, 1280), bn3 = BatchNorm1d(1280), linear4 =
+    Linear(1280, num_classes=1000); init_weights draws Linear weights from normal(std=0.001), zero biases."""
+    sd = seed_layout(seed_model(spread=False))
+    classifier = {k: v for k, v in sd.items() if k.startswith(("backbone.linear3.", "backbone.bn3.", "backbone.linear4."))}
+    assert {k: tuple(v.shape) for k, v in classifier.items()} == {
+        "backbone.linear3.weight": (1280, 960), "backbone.linear3.bias": (1280,),
+        "backbone.bn3.weight": (1280,), "backbone.bn3.bias": (1280,), "backbone.bn3.running_mean": (1280,),
+        "backbone.bn3.running_var": (1280,), "backbone.bn3.num_batches_tracked": (),
+        "backbone.linear4.weight": (1000, 1280), "backbone.linear4.bias": (1000,),
+    }
+    for key in ("backbone.linear3.weight", "backbone.linear4.weight"):
+        assert 0.9e-3 < float(classifier[key].std()) < 1.1e-3 and float(classifier[key].mean().abs()) < 1e-4
+    assert classifier["backbone.bn3.num_batches_tracked"].item() == 0  # a fresh BatchNorm1d
+    assert not classifier["backbone.linear3.bias"].any() and not classifier["backbone.linear4.bias"].any()
+    assert tuple(seed_layout(seed_model(spread=False), classifier_classes=21)["backbone.linear4.weight"].shape) == (21, 1280)
