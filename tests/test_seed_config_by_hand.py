@@ -14,7 +14,7 @@ from test_seed_keys_by_hand import DEPLOYED, REPOSITORY, head_keys
 from ssd2ncnn.config import VOC_CLASSES
 from ssd2ncnn.errors import CheckpointError
 from ssd2ncnn.importers import ImportOptions
-from ssd2ncnn.importers.mmdet_seed import matches, our_state, seed_config, seed_layout
+from ssd2ncnn.importers.mmdet_seed import load, matches, our_state, seed_config, seed_layout
 
 NO_OPTIONS = ImportOptions()
 
@@ -62,14 +62,16 @@ def test_options_that_agree_are_taken_and_those_that_contradict_are_named():
         seed_config(sd, {}, ImportOptions(num_classes=5))
 
 
-@pytest.mark.parametrize("key, outputs, message", [
-    ("bbox_head.reg_convs.2.3.weight", 20, "level 2: box head has 20 outputs and class head 126"),  # 5 anchors
-    ("bbox_head.reg_convs.2.3.weight", 18, "level 2: box head has 18 outputs and class head 126"),  # not x4
-    ("bbox_head.cls_convs.4.3.weight", 85, "level 4: box head has 16 outputs and class head 85"),  # not x4 anchors
-    ("bbox_head.cls_convs.5.3.weight", 20, "the class heads disagree on the number of classes (21 vs 5)"),
+@pytest.mark.parametrize("outputs, message", [
+    ({"reg_convs.2": 20}, "level 2: box head has 20 outputs and class head 126"),  # 5 anchors
+    ({"reg_convs.2": 20, "cls_convs.2": 105}, "level 2: box head has 20 outputs and class head 105"),  # 5 x 21
+    ({"cls_convs.2": 105}, "level 2: box head has 24 outputs and class head 105"),  # 6 anchors x 17.5
+    ({"reg_convs.0": 18}, "level 0: box head has 18 outputs and class head 84"),  # not x4 (84 = 4 x 21)
+    ({"cls_convs.4": 85}, "level 4: box head has 16 outputs and class head 85"),  # not x4 anchors
+    ({"cls_convs.5": 20}, "the class heads disagree on the number of classes (21 vs 5)"),
 ])
-def test_heads_that_fit_no_anchor_count_are_named(key, outputs, message):
-    sd = last_convs(DEPLOYED) | {key: torch.empty(outputs, 0)}
+def test_heads_that_fit_no_anchor_count_are_named(outputs, message):
+    sd = last_convs(DEPLOYED) | {f"bbox_head.{k}.3.weight": torch.empty(n, 0) for k, n in outputs.items()}
     with pytest.raises(CheckpointError) as info:
         seed_config(sd, {}, NO_OPTIONS)
     assert message in str(info.value)
@@ -119,3 +121,16 @@ def test_seed_layout_adds_the_seed_backbones_imagenet_classifier():
     assert classifier["backbone.bn3.num_batches_tracked"].item() == 0  # a fresh BatchNorm1d
     assert not classifier["backbone.linear3.bias"].any() and not classifier["backbone.linear4.bias"].any()
     assert tuple(seed_layout(seed_model(spread=False), classifier_classes=21)["backbone.linear4.weight"].shape) == (21, 1280)
+
+
+def test_load_names_another_layout_and_weights_that_do_not_fit():
+    with pytest.raises(CheckpointError) as info:
+        load({}, {}, NO_OPTIONS)
+    assert str(info.value) == ("the checkpoint is not ujsyehao/mobilenetv3-ssd's mmdetection v1 layout (no "
+                               "backbone.bneck.0.conv1.weight and bbox_head.reg_convs.*); drop --from seed or pass the right file")
+    heads_only = last_convs(DEPLOYED, classes=3) | {"backbone.bneck.0.conv1.weight": torch.empty(0)}
+    with pytest.raises(CheckpointError) as info:
+        load({"meta": None}, heads_only, ImportOptions(width_mult=0.5))
+    message = str(info.value)
+    assert message.startswith("checkpoint does not fit the seed model (width 0.5, 3 classes): ")
+    assert message.endswith("; check --from and --width-mult")
