@@ -51,6 +51,10 @@ def test_width_from_layer7(channels, width):
     assert width_of({LAST_STAGE: torch.empty(channels, 0)}) == width  # make_divisible(320 w) = channels
 
 
+def test_a_missing_layer7_is_named():
+    assert error(width_of, {}) == f"mmdet checkpoint lacks {LAST_STAGE}: expected mmdet's MobileNetV2 backbone (layer1..layer7)"
+
+
 @pytest.mark.parametrize("channels", [330, 8, 7])  # between grid widths (1.05 gives 336); width 0 (make_divisible(0) = 8)
 def test_widths_no_multiplier_gives_are_refused(channels):
     message = error(width_of, {LAST_STAGE: torch.empty(channels, 0)})
@@ -79,5 +83,9 @@ def test_load_names_the_missing_signature_key_and_contradicting_options():
         "an mmdet SSDLite checkpoint gets its priors from mmdetection's config; drop --preset")
     sd = signature | heads(12) | {LAST_STAGE: torch.empty(80, 0)}  # 2 classes, width 0.25: no weights beyond
     assert error(load, {}, sd, ImportOptions(width_mult=0.5)).startswith("--width-mult 0.5 contradicts the checkpoint's channels (width 0.25)")
-    # the same width passes the option check; the hand-made dict then fails only at the weights
-    assert "does not fit it" in error(load, {}, sd, ImportOptions(width_mult=0.25, num_classes=2))
+    # the same width passes the option check; the hand-made dict then fails only at the weights, against a
+    # net of that width: layer7 at w 0.25 maps make_divisible(160 w) * 6 = 240 channels to make_divisible(320 w) = 80
+    message = error(load, {}, sd, ImportOptions(width_mult=0.25, num_classes=2))
+    assert message.startswith("the checkpoint looks like mmdetection's SSDLite MobileNetV2 but does not fit it: ")
+    assert f"{LAST_STAGE}: checkpoint (80, 0) vs model (80, 240, 1, 1)" in message
+    assert message.endswith("; only configs/ssd/ssdlite_mobilenetv2*_coco.py's neck and head (use_depthwise) are supported")

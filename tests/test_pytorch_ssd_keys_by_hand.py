@@ -125,3 +125,12 @@ def test_load_takes_the_width_from_the_keys_and_the_resolution_from_the_option()
 
     assert load({}, weights("pytorch-ssd-mb2-ssd-lite-w050"), ImportOptions()).cfg.width_mult == 0.5
     assert load({}, weights("pytorch-ssd-mb1-ssd"), ImportOptions(resolution=512)).cfg.input_size == 512
+
+
+def test_weights_that_do_not_fit_the_recognised_net_are_named():
+    keys = sd(MB3, {"base_net.14.weight": (576, 96, 1, 1), "classification_headers.5.weight": (12, 64, 1, 1)})
+    with pytest.raises(CheckpointError) as info:
+        load({}, keys, ImportOptions())
+    message = str(info.value)
+    assert message.startswith("the checkpoint looks like pytorch-ssd's mb3-small-ssd-lite but does not fit it: ")
+    assert message.endswith("; was the net changed after train_ssd.py built it?")
