@@ -5,8 +5,11 @@ channels, 480 with `reduced_tail`). Expected values by hand."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from torchvision_helpers import GOLDEN, state_dict
 
 from ssd2ncnn.errors import CheckpointError
 from ssd2ncnn.importers import ImportOptions
@@ -62,3 +65,14 @@ def test_load_names_the_first_missing_key_and_each_contradicting_option():
         "--num-classes 5 contradicts the checkpoint's heads (3 classes including the background); drop the option")
     # agreeing options pass; the hand-made dict (an odd tail) then fails at the tail, before any weights
     assert "has 0 outputs" in error(load, {}, sd, ImportOptions(width_mult=1.0, num_classes=3))
+
+
+def test_load_names_the_classes_and_weights_that_do_not_fit():
+    """A 3-class fine-tune of torchvision's (fixtures/golden, written by torchvision itself): background, class1, class2."""
+    folder = GOLDEN / "torchvision-finetune3"
+    sd = state_dict(folder, json.loads((folder / "golden.json").read_text()))
+    assert load({}, sd, ImportOptions()).cfg.class_names == ("background", "class1", "class2")
+    del sd["head.regression_head.module_list.5.1.bias"]
+    message = error(load, {}, sd, ImportOptions())
+    assert message.startswith("the checkpoint looks like torchvision's ssdlite320_mobilenet_v3_large but does not fit it: ")
+    assert message.endswith("; was the model changed after building it?")
