@@ -150,3 +150,35 @@ def test_the_property_is_not_vacuous():
         changed += check.unmatched_ncnn + check.unmatched_ref > 0
         at_cut += check.excused["nms_top_k cut"] > 0
     assert changed >= 10 and at_cut >= 10, (changed, at_cut)
+
+
+@pytest.mark.slow
+def test_ncnn_fills_a_tied_cut_in_its_own_order_and_verify_excuses_it(tmp_path):
+    """End to end, on ncnn itself: a width-0.25 voc300 model whose first level's class logits are its
+    biases alone (conv weights zeroed), with anchor 0 at logits (0, 3, 0): all 100 of that anchor's priors
+    at 160 px score exactly softmax = 0.909443 for class 1, above every other class-1 candidate. nms_top_k
+    30 cuts inside that block; torch's stable sort takes the first 30 priors, ncnn's qsort others."""
+    import torch
+    from conftest import make_model
+
+    from ssd2ncnn.checkpoint import save_checkpoint
+    from ssd2ncnn.converter.convert import convert_model
+    from ssd2ncnn.model.ssdlite import head_conv
+    from ssd2ncnn.verify.parity import verify_checkpoint
+    from ssd2ncnn.verify.verify_images import synthetic_images
+
+    model = make_model("voc300", width=0.25, seed=1, num_classes=3)
+    model.cfg = replace(model.cfg, nms_top_k=30)
+    with torch.no_grad():
+        conv = head_conv(model.conf_heads[0])
+        conv.weight.zero_()
+        conv.bias[:3] = torch.tensor([0.0, 3.0, 0.0])
+    convert_model(model, tmp_path / "out")
+    ckpt = save_checkpoint(tmp_path / "model.pth", model)
+    (case,) = verify_checkpoint(ckpt, tmp_path / "out", synthetic_images(1, seed=11), [160], FP32).cases
+    d = case.detections
+    assert case.passed and d.verdict == "pass" and d.matched > 0, case.failures()
+    assert d.unmatched_ncnn + d.unmatched_ref > 0  # ncnn did fill the places with other priors
+    assert d.excused["nms_top_k cut"] == d.unmatched_ncnn + d.unmatched_ref
+    assert {r["reason"] for r in d.rows if r["status"] == "excused"} == {
+        "tie at the nms_top_k cut of class 1: 100 candidates at score 0.909443 for 30 places"}
