@@ -117,6 +117,31 @@ def test_a_tie_far_from_the_cut_does_not_excuse_a_cut_change():
     assert not check.passed and any("ncnn drops label 1 prior 2" in u for u in check.unexplained), check
 
 
+def test_a_suppressor_scored_just_below_the_box_it_suppresses_is_a_tie():
+    # A alone at 0.9; C 0.5, B2 0.500001 (overlaps C: IoU 0.6), U 0.500002 (touches nothing): three within
+    # 2e-6 for the 2 places after A. PyTorch's list A, U, B2 keeps all three (C is left out). ncnn's noise
+    # may order C, B2, U: the list A, C, B2 keeps A and C (C suppresses B2). For the replay to fill the list
+    # with B2 rather than U, C (kept, moved up) must count as B2's suppressor though it scores 1e-6 lower.
+    boxes = np.array([[0.00, 0.0, 0.20, 0.2], [0.50, 0.0, 0.60, 0.1], [0.525, 0.0, 0.625, 0.1],
+                      [0.50, 0.5, 0.60, 0.6]], np.float32)
+    fg = np.array([0.9, 0.5, 0.500001, 0.500002], np.float32)
+    cand = Candidates(boxes, np.stack([1 - fg, fg, 0 * fg], axis=1))
+    assert [tuple(r[2:]) for r in reference_rows(cand, CFG)] == [tuple(boxes[p]) for p in (0, 3, 2)]
+    check = _check(np.array([[1, fg[p], *boxes[p]] for p in (0, 1)], np.float32), cand)
+    assert check.passed and check.excused["nms_top_k cut"] == 3, check
+
+
+def test_a_larger_nms_top_k_fails_when_the_list_had_no_place():
+    # A 0.9 and B 0.8 (B under A) fill nms_top_k 2; C (0.5, alone) has no place: DetectionOutput gives A
+    # only. ncnn run with nms_top_k 3 also keeps C. B cannot be moved out of the list: it is 0.3 above C.
+    cand = _cand([0.9, 0.5, 0.01, 0.01, 0.8])
+    cfg = replace(CFG, nms_top_k=2)
+    assert len(reference_rows(cand, cfg)) == 1
+    ncnn = reference_rows(cand, CFG)
+    check = compare_detections(ncnn, reference_rows(cand, cfg), cfg, FP32, cand, NOISE)
+    assert not check.passed and any("ncnn keeps label 1 prior 1" in u for u in check.unexplained), check
+
+
 def _tied_candidates(seed: int, priors: int = 60) -> Candidates:
     """Clustered boxes (NMS acts) with scores on a 0.05 grid: ties at every cut."""
     rng = np.random.default_rng(seed)

@@ -141,21 +141,20 @@ def identify(rows: np.ndarray, cand: Candidates, box_atol: float, score_atol: fl
     return priors, failures
 
 
-def _covered(cand: Candidates, c: int, kept: list[int], cfg: SSDConfig, tie_tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Class c's candidates that ncnn did not keep but one of its kept boxes can suppress (IoU above the NMS
-    threshold, and a score that, moved up, is no lower than the candidate's moved down, so it can come
-    first), and for each the highest such box's moved-up score."""
+def _covered(cand: Candidates, c: int, kept: list[int], cfg: SSDConfig, tie_tol: float) -> np.ndarray:
+    """Class c's candidates that ncnn did not keep but one of its kept boxes can suppress: IoU above the NMS
+    threshold, and a score that, moved up, is no lower than the candidate's moved down, so it can come first."""
     s = cand.scores[:, c].astype(np.float64)
     live = np.nonzero(s > cfg.conf_threshold - tie_tol)[0]
     live = live[~np.isin(live, kept)]
     lead = s[kept][None, :] + tie_tol
     can = (iou_matrix(cand.boxes[live], cand.boxes[kept]) > cfg.nms_threshold) & (lead >= s[live][:, None] - tie_tol)
-    hit = can.any(axis=1)
-    return live[hit], np.where(can, lead, -np.inf)[hit].max(axis=1)
+    return live[can.any(axis=1)]
 
 
 def _moved_scores(cand: Candidates, chosen: set[tuple[int, int]], cfg: SSDConfig, tie_tol: float) -> np.ndarray:
-    """PyTorch's scores, each moved by at most tie_tol towards ncnn's choice (module docstring)."""
+    """PyTorch's scores, each moved by at most tie_tol towards ncnn's choice (module docstring). The
+    background column is moved too, but DetectionOutput never reads it."""
     scores = cand.scores.astype(np.float64)
     moved = scores - tie_tol
     by_class: dict[int, list[int]] = {}
@@ -163,12 +162,11 @@ def _moved_scores(cand: Candidates, chosen: set[tuple[int, int]], cfg: SSDConfig
         moved[p, c] += 2 * tie_tol
         by_class.setdefault(c, []).append(p)
     for c, kept in by_class.items():
-        live, lead = _covered(cand, c, kept, cfg, tie_tol)
-        # just below its suppressor (exact ties keep prior order) and below every kept box of its class, so
-        # it never takes a kept box's place in the nms_top_k list
-        cap = np.nextafter(np.minimum(lead, moved[kept, c].min()), -np.inf)
+        live = _covered(cand, c, kept, cfg, tie_tol)
+        # just below every kept box of its class (so below its suppressor; an exact tie keeps prior order),
+        # so it never takes a kept box's place in the nms_top_k list
+        cap = np.nextafter(moved[kept, c].min(), -np.inf)
         moved[live, c] = np.clip(cap, scores[live, c] - tie_tol, scores[live, c] + tie_tol)
-    moved[:, 0] = cand.scores[:, 0]  # the background is never selected
     return moved
 
 
