@@ -131,3 +131,32 @@ def test_without_candidates_only_cut_differences_pass():
     check = compare_detections(ref[:-1], ref, CFG, FP32)  # the last row, above the threshold, missing
     assert not check.passed and "only PyTorch has" in check.unexplained[0]
     assert compare_detections(ref, ref, CFG, FP32).passed
+
+
+def test_where_an_excused_row_sits_by_hand():
+    """`_reason` on rows placed by hand: threshold 0.05, tie tolerance 1e-5, an nms_top_k tie of class 1 at
+    0.5, keep_top_k 2 with the other side's lowest row at 0.3. Each boundary is inclusive."""
+    from ssd2ncnn.verify.detections import CutTie, _reason
+
+    tie, thr = 1e-5, 0.05
+    cuts = {1: CutTie(1, 0.5, 4, 2)}
+    others = np.array([[2, 0.9, 0, 0, 1, 1], [2, 0.3, 0, 0, 1, 1]])
+    cut_text = "tie at the nms_top_k cut of class 1: 4 candidates at score 0.5 for 2 places"
+
+    def why(label, score, x1=0.6, keep_top_k=2):
+        return _reason(np.array([label, score, x1, 0.1, 0.9, 0.9]), others, thr, keep_top_k, tie, cuts)
+
+    assert why(2, thr + tie) == ("threshold cut", "threshold cut")  # at the threshold plus the tolerance
+    assert why(2, 0.06, x1=0.01, keep_top_k=3) == ("nms tie", "nms tie")  # the score decides, not x1
+    assert why(1, 0.5 + 2 * tie) == ("nms_top_k cut", cut_text)  # within 2 tolerances of the cut score
+    assert why(1, 0.5 + 2.5 * tie) == ("nms tie", "nms tie")  # above the tied block: 0.5 + 2.5e-5 > 0.3
+    assert why(2, 0.3 + tie) == ("keep_top_k cut", "keep_top_k cut")  # the other side full, at its lowest
+    assert why(2, 0.3 + tie, keep_top_k=3) == ("nms tie", "nms tie")  # the other side not full: no cut
+    assert why(2, 0.3 + 2 * tie) == ("nms tie", "nms tie")
+
+
+def test_reference_rows_are_float32_like_ncnn_detection_out():
+    cand = candidates(3)
+    rows = reference_rows(cand, CFG)
+    assert rows.dtype == np.float32 and rows.shape[1] == 6 and len(rows) > 0
+    assert reference_rows(Candidates(cand.boxes, cand.scores * 0), CFG).shape == (0, 6)
