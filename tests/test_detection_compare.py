@@ -160,3 +160,19 @@ def test_reference_rows_are_float32_like_ncnn_detection_out():
     rows = reference_rows(cand, CFG)
     assert rows.dtype == np.float32 and rows.shape[1] == 6 and len(rows) > 0
     assert reference_rows(Candidates(cand.boxes, cand.scores * 0), CFG).shape == (0, 6)
+
+
+def test_candidates_from_the_contract_blobs_by_hand():
+    """mbox_loc (P*4), mbox_conf_flatten (P*C) and mbox_priorbox (2, P*4: corner priors, then the
+    variances), as ncnn writes them, decoded as DetectionOutput does (variances 0.1, 0.1, 0.2, 0.2)."""
+    from ssd2ncnn.verify.detections import candidates_from_blobs
+
+    priors = [0.1, 0.2, 0.3, 0.6, 0.5, 0.5, 0.7, 0.9]
+    priorbox = np.array([priors, [0.1, 0.1, 0.2, 0.2] * 2], np.float32)
+    # prior 0 unmoved; prior 1 (centre 0.6, 0.7, size 0.2 x 0.4): centre x + 0.1 x 1 x 0.2, height x exp(0.2 x 5 ln 2 / ...)
+    loc = np.array([0, 0, 0, 0, 1, 0, 0, np.log(2) / 0.2], np.float32)
+    conf = np.array([0.7, 0.2, 0.1, 0.1, 0.3, 0.6], np.float32)
+    cand = candidates_from_blobs(loc, conf, priorbox, CFG)
+    np.testing.assert_allclose(cand.boxes, [[0.1, 0.2, 0.3, 0.6], [0.52, 0.3, 0.72, 1.1]], atol=1e-6)
+    np.testing.assert_array_equal(cand.scores, np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32))
+    assert cand.scores.dtype == np.float32
