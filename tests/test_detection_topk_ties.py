@@ -78,6 +78,8 @@ def test_a_tie_straddling_the_cut_is_excused():
     assert check.excused == {"nms tie": 0, "keep_top_k cut": 0, "threshold cut": 0, "nms_top_k cut": 1}
     (row,) = [r for r in check.rows if r["status"] == "excused"]
     assert row["side"] == "PyTorch" and row["reason"] == "tie at the nms_top_k cut of class 1: 4 candidates at score 0.5 for 2 places"
+    as_json = check.as_dict()  # the --report JSON of the case
+    assert (as_json["compared"], as_json["verdict"], as_json["excused"]["nms_top_k cut"]) == (3, "pass", 1)
 
 
 def test_every_choice_of_the_tied_candidates_is_excused():
