@@ -209,3 +209,20 @@ def test_ncnn_fills_a_tied_cut_in_its_own_order_and_verify_excuses_it(tmp_path):
     assert d.excused["nms_top_k cut"] == d.unmatched_ncnn + d.unmatched_ref
     assert {r["reason"] for r in d.rows if r["status"] == "excused"} == {
         "tie at the nms_top_k cut of class 1: 100 candidates at score 0.909443 for 30 places"}
+
+
+def test_a_row_that_is_no_prior_is_named():
+    # ncnn's rows must each be a PyTorch prior of that class: box within box_atol (1e-3) and score within
+    # the score limit (6e-5). C moved by 0.01 is no prior; D with its own box but score 0.51 is none either
+    # (with E, which PyTorch's list of 3 has no place for, so the rows are replayed, not only matched).
+    cand = _cand([0.9, 0.7, 0.6, 0.55, 0.5])
+    moved = _rows(cand, [A, C, D])
+    moved[1, 2] += 0.01
+    check = _check(moved, cand)
+    assert not check.passed and check.unexplained == [
+        "ncnn's label 1 score 0.700000 box (0.5100, 0.0000, 0.6000, 0.1000) is no PyTorch prior's box and score "
+        "(box error > 0.001)"], check
+    rescored = _rows(cand, [A, C, D, E])
+    rescored[2, 1] = 0.51
+    check = _check(rescored, cand)
+    assert not check.passed and any("score 0.510000 box (0.7000" in u for u in check.unexplained), check
