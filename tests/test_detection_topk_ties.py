@@ -240,3 +240,29 @@ def test_a_row_within_the_tie_of_min_score_may_fall_either_side():
     cand = _cand([0.9, 0.3 + 3e-5, 0.01, 0.01, 0.01])
     check = compare_detections(ncnn, reference_rows(cand, CFG), CFG, tol, cand, NOISE)
     assert not check.passed and any("ncnn drops label 1 prior 1" in u for u in check.unexplained), check
+
+
+def test_a_tie_at_the_cut_on_the_confidence_threshold():
+    # nms_top_k 2; A 0.9; B (under A) at 0.050006 and U (alone) at 0.050018, both within the tie tolerance
+    # of the threshold 0.05 and of each other: PyTorch's list A, U keeps both; ncnn's noise may order B
+    # ahead of U: list A, B keeps A only. B, though scored below threshold + tolerance, must take the place.
+    cfg = replace(CFG, nms_top_k=2)
+    cand = _cand([0.9, 0.01, 0.01, 0.050018, 0.050006])
+    assert [tuple(r[2:]) for r in reference_rows(cand, cfg)] == [tuple(BOXES[p]) for p in (A, E)]
+    check = compare_detections(_rows(cand, [A]), reference_rows(cand, cfg), cfg, FP32, cand, NOISE)
+    assert check.passed and check.excused["nms_top_k cut"] == 1, check
+
+
+def test_a_box_at_exactly_the_nms_threshold_is_not_suppressed():
+    # G overlaps A by IoU 18/40 = 0.45 exactly (dyadic corners): NMS drops only IoU > 0.45, so G is kept
+    # whenever it is in the list and cannot fill a place that ncnn spent on a suppressed box. F (IoU 0.8
+    # with A) can. nms_top_k 4: A, C, D and one of G, F; PyTorch's stable order takes G; ncnn took F.
+    boxes = np.array([[0, 0, 29 / 64, 0.25], [0.50, 0.5, 0.60, 0.6], [0.70, 0.5, 0.80, 0.6],
+                      [11 / 64, 0, 40 / 64, 0.25], [0.05, 0, 0.05 + 29 / 64, 0.25]], np.float32)
+    fg = np.array([0.9, 0.5, 0.5, 0.5, 0.5], np.float32)
+    cand = Candidates(boxes, np.stack([1 - fg, fg, 0 * fg], axis=1))
+    cfg = replace(CFG, nms_top_k=4)
+    assert len(reference_rows(cand, cfg)) == 4  # A, C, D and G: G survives A
+    ncnn = np.array([[1, fg[p], *boxes[p]] for p in (0, 1, 2)], np.float32)
+    check = compare_detections(ncnn, reference_rows(cand, cfg), cfg, FP32, cand, NOISE)
+    assert check.passed and check.excused["nms_top_k cut"] == 1, check
