@@ -168,11 +168,31 @@ def test_candidates_from_the_contract_blobs_by_hand():
     from ssd2ncnn.verify.detections import candidates_from_blobs
 
     priors = [0.1, 0.2, 0.3, 0.6, 0.5, 0.5, 0.7, 0.9]
-    priorbox = np.array([priors, [0.1, 0.1, 0.2, 0.2] * 2], np.float32)
+    priorbox = np.array([priors, [0.1, 0.1, 0.2, 0.2] * 2])  # float64: the candidates are float32 all the same
     # prior 0 unmoved; prior 1 (centre 0.6, 0.7, size 0.2 x 0.4): centre x + 0.1 x 1 x 0.2, height x exp(0.2 x 5 ln 2 / ...)
     loc = np.array([0, 0, 0, 0, 1, 0, 0, np.log(2) / 0.2], np.float32)
-    conf = np.array([0.7, 0.2, 0.1, 0.1, 0.3, 0.6], np.float32)
+    conf = np.array([0.7, 0.2, 0.1, 0.1, 0.3, 0.6])
     cand = candidates_from_blobs(loc, conf, priorbox, CFG)
     np.testing.assert_allclose(cand.boxes, [[0.1, 0.2, 0.3, 0.6], [0.52, 0.3, 0.72, 1.1]], atol=1e-6)
     np.testing.assert_array_equal(cand.scores, np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32))
     assert cand.scores.dtype == np.float32
+
+
+def test_all_tied_by_hand():
+    """Inconclusive when every foreground score that could pass the threshold (0.05, less the tolerance
+    1e-5) lies within 2 x 1e-5 of every other."""
+    from ssd2ncnn.verify.detections import all_tied
+
+    def tied(*fg, threshold=0.05):
+        fg_ = np.array([*fg, 0.01, 0.02])  # two priors far below the threshold: never counted
+        return all_tied(Candidates(np.zeros((len(fg_), 4)), np.stack([1 - fg_, fg_], axis=1)), threshold, 1e-5)
+
+    assert tied(0.05 + 5e-6, 0.05 + 6e-6) == (
+        "all 2 candidate scores above the threshold 0.05 lie within 1.0e-06 of each other (2 x the tie "
+        "tolerance is 2.0e-05): which rows DetectionOutput keeps is float noise")
+    assert tied(0.3, 0.3 + 1.9e-5, 0.3 + 1e-5).startswith("all 3 candidate scores")
+    assert tied(0.3, 0.3 + 2.5e-5) == ""  # spread 2.5e-5 > 2e-5
+    assert tied(0.3) == ""  # one candidate: nothing to tie
+    assert tied(0.3, 0.3, threshold=0.4) == ""  # none can pass the threshold
+    assert all_tied(None, 0.05, 1e-5) == ""
+    assert all_tied(Candidates(np.zeros((3, 4)), np.ones((3, 1))), 0.05, 1e-5) == ""  # background only

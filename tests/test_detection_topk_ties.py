@@ -69,6 +69,14 @@ def test_the_cut_tie_is_found_and_counted_by_hand():
     assert nms_top_k_ties(_cand([0.9, 0.5, 0.5, 0.01, 0.01]), CFG, TIE) == {}
 
 
+def test_the_tied_block_around_a_cut_by_hand():
+    # nms_top_k 3 on 0.9, 0.50002, 0.5, 0.49999, 0.49997: the last place scores 0.5 and the first left out
+    # 0.49999, 1e-5 apart (< 2 x 1.2e-5); within 2.4e-5 of 0.5 lie 0.50002, 0.5 and 0.49999 (0.49997 is
+    # 3e-5 away), one candidate (0.9) lies above them: 3 candidates for 2 places
+    cand = _cand([0.9, 0.50002, 0.5, 0.49999, 0.49997])
+    assert nms_top_k_ties(cand, CFG, TIE) == {1: CutTie(1, 0.5, 3, 2)}
+
+
 def test_a_tie_straddling_the_cut_is_excused():
     # ncnn's qsort ordering the tied ones B, C, D, E fills the list with A, B, C; NMS drops B (under A):
     # ncnn outputs A, C and PyTorch A, C, D. D is only in PyTorch, at the cut.
