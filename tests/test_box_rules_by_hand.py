@@ -60,6 +60,9 @@ def test_prior_sizes_and_with_center_size_all_centres_are_clamped(rule, expected
     assert graph.layer("priors").outputs == ["mbox_priorbox_unclamped"]
     names = [ly.name for ly in graph.layers if ly.name.startswith("prior_clamp_")]
     assert names == [f"prior_clamp_{i}" for i in range(added)]
+    for ly in graph.layers:  # a one-output layer names its blob after itself, as pnnx writes them
+        if ly.name.startswith("prior_clamp_") and ly.outputs != ["mbox_priorbox"]:
+            assert ly.outputs == ([f"{ly.name}_0", f"{ly.name}_1"] if ly.type == "Slice" else [ly.name]), ly
     out = _run(graph, [np.reshape(CORNERS, -1), VARIANCES], "mbox_priorbox", tmp_path)
     assert out.shape == (2, 16)
     np.testing.assert_allclose(out[0], np.reshape(expected, -1), atol=1e-6)
