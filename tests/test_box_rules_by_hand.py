@@ -76,6 +76,12 @@ def test_no_prior_clamp_unless_asked(clip, rule):
     assert format_param(graph) == format_param(parse_param(PRIORS))
 
 
+def test_prior_clamp_renames_only_the_priors_blob_of_its_producer():
+    graph = parse_param("7767517\n2 3\nMemoryData raw 0 1 raw 0=32 1=2\nSlice s 1 2 raw other mbox_priorbox -23300=2,-233,-233 1=1\n")
+    run_passes(graph, replace(VOC, clip=True, clip_rule="center_size"), only=("clamp-prior-sizes",))
+    assert graph.layer("s").outputs == ["other", "mbox_priorbox_unclamped"]
+
+
 def test_prior_clamp_refuses_a_graph_without_the_priors_blob():
     graph = parse_param(PRIORS.replace("mbox_priorbox", "other"))
     with pytest.raises(InputError, match=r"^the graph has no 'mbox_priorbox' blob; run the SSD patch first$"):
