@@ -75,3 +75,15 @@ def test_a_hardswish_after_anything_but_a_plain_convolution_is_kept(producer):
 def test_a_hardswish_on_the_input_is_kept():
     graph = parse_param("7767517\n2 2\nInput in 0 1 x\nHardSwish h1 1 1 x out\n")
     assert fuse_conv_hardswish(graph) == 0 and graph.layer("h1").type == "HardSwish"
+
+
+@pytest.mark.parametrize("kept", [
+    "Pooling p 1 1 x a 0=1 1=1\nHardSwish h1 1 1 a s\n",  # not after a convolution
+    "Convolution c1 1 1 x a 0=4 1=1 5=1 6=16\nSplit sa 1 2 a a0 a1\nHardSwish h1 1 1 a0 b\nBinaryOp add 2 1 a1 b s 0=0\n",
+])
+def test_a_kept_hardswish_does_not_stop_the_later_fusions(kept):
+    layers = kept + "Convolution c2 1 1 s c 0=4 1=1 5=1 6=16\nHardSwish h2 1 1 c out\n"
+    n = layers.count("\n") + 1
+    graph = parse_param(f"7767517\n{n} {n + layers.count('Split')}\nInput in 0 1 x\n{layers}")
+    assert fuse_conv_hardswish(graph) == 1
+    assert graph.layer("h1").type == "HardSwish" and graph.layer("c2").outputs == ["out"]
