@@ -80,6 +80,8 @@ def test_a_hardswish_on_the_input_is_kept():
 @pytest.mark.parametrize("kept", [
     "Pooling p 1 1 x a 0=1 1=1\nHardSwish h1 1 1 a s\n",  # not after a convolution
     "Convolution c1 1 1 x a 0=4 1=1 5=1 6=16\nSplit sa 1 2 a a0 a1\nHardSwish h1 1 1 a0 b\nBinaryOp add 2 1 a1 b s 0=0\n",
+    # the pre-activation blob read twice before Splits are inserted (the guard's own case)
+    "Convolution c1 1 1 x a 0=4 1=1 5=1 6=16\nHardSwish h1 1 1 a b\nBinaryOp add 2 1 a b s 0=0\n",
 ])
 def test_a_kept_hardswish_does_not_stop_the_later_fusions(kept):
     layers = kept + "Convolution c2 1 1 s c 0=4 1=1 5=1 6=16\nHardSwish h2 1 1 c out\n"
