@@ -10,8 +10,8 @@ file they can and report each one they cannot (exit 1 at the end, docs/api.md)."
 
 from __future__ import annotations
 
-from collections import deque
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
