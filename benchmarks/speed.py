@@ -61,13 +61,14 @@ def tuning_table(res: dict) -> None:
 
 
 def one_model(label: str, ckpt: Path, work: Path, args, report: dict) -> None:
-    from ssd2ncnn.converter.convert import convert_checkpoint
+    from ssd2ncnn.checkpoint import load_model
+    from ssd2ncnn.converter.convert import convert_model
     from ssd2ncnn.quantize.folder import quantize_folder
 
     console.rule(f"{label}: {ckpt}")
     console.print(load())
     t0 = time.perf_counter()
-    res = convert_checkpoint(ckpt, work / "out", force=True)
+    res = convert_model(load_model(ckpt), work / "out", force=True)
     t_conv = time.perf_counter() - t0
     stages = ", ".join(f"{s.name} {s.seconds:.2f}s" for s in res.stages)
     console.print(f"convert: {t_conv:.2f} s wall ({stages})")

@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset PYTHONPATH  # mutmut runs the tests against its mutated copy in mutants/: nothing may shadow it
+# mutmut forks each mutant from a process whose OpenMP (ncnn's, torch's) already ran a thread pool; the child's
+# next parallel region can wait forever on pool threads that fork did not copy (seen: a one-thread child in a
+# futex wait inside an ncnn test), and the mutant reads "timeout", counted as caught. One thread: no pool to lose.
+export OMP_THREAD_LIMIT=1
 if [ "${1:-}" != "--resume" ]; then rm -rf mutants; fi
 .venv/bin/mutmut run --max-children "${MUTATION_JOBS:-2}" >/dev/null || true
 .venv/bin/mutmut export-cicd-stats >/dev/null

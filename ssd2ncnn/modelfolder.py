@@ -143,24 +143,29 @@ class ModelInfo:
     @classmethod
     def from_dict(cls, data: Any, where: str = MODEL_JSON) -> ModelInfo:
         """A checked ModelInfo; an InputError naming the problem (the field, its value, what is expected)."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise InputError(f'{where} is not an ssd2ncnn model description ("format" is not "{FORMAT}"); re-run `ssd2ncnn convert`')
-        version = data.get("version")
-        if type(version) is not int or version not in READABLE_VERSIONS:
-            raise InputError(
-                f'{where} has format "version" {describe(version)}; this ssd2ncnn reads {READABLE_VERSIONS}: '
-                f"upgrade ssd2ncnn or re-run `ssd2ncnn convert`"
-            )
-        missing = [f'"{k}"' for k in ("input_size", *MIRRORS, "config") if k not in data]
-        if missing:
-            raise InputError(f"{where} lacks {', '.join(missing)}; re-run `ssd2ncnn convert`")
-        values, rest = read_fields(cls, data, where)
-        config = SSDConfig.from_dict(rest.pop("config"), where, "config.")
-        _check_mirrors(rest, config, where)
-        if values.get("resize", NCNN_RESIZE) != NCNN_RESIZE:
-            raise InputError(f'{where}: "resize" asks for {json.dumps(values["resize"])}; this ssd2ncnn runs {json.dumps(NCNN_RESIZE)} only')
-        extra = {k: v for k, v in rest.items() if k not in ("format", "version", *MIRRORS)}
-        return cls(**values, config=config, extra=extra)
+        return info_from_dict(data, where)
+
+
+def info_from_dict(data: Any, where: str = MODEL_JSON) -> ModelInfo:
+    """`ModelInfo.from_dict`, as a function: mutmut (scripts/mutation.sh) does not mutate a classmethod's body."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f'{where} is not an ssd2ncnn model description ("format" is not "{FORMAT}"); re-run `ssd2ncnn convert`')
+    version = data.get("version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise InputError(
+            f'{where} has format "version" {describe(version)}; this ssd2ncnn reads {READABLE_VERSIONS}: '
+            f"upgrade ssd2ncnn or re-run `ssd2ncnn convert`"
+        )
+    missing = [f'"{k}"' for k in ("input_size", *MIRRORS, "config") if k not in data]
+    if missing:
+        raise InputError(f"{where} lacks {', '.join(missing)}; re-run `ssd2ncnn convert`")
+    values, rest = read_fields(ModelInfo, data, where)
+    config = SSDConfig.from_dict(rest.pop("config"), where, "config.")
+    _check_mirrors(rest, config, where)
+    if values.get("resize", NCNN_RESIZE) != NCNN_RESIZE:
+        raise InputError(f'{where}: "resize" asks for {json.dumps(values["resize"])}; this ssd2ncnn runs {json.dumps(NCNN_RESIZE)} only')
+    extra = {k: v for k, v in rest.items() if k not in ("format", "version", *MIRRORS)}
+    return ModelInfo(**values, config=config, extra=extra)
 
 
 def _plain(value: Any) -> Any:

@@ -37,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "importers": {"config", "errors", "importer_names", "model"},
     "quantize": {"errors", "fileio", "modelfolder", "ncnn_format", "runtime"},
     "checkpoint": {"config", "errors", "fileio", "importers", "model"},
-    "converter": {"checkpoint", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "version"},
+    "converter": {"errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "owned_temp", "patches", "version"},
     "train": {"checkpoint", "config", "data", "errors", "fileio", "model"},
     "verify": {"checkpoint", "config", "converter", "data", "errors", "fileio", "model", "modelfolder", "ncnn_format", "ort_session", "patches", "runtime", "train"},
     "api": {"checkpoint", "config", "converter", "errors", "fileio", "model", "modelfolder", "quantize", "runtime", "verify"},

@@ -71,7 +71,8 @@ def test_no_workers_reads_in_the_callers_thread_one_file_at_a_time():
         started.append(path)
         return path
 
-    for k, _ in enumerate(read_ahead(fn, PATHS, workers=0)):
+    for k, (path, _) in enumerate(read_ahead(fn, PATHS, workers=0)):
+        assert path == PATHS[k]
         assert started == PATHS[: k + 1]  # nothing read ahead of the consumer
     assert threads == {threading.get_ident()}
 

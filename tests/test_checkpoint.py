@@ -90,10 +90,8 @@ def test_nan_weights_are_refused(tiny, tmp_path):
     assert "NaN or inf" in _error(path, preset="voc300", num_classes=3, width_mult=0.25)
 
 
-def test_checkpoint_saved_on_cuda_loads_on_cpu(tiny, tmp_path):
-    """Rewrite the storage location tag of a real checkpoint to `cuda:0`, as torch.save on a GPU writes it."""
-    src = tiny[1]
-    dst = tmp_path / "cuda.pth"
+def as_saved_on_cuda(src, dst):
+    """Rewrite the storage location tags of a real checkpoint to `cuda:0`, as torch.save on a GPU writes them."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for item in zin.infolist():
             data = zin.read(item.filename)
@@ -102,6 +100,11 @@ def test_checkpoint_saved_on_cuda_loads_on_cpu(tiny, tmp_path):
                 data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
                 assert b"cuda:0" in data
             zout.writestr(item, data)
+    return dst
+
+
+def test_checkpoint_saved_on_cuda_loads_on_cpu(tiny, tmp_path):
+    dst = as_saved_on_cuda(tiny[1], tmp_path / "cuda.pth")
     with pytest.raises(RuntimeError):
         torch.load(dst, weights_only=True)  # without map_location this needs a GPU
     assert load_model(dst).cfg == tiny[0].cfg

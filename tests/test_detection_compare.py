@@ -122,7 +122,7 @@ def test_a_tie_at_the_keep_top_k_cut(gap, passes):
     check = compare(ncnn, cand)
     assert check.passed is passes, check
     if passes:
-        assert check.excused == {"nms tie": 0, "keep_top_k cut": 2, "threshold cut": 0}
+        assert check.excused == {"nms tie": 0, "keep_top_k cut": 2, "threshold cut": 0, "nms_top_k cut": 0}
 
 
 def test_without_candidates_only_cut_differences_pass():
@@ -131,3 +131,68 @@ def test_without_candidates_only_cut_differences_pass():
     check = compare_detections(ref[:-1], ref, CFG, FP32)  # the last row, above the threshold, missing
     assert not check.passed and "only PyTorch has" in check.unexplained[0]
     assert compare_detections(ref, ref, CFG, FP32).passed
+
+
+def test_where_an_excused_row_sits_by_hand():
+    """`_reason` on rows placed by hand: threshold 0.05, tie tolerance 1e-5, an nms_top_k tie of class 1 at
+    0.5, keep_top_k 2 with the other side's lowest row at 0.3. Each boundary is inclusive."""
+    from ssd2ncnn.verify.detections import CutTie, _reason
+
+    tie, thr = 1e-5, 0.05
+    cuts = {1: CutTie(1, 0.5, 4, 2)}
+    others = np.array([[2, 0.9, 0, 0, 1, 1], [2, 0.3, 0, 0, 1, 1]])
+    cut_text = "tie at the nms_top_k cut of class 1: 4 candidates at score 0.5 for 2 places"
+
+    def why(label, score, x1=0.6, keep_top_k=2):
+        return _reason(np.array([label, score, x1, 0.1, 0.9, 0.9]), others, thr, keep_top_k, tie, cuts)
+
+    assert why(2, thr + tie) == ("threshold cut", "threshold cut")  # at the threshold plus the tolerance
+    assert why(2, 0.06, x1=0.01, keep_top_k=3) == ("nms tie", "nms tie")  # the score decides, not x1
+    assert why(1, 0.5 + 2 * tie) == ("nms_top_k cut", cut_text)  # within 2 tolerances of the cut score
+    assert why(1, 0.5 + 2.5 * tie) == ("nms tie", "nms tie")  # above the tied block: 0.5 + 2.5e-5 > 0.3
+    assert why(2, 0.3 + tie) == ("keep_top_k cut", "keep_top_k cut")  # the other side full, at its lowest
+    assert why(2, 0.3 + tie, keep_top_k=3) == ("nms tie", "nms tie")  # the other side not full: no cut
+    assert why(2, 0.3 + 2 * tie) == ("nms tie", "nms tie")
+
+
+def test_reference_rows_are_float32_like_ncnn_detection_out():
+    cand = candidates(3)
+    rows = reference_rows(cand, CFG)
+    assert rows.dtype == np.float32 and rows.shape[1] == 6 and len(rows) > 0
+    assert reference_rows(Candidates(cand.boxes, cand.scores * 0), CFG).shape == (0, 6)
+
+
+def test_candidates_from_the_contract_blobs_by_hand():
+    """mbox_loc (P*4), mbox_conf_flatten (P*C) and mbox_priorbox (2, P*4: corner priors, then the
+    variances), as ncnn writes them, decoded as DetectionOutput does (variances 0.1, 0.1, 0.2, 0.2)."""
+    from ssd2ncnn.verify.detections import candidates_from_blobs
+
+    priors = [0.1, 0.2, 0.3, 0.6, 0.5, 0.5, 0.7, 0.9]
+    priorbox = np.array([priors, [0.1, 0.1, 0.2, 0.2] * 2])  # float64: the candidates are float32 all the same
+    # prior 0 unmoved; prior 1 (centre 0.6, 0.7, size 0.2 x 0.4): centre x + 0.1 x 1 x 0.2, height x exp(0.2 x 5 ln 2 / ...)
+    loc = np.array([0, 0, 0, 0, 1, 0, 0, np.log(2) / 0.2], np.float32)
+    conf = np.array([0.7, 0.2, 0.1, 0.1, 0.3, 0.6])
+    cand = candidates_from_blobs(loc, conf, priorbox, CFG)
+    np.testing.assert_allclose(cand.boxes, [[0.1, 0.2, 0.3, 0.6], [0.52, 0.3, 0.72, 1.1]], atol=1e-6)
+    np.testing.assert_array_equal(cand.scores, np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32))
+    assert cand.scores.dtype == np.float32
+
+
+def test_all_tied_by_hand():
+    """Inconclusive when every foreground score that could pass the threshold (0.05, less the tolerance
+    1e-5) lies within 2 x 1e-5 of every other."""
+    from ssd2ncnn.verify.detections import all_tied
+
+    def tied(*fg, threshold=0.05):
+        fg_ = np.array([*fg, 0.01, 0.02])  # two priors far below the threshold: never counted
+        return all_tied(Candidates(np.zeros((len(fg_), 4)), np.stack([1 - fg_, fg_], axis=1)), threshold, 1e-5)
+
+    assert tied(0.05 + 5e-6, 0.05 + 6e-6) == (
+        "all 2 candidate scores above the threshold 0.05 lie within 1.0e-06 of each other (2 x the tie "
+        "tolerance is 2.0e-05): which rows DetectionOutput keeps is float noise")
+    assert tied(0.3, 0.3 + 1.9e-5, 0.3 + 1e-5).startswith("all 3 candidate scores")
+    assert tied(0.3, 0.3 + 2.5e-5) == ""  # spread 2.5e-5 > 2e-5
+    assert tied(0.3) == ""  # one candidate: nothing to tie
+    assert tied(0.3, 0.3, threshold=0.4) == ""  # none can pass the threshold
+    assert all_tied(None, 0.05, 1e-5) == ""
+    assert all_tied(Candidates(np.zeros((3, 4)), np.ones((3, 1))), 0.05, 1e-5) == ""  # background only

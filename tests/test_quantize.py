@@ -218,8 +218,8 @@ def test_verify_accepts_int8_with_its_own_tolerances(tmp_path):
     """The trained fixture, quantized on synthetic calibration images, verified against PyTorch on a
     held-out annotated synthetic set: confident detections match and mAP moves by less than a point."""
 
+    from ssd2ncnn import convert
     from ssd2ncnn.assets import DEMO_CHECKPOINT
-    from ssd2ncnn.converter.convert import convert_checkpoint
     from ssd2ncnn.verify.tolerances import INT8
 
     fixture = DEMO_CHECKPOINT
@@ -228,7 +228,7 @@ def test_verify_accepts_int8_with_its_own_tolerances(tmp_path):
     for name, num, seed in (("calib", 48, 3000), ("eval", 100, 4000)):
         res = runner.invoke(cli, ["synth", "-o", str(tmp_path / name), "--num", str(num), "--seed", str(seed), *synth])
         assert res.exit_code == 0, res.output
-    convert_checkpoint(fixture, tmp_path / "fp32")
+    convert(fixture, tmp_path / "fp32")
     res = runner.invoke(cli, ["quantize", str(tmp_path / "fp32"), "--calib", str(tmp_path / "calib" / "JPEGImages"), "-o", str(tmp_path / "int8")])
     assert res.exit_code == 0, res.output
     report = tmp_path / "r.json"

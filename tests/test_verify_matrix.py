@@ -176,10 +176,12 @@ def _swap_concat(g):
 
 
 # sabotage -> the failure it must produce (a substring of one failure line), on a realistic torchvision
-# conversion: ids from ncnn's detectionoutput.cpp (1 nms_threshold) and priorbox.cpp (3-6 variances, 13 offset)
+# conversion: ids from ncnn's detectionoutput.cpp (1 nms_threshold, 2 nms_top_k) and priorbox.cpp (3-6
+# variances, 13 offset)
 SABOTAGE = {
     "nms threshold 0.3": (_param(_set("", 1, 0.3)), "detection_out (end-to-end)"),
     "nms threshold 0.75": (_param(_set("", 1, 0.75)), "detection_out (end-to-end)"),
+    "nms_top_k 2": (_param(_set("", 2, 2)), "detection_out (end-to-end)"),  # no tie at this cut
     "prior offset 0.25": (_param(_set("priorbox1", 13, 0.25)), "mbox_priorbox (patch stage)"),
     "prior variance 0.3": (_param(_set("priorbox0", 5, 0.3)), "mbox_priorbox (patch stage)"),
     "concat order": (_param(_swap_concat), "mbox_loc (patch stage)"),

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from ..checkpoint import load_model
 from ..fileio import atomic_dir
 from ..model.ssdlite import SSDDetector
 from ..modelfolder import BIN, ONNX, PARAM, ModelInfo, write_info
@@ -127,9 +126,3 @@ def convert_model(
         shutil.copy(onnx_path, out / ONNX)
         write_info(out, model_info(model, size, fp16, simplify))
     return result
-
-
-def convert_checkpoint(checkpoint: Path, out_dir: Path, source: str = "auto", preset: str | None = None, num_classes: int | None = None, width_mult: float | None = None,
-                       labels: Path | None = None, resolution: int | None = None, **kw) -> ConvertResult:
-    model = load_model(checkpoint, preset=preset, num_classes=num_classes, width_mult=width_mult, source=source, labels=labels, resolution=resolution)
-    return convert_model(model, out_dir, **kw)

@@ -34,7 +34,6 @@ def _insert_before(graph: Graph, consumer: Layer, layers: list[Layer]) -> None:
     graph.layers[i:i] = layers
 
 
-@register("decode-and-clip-boxes", priority=210)
 def decode_and_clip(graph: Graph, cfg: SSDConfig) -> int:
     """Feed DetectionOutput boxes decoded and clipped to [0, 1] in the graph. Returns layers added (0 when
     `cfg` does not ask for it)."""
@@ -62,3 +61,6 @@ def decode_and_clip(graph: Graph, cfg: SSDConfig) -> int:
     _insert_before(graph, det, b.layers)
     graph.insert_splits()
     return len(b.layers)
+
+
+register("decode-and-clip-boxes", priority=210)(decode_and_clip)  # by call: see patches/registry.py

@@ -19,7 +19,6 @@ from ..ncnn_format.ids import (
 from .registry import register
 
 
-@register("fuse-conv-hardswish", priority=400, speed_only=True)
 def fuse_conv_hardswish(graph: Graph, cfg: SSDConfig | None = None) -> int:
     """Rewrite in place; returns how many HardSwish layers were folded into their convolution (the config
     plays no part)."""
@@ -37,3 +36,6 @@ def fuse_conv_hardswish(graph: Graph, cfg: SSDConfig | None = None) -> int:
         conv.outputs[conv.outputs.index(src)] = act.outputs[0]  # `src` had no other consumer
         fused += 1
     return fused
+
+
+register("fuse-conv-hardswish", priority=400, speed_only=True)(fuse_conv_hardswish)  # by call: see patches/registry.py

@@ -20,7 +20,6 @@ from .box_layers import BoxLayers
 from .registry import register
 
 
-@register("clamp-prior-sizes", priority=200)
 def clamp_prior_sizes(graph: Graph, cfg: SSDConfig) -> int:
     """Make `mbox_priorbox` hold priors whose (w, h), and with "center_size_all" also (cx, cy), are clamped
     to [0, 1] (the PriorBox layers must run with clip=0). Returns the number of layers added (0 when `cfg`
@@ -42,3 +41,6 @@ def clamp_prior_sizes(graph: Graph, cfg: SSDConfig) -> int:
     graph.insert_after(concat.name, *b.layers)
     graph.insert_splits()
     return len(b.layers)
+
+
+register("clamp-prior-sizes", priority=200)(clamp_prior_sizes)  # by call: see patches/registry.py

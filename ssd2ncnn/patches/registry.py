@@ -5,7 +5,9 @@ equal priority in the order they registered (a `std::map<int, std::vector<pass>>
 
 A pass edits a parsed `.param` in place, reads what it needs from `SSDConfig`, and returns how many layers
 it added or changed (0 when the config does not ask for it). Adding a rewrite touches its own module
-(decorated with `register`), one import line in `patches/__init__.py`, and its test."""
+(`register(name, priority)(fn)` after the function), one import line in `patches/__init__.py`, and its
+test. Registered by a call, not as a decorator: mutmut (scripts/mutation.sh) does not mutate decorated
+functions, and the pass bodies are what the mutation score must cover."""
 
 from __future__ import annotations
 

@@ -45,7 +45,9 @@ def _rewrite(graph: Graph, params: dict[int, ParamValue]) -> int:
     return n
 
 
-@register("se-pool-adaptive", priority=300, speed_only=True)
 def se_pool_adaptive(graph: Graph, cfg: SSDConfig | None = None) -> int:
     """Rewrite in place; returns how many means became poolings (the config plays no part)."""
     return _rewrite(graph, {POOLING_TYPE: POOL_AVE, POOLING_ADAPTIVE: 1, POOLING_OUT_W: 1, POOLING_OUT_H: 1})
+
+
+register("se-pool-adaptive", priority=300, speed_only=True)(se_pool_adaptive)  # by call: see patches/registry.py

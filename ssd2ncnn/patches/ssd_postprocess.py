@@ -103,7 +103,6 @@ def _flatten_branch(kind: str, k: int, blob: str) -> tuple[list[Layer], str]:
     ], flat
 
 
-@register("ssd-tail", priority=100)
 def apply_ssd_patch(graph: Graph, cfg: SSDConfig) -> int:
     """Append the SSD tail to `graph` in place. The graph speaks the contract's names already (the backend
     restores them): input `input`, raw head maps `loc0`.., `conf0`.. Returns the number of layers added."""
@@ -146,3 +145,6 @@ def apply_ssd_patch(graph: Graph, cfg: SSDConfig) -> int:
     graph.append(*tail)
     graph.insert_splits()
     return len(tail)
+
+
+register("ssd-tail", priority=100)(apply_ssd_patch)  # by call: see patches/registry.py

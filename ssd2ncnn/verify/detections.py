@@ -8,11 +8,16 @@ choose differently wherever two scores are closer than that noise:
 
 The judge is a replay, not a list of rules: PyTorch's own candidates (every prior's decoded box and class
 scores) go through DetectionOutput's algorithm again (`model.postprocess.select`) with each score moved by
-at most the tie tolerance, towards ncnn's choice (up where ncnn kept that prior, down where it did not).
-If that reproduces ncnn's detections exactly, ncnn's output is what DetectionOutput gives for scores within
-the tolerance of PyTorch's, and every difference is excused. Moving kept priors up and the others down is
-the most favourable perturbation for greedy NMS (only kept boxes suppress), so a failed replay means no
-perturbation within the tolerance explains ncnn's output: the differing rows are named.
+at most the tie tolerance, towards ncnn's choice: up where ncnn kept that prior; for a prior ncnn did not
+keep but one of its kept boxes of that class overlaps by more than the NMS threshold, as high as it can go
+while staying below that box and every kept box of its class; down for every other prior. If that
+reproduces ncnn's detections exactly, ncnn's output is what DetectionOutput gives for scores within the
+tolerance of PyTorch's, and every difference is excused. It is the most favourable perturbation: only
+kept boxes suppress in greedy NMS, so kept ones go first; a prior that a kept box suppresses changes no
+output wherever it sits, so it takes the places at a tied per-class nms_top_k cut before a prior that
+would be kept if it got in (ncnn's qsort and torch's sort fill those places in different orders). A failed
+replay means no perturbation within the tolerance explains ncnn's output: the differing rows are named.
+Rows excused at a tied nms_top_k cut are counted apart (`nms_top_k_ties`).
 
 The tie tolerance is tied to what was measured: `max(tol.tie_atol, TIE_FACTOR x` the class-score error
 between the two runtimes `)`, capped at `score_atol`, so a broken model with large score errors does not
@@ -33,7 +38,7 @@ from .tolerances import Tolerances
 TIE_FACTOR = 4.0  # near-tied: within 4x the largest class-score difference measured between the runtimes
 IOU_EPS = 1e-4  # IoU noise from box errors of ~1e-7; two kept boxes may overlap this much above nms_threshold
 
-REASONS = ("nms tie", "keep_top_k cut", "threshold cut")
+REASONS = ("nms tie", "keep_top_k cut", "threshold cut", "nms_top_k cut")
 
 
 @dataclass
@@ -136,6 +141,35 @@ def identify(rows: np.ndarray, cand: Candidates, box_atol: float, score_atol: fl
     return priors, failures
 
 
+def _covered(cand: Candidates, c: int, kept: list[int], cfg: SSDConfig, tie_tol: float) -> np.ndarray:
+    """Class c's candidates that ncnn did not keep but one of its kept boxes can suppress: IoU above the NMS
+    threshold, and a score that, moved up, is no lower than the candidate's moved down, so it can come first."""
+    s = cand.scores[:, c].astype(np.float64)
+    live = np.nonzero(s > cfg.conf_threshold - tie_tol)[0]
+    live = live[~np.isin(live, kept)]
+    lead = s[kept][None, :] + tie_tol
+    can = (iou_matrix(cand.boxes[live], cand.boxes[kept]) > cfg.nms_threshold) & (lead >= s[live][:, None] - tie_tol)
+    return live[can.any(axis=1)]
+
+
+def _moved_scores(cand: Candidates, chosen: set[tuple[int, int]], cfg: SSDConfig, tie_tol: float) -> np.ndarray:
+    """PyTorch's scores, each moved by at most tie_tol towards ncnn's choice (module docstring). The
+    background column is moved too, but DetectionOutput never reads it."""
+    scores = cand.scores.astype(np.float64)
+    moved = scores - tie_tol
+    by_class: dict[int, list[int]] = {}
+    for c, p in chosen:
+        moved[p, c] += 2 * tie_tol
+        by_class.setdefault(c, []).append(p)
+    for c, kept in by_class.items():
+        live = _covered(cand, c, kept, cfg, tie_tol)
+        # just below every kept box of its class (so below its suppressor; an exact tie keeps prior order),
+        # so it never takes a kept box's place in the nms_top_k list
+        cap = np.nextafter(moved[kept, c].min(), -np.inf)
+        moved[live, c] = np.clip(cap, scores[live, c] - tie_tol, scores[live, c] + tie_tol)
+    return moved
+
+
 def replay(rows: np.ndarray, cand: Candidates, cfg: SSDConfig, tie_tol: float, min_score: float,
            box_atol: float, score_atol: float) -> list[str]:
     """Differences between ncnn's rows and DetectionOutput replayed on PyTorch's candidates with each
@@ -144,11 +178,7 @@ def replay(rows: np.ndarray, cand: Candidates, cfg: SSDConfig, tie_tol: float, m
     if failures:
         return failures
     chosen = {(int(r[0]), p) for r, p in zip(rows, priors, strict=True) if p is not None}
-    moved = cand.scores.astype(np.float64) - tie_tol
-    for c, p in chosen:
-        moved[p, c] += 2 * tie_tol
-    moved[:, 0] = cand.scores[:, 0]  # the background is never selected
-    kept = set(select(cand.boxes, moved, cfg))
+    kept = set(select(cand.boxes, _moved_scores(cand, chosen, cfg, tie_tol), cfg))
     out = []
     # Rows within tie_tol of the min_score cut may fall either side of it.
     def above(c: int, p: int) -> bool:
@@ -161,18 +191,55 @@ def replay(rows: np.ndarray, cand: Candidates, cfg: SSDConfig, tie_tol: float, m
     for c, p in sorted(kept - chosen):
         if above(c, p):
             out.append(f"ncnn drops label {c} prior {p} (PyTorch score {cand.scores[p, c]:.6f}, box "
-                       f"{np.round(cand.boxes[p], 4).tolist()}), which DetectionOutput keeps for every score "
+                       f"{[round(float(v), 4) for v in cand.boxes[p]]}), which DetectionOutput keeps for every score "
                        f"change within {tie_tol:.2g}")
     return out
 
 
-def _reason(row: np.ndarray, others: np.ndarray, threshold: float, keep_top_k: int, tie_tol: float) -> str:
-    """Where an excused difference sits, for the report."""
+@dataclass(frozen=True)
+class CutTie:
+    """Class `label`'s per-class nms_top_k list is not determined: its last place and the first candidate
+    left out score within 2 x the tie tolerance of each other, so which of the `tied` candidates near the
+    cut `score` fill the `places` left after the surely-kept ones depends on the sort's tie order (ncnn's
+    qsort against torch's sort) and on float noise; NMS and keep_top_k differ downstream of that choice."""
+
+    label: int
+    score: float
+    tied: int
+    places: int
+
+    def reason(self) -> str:
+        return (f"tie at the nms_top_k cut of class {self.label}: {self.tied} candidates at score "
+                f"{self.score:.6g} for {self.places} places")
+
+
+def nms_top_k_ties(cand: Candidates | None, cfg: SSDConfig, tie_tol: float) -> dict[int, CutTie]:
+    """The classes whose nms_top_k cut (ncnn detectionoutput.cpp: per class, the candidates above
+    confidence_threshold sorted by score and cut to nms_top_k before NMS) falls inside a near-tie."""
+    out: dict[int, CutTie] = {}
+    if cand is None:
+        return out
+    k = cfg.nms_top_k
+    for c in range(1, cand.scores.shape[1]):
+        s = cand.scores[:, c].astype(np.float64)
+        s = -np.sort(-s[s > cfg.conf_threshold])
+        if s.size > k and s[k] >= s[k - 1] - 2 * tie_tol:
+            near = np.abs(s - s[k - 1]) <= 2 * tie_tol
+            out[c] = CutTie(c, float(s[k - 1]), int(near.sum()), k - int(np.argmax(near)))
+    return out
+
+
+def _reason(row: np.ndarray, others: np.ndarray, threshold: float, keep_top_k: int, tie_tol: float,
+            cuts: dict[int, CutTie]) -> tuple[str, str]:
+    """Where an excused difference sits, for the report: (the kind counted in `REASONS`, the row's text)."""
     if row[1] <= threshold + tie_tol:
-        return "threshold cut"
+        return "threshold cut", "threshold cut"
+    cut = cuts.get(int(row[0]))
+    if cut is not None and row[1] <= cut.score + 2 * tie_tol:
+        return "nms_top_k cut", cut.reason()
     if len(others) >= keep_top_k and row[1] <= others[:, 1].min() + tie_tol:
-        return "keep_top_k cut"
-    return "nms tie"
+        return "keep_top_k cut", "keep_top_k cut"
+    return "nms tie", "nms tie"
 
 
 def tie_tolerance(tol: Tolerances, measured_score_err: float) -> float:
@@ -239,13 +306,14 @@ def compare_detections(got: np.ndarray, ref: np.ndarray, cfg: SSDConfig, tol: To
     tie_tol = tie_tolerance(tol, score_err if measured_score_err is None else measured_score_err)
 
     unexplained = nms_violations(got, cfg.nms_threshold, "ncnn") + nms_violations(ref, cfg.nms_threshold, "PyTorch")
+    cuts = nms_top_k_ties(candidates, cfg, tie_tol)
     if got_left or ref_left:
         if candidates is not None:
             unexplained += replay(got, candidates, cfg, tie_tol, tol.min_score, tol.box_atol, tol.score_limit())
         else:
             for side, rows, left, others in (("ncnn", got, got_left, ref), ("PyTorch", ref, ref_left, got)):
                 for k in left:
-                    if _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol) == "nms tie":
+                    if _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol, cuts)[0] == "nms tie":
                         unexplained.append(f"only {side} has {_row(rows[k])}, not at a cut-off")
     tied = all_tied(candidates, threshold, tie_tol)
     excused = dict.fromkeys(REASONS, 0)
@@ -253,8 +321,9 @@ def compare_detections(got: np.ndarray, ref: np.ndarray, cfg: SSDConfig, tol: To
     if not unexplained or tied:
         for side, rows, left, others in (("ncnn", got, got_left, ref), ("PyTorch", ref, ref_left, got)):
             for k in left:
-                reasons[side, k] = "all scores tied" if tied else _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol)
-                excused[reasons[side, k]] = excused.get(reasons[side, k], 0) + 1
+                kind, reasons[side, k] = (("all scores tied",) * 2 if tied else
+                                          _reason(rows[k], others, threshold, cfg.keep_top_k, tie_tol, cuts))
+                excused[kind] = excused.get(kind, 0) + 1
     if tied:
         unexplained = []  # each of them a tie: nothing can be judged, nothing failed
     elif not pairs and (got_left or ref_left) and not unexplained:

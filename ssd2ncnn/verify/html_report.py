@@ -110,7 +110,7 @@ def _legend() -> str:
                 f'height="12"></rect></svg>')
 
     items = [("ncnn", "matched", "ncnn (solid)"), ("pytorch", "matched", "PyTorch (dashed)"),
-             ("ncnn", "matched", "matched"), ("ncnn", "excused", "excused: near-tie at NMS, keep_top_k or threshold cut"),
+             ("ncnn", "matched", "matched"), ("ncnn", "excused", "excused: near-tie at NMS, the nms_top_k, keep_top_k or threshold cut"),
              ("ncnn", "unexplained", "unexplained")]
     return '<p class="legend">' + "".join(f"<span>{swatch(a, b)}{esc(t)}</span>" for a, b, t in items) + "</p>"
 
