@@ -194,7 +194,7 @@ def test_version_1_and_an_unchanged_resize_read_and_no_envelope_key_is_extra():
     back = ModelInfo.from_dict({**data, "version": 1})
     assert back.extra == {} and back == _info()
     assert ModelInfo.from_dict({**data, "resize": dict(NCNN_RESIZE)}).resize == NCNN_RESIZE
-    with pytest.raises(InputError, match='"resize" asks for .*"aspect": "keep"'):
+    with pytest.raises(InputError, match='"resize" asks for .*"aspect": "keep"}; this ssd2ncnn runs {"function": "ncnn'):
         ModelInfo.from_dict({**data, "resize": {**NCNN_RESIZE, "aspect": "keep"}})
     with pytest.raises(InputError, match="^x.json is not an ssd2ncnn model description"):
         ModelInfo.from_dict([], where="x.json")
