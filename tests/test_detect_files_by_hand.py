@@ -102,6 +102,7 @@ def test_class_colours_and_text_colour_by_hand():
     assert _text_colour((136, 36, 242)) == (255, 255, 255)  # luma 89.4
     assert _text_colour((140, 140, 140)) == (255, 255, 255)
     assert _text_colour((141, 141, 141)) == (0, 0, 0)
+    assert _text_colour((255, 100, 100)) == (0, 0, 0)  # luma 76.2 + 58.7 + 11.4 = 146.3: red counts
 
 
 def _grey(w: int = 500, h: int = 500) -> Image.Image:
