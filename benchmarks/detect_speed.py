@@ -72,15 +72,17 @@ def floor_loop(model: Path, paths: list[Path], threads: int) -> float:
     s = info.input_size
     kind = ncnn.Mat.PixelType.PIXEL_RGB if info.rgb else ncnn.Mat.PixelType.PIXEL_RGB2BGR
     mean, norm = list(map(float, info.mean_vals)), list(map(float, info.norm_vals))
-    t0 = time.perf_counter()
-    for p in paths:
+    t0 = 0.0
+    for k, p in enumerate(paths):
         rgb = np.asarray(Image.open(p).convert("RGB"))
         mat = ncnn.Mat.from_pixels_resize(rgb, kind, rgb.shape[1], rgb.shape[0], s, s)
         mat.substract_mean_normalize(mean, norm)
         ex = net.create_extractor()
         ex.input("input", mat)
         ex.extract("detection_out")
-    return len(paths) / (time.perf_counter() - t0)
+        if k == 0:  # timed from the first image's result, as detect's runs are (`_WRAP`)
+            t0 = time.perf_counter()
+    return (len(paths) - 1) / (time.perf_counter() - t0)
 
 
 def floor_process(model: Path, folder: Path, threads: int) -> float:
@@ -96,20 +98,33 @@ def floor_process(model: Path, folder: Path, threads: int) -> float:
 
 
 # ru_maxrss of a child counts the parent's memory at fork (kept across exec), so the child reports its own
-# high-water mark (VmHWM, reset by exec) at exit
-_WRAP = """import atexit, os, sys
-def _hwm():
+# high-water mark (VmHWM, reset by exec) at exit. It also reports when its first file's record was ready and
+# when it exited: the images after the first, over that time, is its speed without start-up (imports, model
+# load, first image), measured in the run itself; subtracting a separately timed start-up was as noisy as
+# the start-up (0.3-1.9 s here under load) and once gave 1.5x the floor.
+_WRAP = """import atexit, os, sys, time
+import ssd2ncnn.runtime.detect_files as files
+first = []
+def _timed(*args, **kwargs):
+    for record in _detect_files(*args, **kwargs):
+        first or first.append(time.perf_counter())
+        yield record
+_detect_files, files.detect_files = files.detect_files, _timed  # before commands.detect imports it
+def _report():
+    end = time.perf_counter()
     with open('/proc/self/status') as f, open(os.environ['SSD2NCNN_HWM'], 'w') as out:
-        out.write(next(line.split()[1] for line in f if line.startswith('VmHWM')))
-atexit.register(_hwm)
+        hwm = next(line.split()[1] for line in f if line.startswith('VmHWM'))
+        out.write(f"{hwm} {end - first[0] if first else 0.0}")
+atexit.register(_report)
 from ssd2ncnn.cli import main
 sys.argv = ['ssd2ncnn', *sys.argv[1:]]
 main()
 """
 
 
-def run_detect(args: list[str]) -> tuple[float, int]:
-    """(seconds, peak RSS in MB) of `ssd2ncnn detect ARGS` in a fresh process, stdout discarded."""
+def run_detect(args: list[str]) -> tuple[float, float, int]:
+    """(seconds in all, seconds from the first file's record to exit, peak RSS in MB) of
+    `ssd2ncnn detect ARGS` in a fresh process, stdout discarded."""
     with tempfile.NamedTemporaryFile(suffix=".hwm") as hwm:
         env = {**os.environ, "PYTHONPATH": str(REPO), "SSD2NCNN_HWM": hwm.name}
         t0 = time.perf_counter()
@@ -118,7 +133,8 @@ def run_detect(args: list[str]) -> tuple[float, int]:
         seconds = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"detect {' '.join(args)} failed: {proc.stderr[-500:]}")
-        return seconds, int(Path(hwm.name).read_text()) // 1024
+        kb, after_first = Path(hwm.name).read_text().split()
+        return seconds, float(after_first), int(kb) // 1024
 
 
 def model_folder(work: Path, given: Path | None) -> Path:
@@ -144,7 +160,7 @@ def main() -> None:
         folder, t = str(work / "images"), str(a.threads)
         print(f"{a.n} images, model {model}, {a.threads} threads; {load()}")
         start = statistics.median(run_detect([str(model), str(paths[0]), "--json", "--threads", t])[0] for _ in range(3))
-        print(f"startup (detect on 1 image, median of 3): {start:.2f} s")
+        print(f"start-up (detect on 1 image, median of 3): {start:.2f} s")
         # floor and detect interleaved, `--repeat` rounds, medians: on a shared machine the speed drifts by
         # 30% within a minute, and one floor against one detect run measured the drift, not the code
         runs = {"floor loop": ([], None), "detect --json": ([], ["--json"]),
@@ -155,20 +171,26 @@ def main() -> None:
                 if extra is None:
                     speeds.append(floor_process(model, work / "images", a.threads))
                     continue
-                seconds, rss[name] = run_detect([str(model), folder, "--threads", t, *extra])
-                speeds.append(a.n / max(seconds - start, 1e-9))
+                _, after_first, rss[name] = run_detect([str(model), folder, "--threads", t, *extra])
+                speeds.append((a.n - 1) / after_first)
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[0][-1]:.1f}" for k, v in runs.items()) + f" img/s ({load()})")
         few = [str(p) for p in paths[: max(1, a.n // 10)]]  # PNG is ~10x slower: a tenth of the images shows it
-        seconds, _ = run_detect([str(model), *few, "--threads", t, "-o", str(work / "png"), "--format", "png"])
-        print(f"detect -o --format png      {len(few) / max(seconds - start, 1e-9):7.1f} img/s ({len(few)} images, once)")
+        _, after_first, _ = run_detect([str(model), *few, "--threads", t, "-o", str(work / "png"), "--format", "png"])
+        print(f"detect -o --format png      {(len(few) - 1) / after_first:7.1f} img/s ({len(few)} images, once)")
         med = {name: statistics.median(speeds) for name, (speeds, _) in runs.items()}
         for name, speed in med.items():
             extra = f"; peak RSS {rss[name]} MB" if name in rss else ""
-            print(f"{name:<26} {speed:7.1f} img/s (median of {len(runs[name][0])}, without startup){extra}")
-        floor, js, drawn = med["floor loop"], med["detect --json"], med["detect -o (jpeg)"]
-        print(f"--json / floor = {js / floor:.2f} (goal >= 0.9); -o / --json = {drawn / js:.2f} (goal >= 0.5)")
+            print(f"{name:<26} {speed:7.1f} img/s (median of {len(runs[name][0])}, without start-up){extra}")
+        # ratios within a round (the same minute of machine load), then their median
+        floor, js, drawn = (runs[k][0] for k in ("floor loop", "detect --json", "detect -o (jpeg)"))
+        js_floor = [j / f for j, f in zip(js, floor, strict=True)]
+        drawn_js = [d / j for d, j in zip(drawn, js, strict=True)]
+        print("--json / floor per round: " + ", ".join(f"{r:.2f}" for r in js_floor)
+              + f"; median {statistics.median(js_floor):.2f} (goal >= 0.9)")
+        print("-o / --json per round:    " + ", ".join(f"{r:.2f}" for r in drawn_js)
+              + f"; median {statistics.median(drawn_js):.2f} (goal >= 0.5)")
         quarter = [str(p) for p in paths[: max(1, a.n // 4)]]
-        _, rss_small = run_detect([str(model), *quarter, "--threads", t, "-o", str(work / "drawn-q")])
+        _, _, rss_small = run_detect([str(model), *quarter, "--threads", t, "-o", str(work / "drawn-q")])
         print(f"peak RSS of detect -o: {rss_small} MB at {len(quarter)} images, {rss['detect -o (jpeg)']} MB at {a.n} images")
 
 
