@@ -166,3 +166,13 @@ def test_all_candidate_scores_tied_every_difference_is_excused_as_such():
     assert [(r["status"], r["side"], r["reason"]) for r in check.rows] == [
         ("excused", "ncnn", "all scores tied"), ("excused", "PyTorch", "all scores tied")]
     assert (check.max_box_err, check.max_score_err) == (0.0, 0.0)
+
+
+def test_equal_ious_go_to_the_lowest_row_index_whatever_their_number():
+    """17 ncnn rows compete for one reference row: U rows are its twin (IoU 1), H rows overlap it by 0.5.
+    Among the twins the first one (row 2) gets it; a sort that is not stable (NumPy's quicksort beyond 16
+    elements) gives it to another twin on this pattern."""
+    pattern = "HHUUHHHUHHUUUHUHU"
+    got = rows(*((1, 0.9, UNIT if p == "U" else HALF) for p in pattern))
+    pairs, got_left, ref_left = match_detections(got, rows((1, 0.9, UNIT)), 0.5)
+    assert pairs == [(2, 0)] and ref_left == [] and got_left == [k for k in range(17) if k != 2]
