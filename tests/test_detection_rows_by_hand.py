@@ -9,8 +9,13 @@ from dataclasses import replace
 import numpy as np
 
 from ssd2ncnn.config import get_preset
-from ssd2ncnn.verify.detections import (Candidates, compare_detections, detection_rows, match_detections,
-                                        nms_violations)
+from ssd2ncnn.verify.detections import (
+    Candidates,
+    compare_detections,
+    detection_rows,
+    match_detections,
+    nms_violations,
+)
 from ssd2ncnn.verify.tolerances import FP32
 
 CFG = replace(get_preset("voc300", num_classes=3), conf_threshold=0.05, nms_threshold=0.45, nms_top_k=40,
