@@ -67,7 +67,9 @@ def _line(det: Detection) -> str:
 @click.option("--threshold", type=float, default=0.3, show_default=True, help="Keep detections with score > T (0..1).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout and nothing else there.")
 @click.option("--input-size", type=int, default=None, help="Network input size (default: model.json's).")
-@click.option("--threads", type=int, default=2, show_default=True, help="ncnn CPU threads.")
+@click.option("--threads", type=int, default=2, show_default=True,
+              help="ncnn CPU threads. Cores left free decode the next images meanwhile: on 2 cores, 1 is the "
+                   "faster setting for many files (docs/tuning.md).")
 def command(out_dir, images, output, fmt, threshold, as_json, input_size, threads):
     """Detect objects in IMAGES (files or folders of images) with the converted model in OUT_DIR.
 
