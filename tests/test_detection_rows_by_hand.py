@@ -181,3 +181,18 @@ def test_equal_ious_go_to_the_lowest_row_index_whatever_their_number():
     got = rows(*((1, 0.9, UNIT if p == "U" else HALF) for p in pattern))
     pairs, got_left, ref_left = match_detections(got, rows((1, 0.9, UNIT)), 0.5)
     assert pairs == [(2, 0)] and ref_left == [] and got_left == [k for k in range(17) if k != 2]
+
+
+def test_identify_takes_the_closest_prior_within_tolerance_not_the_first():
+    """Two class-1 priors whose boxes differ by 5e-4 (inside box_atol 1e-3) with equal scores: an ncnn row
+    that is exactly one of them is that prior, whichever comes first (the last mutant #21 had left)."""
+    from ssd2ncnn.verify.detections import identify
+
+    boxes = np.array([[0.1, 0.1, 0.5, 0.5], [0.1005, 0.1, 0.5, 0.5]], np.float32)
+    cand = Candidates(boxes, np.array([[0.1, 0.9], [0.1, 0.9]], np.float32))
+    for k in (0, 1):
+        row = np.array([[1.0, 0.9, *boxes[k]]], np.float32)
+        assert identify(row, cand, 1e-3, 1e-5) == ([k], [])
+    far = np.array([[1.0, 0.9, 0.2, 0.1, 0.5, 0.5]], np.float32)  # 0.1 from both boxes: no prior
+    priors, failures = identify(far, cand, 1e-3, 1e-5)
+    assert priors == [None] and len(failures) == 1 and "is no PyTorch prior's box and score" in failures[0]
