@@ -197,8 +197,8 @@ def test_threaded_and_in_thread_batches_give_the_same_records_and_files(models, 
     runs = {}
     for threads in (0, 2):
         out = tmp_path / f"drawn-{threads}"
-        recs = list(detect_files(detector, paths[:3], 0.3, out, threads=threads))
-        recs += list(detect_files(detector, paths[3:], 0.3, None, threads=threads))
+        recs = list(detect_files(detector, paths[:3], 0.3, out, workers=threads))
+        recs += list(detect_files(detector, paths[3:], 0.3, None, workers=threads))
         runs[threads] = ([r.to_dict() for r in recs], {p.name: p.read_bytes() for p in out.iterdir()})
     assert runs[0] == runs[2]
     records, drawn = runs[0]

@@ -282,7 +282,7 @@ def test_detect_files_one_record_per_file_in_order_write_failures_last(detector,
     out = tmp_path / "drawn"
     (out / "c.png").mkdir(parents=True)  # c's drawn copy cannot replace a folder: a write failure
     paths = [src / "a.png", src / "missing.png", src / "b.jpg", src / "broken.png", src / "c.png"]
-    records = list(detect_files(detector, paths, 0.5, out, threads=threads))
+    records = list(detect_files(detector, paths, 0.5, out, workers=threads))
     assert [type(r).__name__ for r in records] == ["FileResult", "FileFailure", "FileResult", "FileFailure",
                                                    "FileResult", "FileFailure"]
     a, missing, b, broken, c, write = records
@@ -312,7 +312,7 @@ def test_detect_files_without_output_draws_nothing(detector, tmp_path):
 
 def test_detect_files_keeps_the_format_and_threshold_it_was_given(detector, tmp_path):
     Image.new("RGB", (300, 300)).save(tmp_path / "a.jpg")
-    [rec] = list(detect_files(detector, [tmp_path / "a.jpg"], 0.8, tmp_path / "drawn", "png", threads=0))
+    [rec] = list(detect_files(detector, [tmp_path / "a.jpg"], 0.8, tmp_path / "drawn", "png", workers=0))
     assert isinstance(rec, FileResult) and rec.detections == []  # the car's 0.75 is not above 0.8
     assert rec.drawn == tmp_path / "drawn" / "a.png"
     with Image.open(tmp_path / "drawn" / "a.png") as im:
@@ -325,14 +325,14 @@ def _ssd2ncnn_threads() -> set[str]:
 
 @pytest.mark.parametrize("threads", [0, 1, None])
 def test_detect_files_runs_in_the_threads_it_is_given(detector, tmp_path, threads):
-    """threads=0: everything in the caller's thread; 1: one reader and one writer thread; None: the cores
+    """workers=0: everything in the caller's thread; 1: one reader and one writer thread; None: the cores
     ncnn's 1 thread leaves free, at most 2 (batch.pool_size's rule, by hand)."""
     for k in range(6):
         Image.new("RGB", (300, 300)).save(tmp_path / f"{k}.png")
     paths = [tmp_path / f"{k}.png" for k in range(6)]
     seen: set[str] = set()
     counts = []
-    for _ in detect_files(detector, paths, 0.5, tmp_path / "drawn", threads=threads):
+    for _ in detect_files(detector, paths, 0.5, tmp_path / "drawn", workers=threads):
         seen |= _ssd2ncnn_threads()
         counts.append(sum(t.name.startswith("ssd2ncnn-read") for t in threading.enumerate()))
     want = max(0, min(2, len(os.sched_getaffinity(0)) - 1)) if threads is None else threads

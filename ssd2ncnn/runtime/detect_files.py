@@ -58,12 +58,14 @@ def prepare_output(paths: Sequence[Path], output: Path | None, fmt: str = AUTO) 
 
 
 def detect_files(detector: Detector, paths: Sequence[Path], threshold: float | None, output: Path | None = None,
-                 fmt: str = AUTO, threads: int | None = None) -> Iterator[FileResult | FileFailure]:
+                 fmt: str = AUTO, workers: int | None = None) -> Iterator[FileResult | FileFailure]:
     """One record per input in input order (drawn files' write failures come last, once all are written).
-    `threads`: reader and writer threads each (default `batch.pool_size`: the cores ncnn leaves free)."""
+    `workers`: reader and writer threads each, 0 for none (default `batch.pool_size`: the cores ncnn's
+    own threads leave free)."""
     targets = prepare_output(paths, output, fmt)
     mode = umask_mode()  # once, here: reading the umask sets it, which threads must not race on
-    workers = pool_size(detector.num_threads) if threads is None else threads
+    if workers is None:
+        workers = pool_size(detector.num_threads)
     with WriteBehind(workers) as writer:
         for path, read in read_ahead(_reader(detector), paths, workers):
             if isinstance(read, FileFailure):
